@@ -1,0 +1,69 @@
+#include "receiver_config.hpp"
+
+#include <arpa/inet.h>
+
+#include "endpoint.hpp"
+#include "toml_reader.hpp"
+
+namespace lastgasp::config {
+
+namespace {
+
+bool is_ip_address(const std::string& text) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+void read_listen(TableReader& root, ReceiverConfig& cfg) {
+  auto listen = root.strings("listen");
+  if (!listen) return;
+  if (listen->empty()) root.fail("listen", "needs at least one ADDR:PORT");
+  for (const std::string& item : *listen) {
+    std::string error;
+    auto hp = parse_host_port(item, std::nullopt, error);
+    if (!hp) root.fail("listen", error);
+    if (!is_ip_address(hp->host)) root.fail("listen", "'" + item + "': the address must be numeric");
+  }
+  cfg.listen = *listen;
+}
+
+void read_hosts(TableReader& root, const std::filesystem::path& file, ReceiverConfig& cfg) {
+  const toml::table* hosts = root.table("hosts");
+  if (!hosts) return;
+  TableReader reader(*hosts, file, "hosts");
+  for (const auto& [key, node] : *hosts) {
+    std::string address(key.str());
+    if (!is_ip_address(address)) reader.fail(address, "expected an IP address as the key");
+    auto name = reader.string(address);
+    if (name->empty()) reader.fail(address, "the host name must not be empty");
+    cfg.hosts[address] = *name;
+  }
+}
+
+}  // namespace
+
+ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverConfig cfg) {
+  toml::table table = parse_toml_file(file);
+  TableReader root(table, file);
+  read_listen(root, cfg);
+  if (auto v = root.string("log_dir")) {
+    if (v->empty()) root.fail("log_dir", "must not be empty");
+    cfg.log_dir = *v;
+  }
+  if (auto v = root.size("receive_buffer", 4096, 1ull << 30)) cfg.receive_buffer = *v;
+  if (auto v = root.millis("reorder_window_ms", 0, 10'000)) cfg.reorder_window = *v;
+  if (auto v = root.millis("fragment_timeout_ms", 1, 10'000)) cfg.fragment_timeout = *v;
+  if (auto v = root.millis("legacy_line_timeout_ms", 1, 10'000)) cfg.legacy_line_timeout = *v;
+  if (auto v = root.millis("flush_interval_ms", 1, 1'000)) cfg.flush_interval = *v;
+  if (auto v = root.integer("incident_context", 0, 100'000)) cfg.incident_context = unsigned(*v);
+  if (auto v = root.integer("incident_quiet_s", 1, 86'400)) cfg.incident_quiet = seconds(*v);
+  if (auto v = root.integer("stream_idle_s", 1, 86'400 * 30)) cfg.stream_idle = seconds(*v);
+  if (auto v = root.size("reassembly_stream_cap", 1 << 17, 1ull << 30)) cfg.reassembly_stream_cap = *v;
+  if (auto v = root.size("reassembly_global_cap", 1 << 17, 1ull << 34)) cfg.reassembly_global_cap = *v;
+  if (auto v = root.integer("max_open_files", 16, 1 << 20)) cfg.max_open_files = unsigned(*v);
+  read_hosts(root, file, cfg);
+  root.reject_unknown_keys();
+  return cfg;
+}
+
+}  // namespace lastgasp::config

@@ -1,0 +1,44 @@
+// The receiver's settings: defaults, the TOML file (config/receiver.toml documents
+// every key), then command-line overrides applied by the caller.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lastgasp::config {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+inline constexpr const char* kDefaultReceiverConfig = "/etc/lastgasp/receiver.toml";
+
+struct ReceiverConfig {
+  std::vector<std::string> listen{"[::]:6666"};
+  std::filesystem::path log_dir{"/var/log/lastgasp"};
+  std::uint64_t receive_buffer = 8u << 20;
+
+  // Timing: together these bound how long a record can wait before it is written.
+  milliseconds reorder_window{100};     // how long a record waits for a missing earlier seq
+  milliseconds fragment_timeout{100};   // how long an ncfrag message waits for its missing bytes
+  milliseconds legacy_line_timeout{100};  // how long a partial legacy line waits for its end
+  milliseconds flush_interval{25};      // how often buffered lines are written out
+
+  unsigned incident_context = 200;      // records before a trigger copied into the incident file
+  seconds incident_quiet{30};           // silence that closes an open incident
+  seconds stream_idle{300};             // idle streams give back their working memory
+
+  std::uint64_t reassembly_stream_cap = 256u << 10;  // pending fragment bytes per stream
+  std::uint64_t reassembly_global_cap = 64u << 20;   // pending fragment bytes in all
+  unsigned max_open_files = 1024;       // log files kept open at once (least recently used closed)
+
+  std::map<std::string, std::string> hosts;  // sender address -> host name (directory)
+};
+
+// Reads FILE over the defaults. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
+ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverConfig base = {});
+
+}  // namespace lastgasp::config
