@@ -1,0 +1,23 @@
+// Which kernel lines mean the host is in trouble. A trigger must stand at the
+// start of the text of a kernel record (facility kern) or of a legacy line;
+// user space writing the same words to /dev/kmsg (facility user) never counts,
+// which matters because a panic re-sent after the reboot must not look new.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "wire/record.hpp"
+
+namespace lastgasp::stream {
+
+enum class IncidentKind { warning, hung, lockup, oops, panic };
+
+const char* incident_name(IncidentKind kind);
+
+// How bad a kind is, so that a worse one can open a new incident.
+inline int severity(IncidentKind kind) { return static_cast<int>(kind); }
+
+std::optional<IncidentKind> classify_trigger(const wire::Record& record);
+
+}  // namespace lastgasp::stream

@@ -1,0 +1,91 @@
+// Puts one stream's records in sequence order and says what is missing.
+//
+// Within one boot of the sender, seq and ts_usec rise together. That, not seq
+// alone, decides what a record is:
+//   - next in sequence: written at once;
+//   - ahead of a hole: held for a short window, then the hole becomes a gap line;
+//   - the same (seq, ts_usec) as one already seen: a duplicate, dropped;
+//   - inside a recent gap and between its neighbours in time: late, written with late=1;
+//   - anything else that contradicts the records around it: a new boot.
+// (A seq-only rule fails on real captures: after a quick reboot the new boot's
+// seq overlaps the old one's, and its records would be dropped as duplicates.)
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "event.hpp"
+
+namespace lastgasp::stream {
+
+struct Position {
+  std::uint64_t seq = 0;
+  std::uint64_t ts_usec = 0;
+};
+
+class Sequencer {
+ public:
+  explicit Sequencer(std::chrono::milliseconds window) : window_(window) {}
+
+  // Continue after a restart from the last record written before it.
+  void resume(Position last, std::uint32_t boot);
+
+  void push(wire::Record record, wire::MonoTime now, std::vector<Event>& out, SequenceCounters& counters);
+  // Writes what has waited the window out.
+  void expire(wire::MonoTime now, std::vector<Event>& out, SequenceCounters& counters);
+  // Writes everything held, gaps between, without waiting.
+  void drain(std::vector<Event>& out, SequenceCounters& counters);
+  std::optional<wire::MonoTime> next_deadline() const;
+
+  // Gives back the memory that only matters while records are flowing.
+  void compact();
+
+  std::optional<Position> last() const { return last_; }
+  std::uint32_t boot() const { return boot_; }
+
+ private:
+  enum class Verdict { hold, duplicate, late, new_boot };
+  struct Gap {
+    std::uint64_t first, last;
+    std::uint64_t ts_before, ts_after;
+  };
+  struct Arrival {
+    wire::MonoTime at;
+    std::uint64_t seq;
+  };
+  static constexpr std::size_t kRecent = 64;   // (seq, ts) pairs remembered for duplicate checks
+  static constexpr std::size_t kGaps = 8;      // recent gaps remembered for late records
+  static constexpr std::size_t kMaxHeld = 8192;
+
+  Verdict judge(Position p) const;
+  void hold(wire::Record record);
+  void release(wire::MonoTime now, bool everything, std::vector<Event>& out, SequenceCounters& counters);
+  void start_boot(wire::Record record, std::vector<Event>& out, SequenceCounters& counters);
+  void write(wire::Record record, bool advance, std::vector<Event>& out, SequenceCounters& counters);
+  void write_gap(const wire::Record& next, std::vector<Event>& out, SequenceCounters& counters);
+  void remember(Position p);
+  void remember_late(Position p);
+  const Position* recalled(std::uint64_t seq) const;
+  std::optional<wire::MonoTime> oldest_arrival() const;
+  void trim_arrivals() const;
+
+  std::chrono::milliseconds window_;
+  std::optional<Position> last_;
+  std::optional<std::uint32_t> last_msgid_;
+  std::uint32_t boot_ = 1;
+
+  // Held records, sorted by seq; [held_head_, end) are live.
+  std::vector<wire::Record> held_;
+  std::size_t held_head_ = 0;
+  // When each held record arrived, in arrival order; entries at or below last_ are stale.
+  mutable std::vector<Arrival> arrivals_;
+  mutable std::size_t arrivals_head_ = 0;
+
+  std::unique_ptr<Position[]> recent_;  // by seq % kRecent; allocated while the stream is busy
+  std::vector<Gap> gaps_;
+};
+
+}  // namespace lastgasp::stream

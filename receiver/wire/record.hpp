@@ -1,0 +1,42 @@
+// One kernel record as it came off the wire, and the time it arrived.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lastgasp::wire {
+
+using MonoTime = std::chrono::steady_clock::time_point;
+using WallTime = std::chrono::system_clock::time_point;
+
+// "Now", as the caller's clock saw it. The state machines never read a clock
+// themselves, so tests drive them with an injected time.
+struct Instant {
+  MonoTime mono;
+  WallTime wall;
+};
+
+struct Field {
+  std::string key;
+  std::string value;  // escaped: no control bytes, no spaces (written as \x20)
+  bool operator==(const Field&) const = default;
+};
+
+struct Record {
+  std::optional<std::uint16_t> prio;     // facility << 3 | level
+  std::optional<std::uint64_t> seq;      // extended format only
+  std::optional<std::uint64_t> ts_usec;  // kernel time since boot
+  std::string text;                      // escaped: never a control byte or tab
+  std::vector<Field> fields;             // dictionary, userdata, sysdata, header extras
+  std::optional<std::uint32_t> msgid;    // sysdata msgid: counts messages the target sent
+  std::uint32_t missing_bytes = 0;       // ncfrag bytes that never arrived
+  Instant arrived{};                     // first datagram of the record
+
+  std::optional<unsigned> facility() const { return prio ? std::optional<unsigned>(*prio >> 3) : std::nullopt; }
+  std::optional<unsigned> level() const { return prio ? std::optional<unsigned>(*prio & 7) : std::nullopt; }
+};
+
+}  // namespace lastgasp::wire
