@@ -125,7 +125,7 @@ const toml::table* TableReader::table(std::string_view key) {
 
 void TableReader::reject_unknown_keys() const {
   for (const auto& [key, node] : table_) {
-    if (!known_.contains(key.str())) fail_at(node.source(), key.str(), "unknown key");
+    if (!known_.contains(key.str())) fail_at(key.source(), key.str(), "unknown key");
   }
 }
 

@@ -8,7 +8,9 @@ FragmentAssembler::FragmentAssembler(FragmentAssembler&& other) noexcept
     : limits_(other.limits_),
       budget_(other.budget_),
       pending_(std::move(other.pending_)),
-      used_(std::exchange(other.used_, 0)) {}
+      used_(std::exchange(other.used_, 0)),
+      completed_(other.completed_),
+      completed_next_(other.completed_next_) {}
 
 // Pending bytes leave the shared budget with their assembler.
 FragmentAssembler::~FragmentAssembler() { budget_->used -= used_; }
@@ -24,6 +26,12 @@ FragmentAssembler::Pending* FragmentAssembler::find(const ExtendedHeader& header
   for (Pending& p : pending_)
     if (p.seq == header.seq && p.ts_usec == header.ts_usec) return &p;
   return nullptr;
+}
+
+bool FragmentAssembler::recently_completed(const ExtendedHeader& header) const {
+  for (auto [seq, ts] : completed_)
+    if (seq == header.seq && ts == header.ts_usec && (seq | ts) != 0) return true;
+  return false;
 }
 
 // Makes room for TOTAL more bytes, pushing out the oldest of this stream's
@@ -71,6 +79,7 @@ FragmentStatus FragmentAssembler::add(std::string_view datagram, const ExtendedH
                                       Instant now, std::vector<Done>& done) {
   Pending* p = find(header);
   if (p && p->total != header.frag_total) return FragmentStatus::inconsistent;
+  if (!p && recently_completed(header)) return FragmentStatus::duplicate;
   if (!p) {
     if (!reserve(header.frag_total, done)) return FragmentStatus::over_budget;
     Pending fresh;
@@ -86,6 +95,7 @@ FragmentStatus FragmentAssembler::add(std::string_view datagram, const ExtendedH
   if (header.body.empty()) return FragmentStatus::partial;
   if (place(*p, header.frag_offset, header.body) == 0) return FragmentStatus::duplicate;
   if (p->have_bytes < p->total) return FragmentStatus::partial;
+  completed_[completed_next_++ % completed_.size()] = {p->seq, p->ts_usec};
   release(static_cast<std::size_t>(p - pending_.data()), done);
   return FragmentStatus::complete;
 }

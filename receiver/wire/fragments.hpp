@@ -5,6 +5,7 @@
 // is released after a timeout with a visible mark for each hole.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -68,6 +69,7 @@ class FragmentAssembler {
   };
 
   Pending* find(const ExtendedHeader& header);
+  bool recently_completed(const ExtendedHeader& header) const;
   bool reserve(std::uint32_t total, std::vector<Done>& done);
   void release(std::size_t index, std::vector<Done>& done);
   static std::uint32_t place(Pending& p, std::uint32_t offset, std::string_view slice);
@@ -76,6 +78,10 @@ class FragmentAssembler {
   ReassemblyBudget* budget_;
   std::vector<Pending> pending_;
   std::uint64_t used_ = 0;
+  // The last few messages completed, so that a slice duplicated after the
+  // message was whole is recognised instead of starting an empty twin.
+  std::array<std::pair<std::uint64_t, std::uint64_t>, 4> completed_{};
+  std::size_t completed_next_ = 0;
 };
 
 }  // namespace lastgasp::wire

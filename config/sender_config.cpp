@@ -1,0 +1,85 @@
+#include "sender_config.hpp"
+
+#include <arpa/inet.h>
+
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "endpoint.hpp"
+#include "toml_reader.hpp"
+
+namespace lastgasp::config {
+
+namespace {
+
+bool is_ip_address(const std::string& text) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+void read_netconsole(TableReader& reader, SenderConfig::Netconsole& nc) {
+  if (auto v = reader.string("name")) {
+    if (v->empty() || v->find('/') != std::string::npos || *v == "." || *v == "..")
+      reader.fail("name", "must be a plain directory name");
+    nc.name = *v;
+  }
+  auto to = reader.string("to");
+  if (!to) reader.fail("to", "missing: the receiver as ADDRESS:PORT");
+  std::string error;
+  auto endpoint = parse_host_port(*to, std::nullopt, error);
+  if (!endpoint) reader.fail("to", error);
+  if (!is_ip_address(endpoint->host)) reader.fail("to", "'" + *to + "': the address must be numeric");
+  nc.to = format_host_port(endpoint->host, endpoint->port);
+  if (auto v = reader.string("to_name")) nc.to_name = *v;
+  if (auto v = reader.string("dev")) nc.dev = *v;
+  if (auto v = reader.integer("src_port", 1, 65535)) nc.src_port = static_cast<std::uint16_t>(*v);
+  if (auto v = reader.boolean("extended")) nc.extended = *v;
+  if (auto v = reader.boolean("allow_broadcast")) nc.allow_broadcast = *v;
+  if (auto v = reader.boolean("boot_option")) nc.boot_option = *v;
+  reader.reject_unknown_keys();
+}
+
+void read_panic(TableReader& reader, SenderConfig::Panic& panic) {
+  if (auto v = reader.boolean("knobs")) panic.knobs = *v;
+  if (auto v = reader.integer("timeout", 1, 86'400)) panic.timeout = *v;
+  reader.reject_unknown_keys();
+}
+
+}  // namespace
+
+SenderConfig load_sender_config(const std::filesystem::path& file) {
+  toml::table table = parse_toml_file(file);
+  TableReader root(table, file);
+  SenderConfig config;
+  const toml::table* netconsole = root.table("netconsole");
+  if (!netconsole) root.fail("netconsole", "missing: the [netconsole] table names the receiver");
+  TableReader nc(*netconsole, file, "netconsole");
+  read_netconsole(nc, config.netconsole);
+  if (const toml::table* panic = root.table("panic")) {
+    TableReader reader(*panic, file, "panic");
+    read_panic(reader, config.panic);
+  }
+  root.reject_unknown_keys();
+  return config;
+}
+
+std::string format_sender_config(const SenderConfig& config) {
+  const auto& nc = config.netconsole;
+  toml::table netconsole{{"name", nc.name}, {"to", nc.to}};
+  if (!nc.to_name.empty()) netconsole.insert("to_name", nc.to_name);
+  if (!nc.dev.empty()) netconsole.insert("dev", nc.dev);
+  netconsole.insert("src_port", static_cast<std::int64_t>(nc.src_port));
+  netconsole.insert("extended", nc.extended);
+  netconsole.insert("allow_broadcast", nc.allow_broadcast);
+  netconsole.insert("boot_option", nc.boot_option);
+  toml::table panic{{"knobs", config.panic.knobs}, {"timeout", config.panic.timeout}};
+  toml::table root{{"netconsole", netconsole}, {"panic", panic}};
+  std::ostringstream out;
+  out << "# Written by lastgasp-setup; the boot-time unit applies it again.\n"
+         "# 'lastgasp-setup netconsole' rewrites it; config/sender.toml documents the keys.\n\n"
+      << toml::toml_formatter(root) << "\n";
+  return out.str();
+}
+
+}  // namespace lastgasp::config

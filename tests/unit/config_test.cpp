@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "endpoint.hpp"
+#include "receiver_config.hpp"
+#include "toml_reader.hpp"
+
+namespace lastgasp::config {
+namespace {
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  std::filesystem::path write(const std::string& text) {
+    std::ofstream(path_) << text;
+    return path_;
+  }
+  std::string error_of(const std::string& text) {
+    try {
+      load_receiver_config(write(text));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  }
+  std::filesystem::path path_ = std::filesystem::temp_directory_path() /
+                                ("lastgasp-config-" + std::to_string(::getpid()) + ".toml");
+  void TearDown() override { std::filesystem::remove(path_); }
+};
+
+TEST_F(ConfigFile, EveryKeyIsRead) {
+  auto cfg = load_receiver_config(write(R"(
+listen = ["127.0.0.1:7000", "[::1]:7001"]
+log_dir = "/tmp/x"
+receive_buffer = "16M"
+reorder_window_ms = 50
+fragment_timeout_ms = 60
+legacy_line_timeout_ms = 70
+flush_interval_ms = 10
+incident_context = 50
+incident_quiet_s = 5
+stream_idle_s = 60
+reassembly_stream_cap = "512K"
+reassembly_global_cap = "128M"
+max_open_files = 256
+[hosts]
+"10.0.0.5" = "web1"
+"fd00::7" = "db1"
+)"));
+  EXPECT_EQ(cfg.listen, (std::vector<std::string>{"127.0.0.1:7000", "[::1]:7001"}));
+  EXPECT_EQ(cfg.log_dir, "/tmp/x");
+  EXPECT_EQ(cfg.receive_buffer, 16u << 20);
+  EXPECT_EQ(cfg.reorder_window.count(), 50);
+  EXPECT_EQ(cfg.fragment_timeout.count(), 60);
+  EXPECT_EQ(cfg.legacy_line_timeout.count(), 70);
+  EXPECT_EQ(cfg.flush_interval.count(), 10);
+  EXPECT_EQ(cfg.incident_context, 50u);
+  EXPECT_EQ(cfg.incident_quiet.count(), 5);
+  EXPECT_EQ(cfg.stream_idle.count(), 60);
+  EXPECT_EQ(cfg.reassembly_stream_cap, 512u << 10);
+  EXPECT_EQ(cfg.reassembly_global_cap, 128u << 20);
+  EXPECT_EQ(cfg.max_open_files, 256u);
+  EXPECT_EQ(cfg.hosts.at("10.0.0.5"), "web1");
+  EXPECT_EQ(cfg.hosts.at("fd00::7"), "db1");
+}
+
+TEST_F(ConfigFile, ErrorsNameFileLineColumnAndKey) {
+  std::string file = path_.string();
+  EXPECT_EQ(error_of("log_dir = \"/x\"\nlisten_port = 5\n"), file + ":2:1: key 'listen_port': unknown key");
+  EXPECT_EQ(error_of("\nreorder_window_ms = \"soon\"\n"), file + ":2:21: key 'reorder_window_ms': expected an integer");
+  EXPECT_EQ(error_of("flush_interval_ms = 0\n"), file + ":1:21: key 'flush_interval_ms': must be between 1 and 1000");
+  EXPECT_EQ(error_of("listen = [\"10.0.0.1\"]\n"), file + ":1:10: key 'listen': '10.0.0.1': missing ':PORT'");
+  EXPECT_EQ(error_of("[hosts]\n\"web\" = \"x\"\n"), file + ":2:9: key 'hosts.web': expected an IP address as the key");
+  EXPECT_EQ(error_of("receive_buffer = \"lots\"\n"),
+            file + ":1:18: key 'receive_buffer': expected a size in bytes, such as 8388608 or \"8M\"");
+  EXPECT_NE(error_of("listen = [\n"), "");
+  EXPECT_TRUE(error_of("listen = [\n").starts_with(file + ":"));
+}
+
+TEST(Endpoint, ParsesV4V6AndNames) {
+  std::string error;
+  auto a = parse_host_port("[fd00::1]:6000", std::nullopt, error);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "fd00::1");
+  EXPECT_EQ(a->port, 6000);
+  auto b = parse_host_port("logs.example.org", 6666, error);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->port, 6666);
+  EXPECT_FALSE(parse_host_port("fd00::1:6000", 6666, error));
+  EXPECT_FALSE(parse_host_port("10.0.0.1:70000", 6666, error));
+  EXPECT_FALSE(parse_host_port("10.0.0.1:", 6666, error));
+  EXPECT_FALSE(parse_host_port("[fd00::1", 6666, error));
+  EXPECT_EQ(format_host_port("::1", 6666), "[::1]:6666");
+}
+
+}  // namespace
+}  // namespace lastgasp::config
