@@ -1,0 +1,213 @@
+// `lastgasp-setup check`: is this host ready to be caught? One item per fact,
+// each ok, warn or fail, with the fix. Anything that keeps the console from
+// reaching the receiver fails; what only loses the record after the fact warns.
+#include <algorithm>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "configfs/netconsole_target.hpp"
+#include "netlink/path_resolver.hpp"
+#include "pstore_probe.hpp"
+#include "subcommands.hpp"
+#include "sysroot/kernel_settings.hpp"
+
+namespace lastgasp::setup {
+
+namespace {
+
+constexpr const char* kSetupHint = "lastgasp-setup netconsole --to RECEIVER";
+
+struct Item {
+  std::string id;
+  std::string state;  // ok, warn, fail
+  std::string value;
+  std::string fix;
+};
+
+class Report {
+ public:
+  void ok(std::string id, std::string value) { items_.push_back({std::move(id), "ok", std::move(value), ""}); }
+  void warn(std::string id, std::string value, std::string fix) {
+    items_.push_back({std::move(id), "warn", std::move(value), std::move(fix)});
+  }
+  void fail(std::string id, std::string value, std::string fix) {
+    items_.push_back({std::move(id), "fail", std::move(value), std::move(fix)});
+  }
+  bool ready() const {
+    return std::none_of(items_.begin(), items_.end(), [](const Item& i) { return i.state == "fail"; });
+  }
+  nlohmann::json json() const {
+    nlohmann::json items = nlohmann::json::array();
+    for (const Item& i : items_)
+      items.push_back({{"id", i.id}, {"state", i.state}, {"value", i.value},
+                       {"fix", i.fix.empty() ? nlohmann::json(nullptr) : nlohmann::json(i.fix)}});
+    return {{"ready", ready()}, {"items", items}};
+  }
+  void print(std::ostream& out) const {
+    for (const Item& i : items_) {
+      out << (i.state == "ok" ? "ok  " : i.state) << "  " << i.id << ": " << i.value << "\n";
+      if (!i.fix.empty()) out << "      fix: " << i.fix << "\n";
+    }
+    out << (ready() ? "Ready: a panic on this host reaches the receiver.\n"
+                    : "Not ready: fix the items marked fail.\n");
+  }
+
+ private:
+  std::vector<Item> items_;
+};
+
+void check_netconsole_support(const Sysroot& root, Report& report) {
+  if (root.exists("/sys/module/netconsole")) report.ok("netconsole.module", "loaded");
+  else report.fail("netconsole.module", "not loaded", kSetupHint + std::string(" (loads it), or modprobe netconsole"));
+
+  if (root.is_dir(kNetconsoleConfigfs)) report.ok("netconsole.configfs", kNetconsoleConfigfs);
+  else if (!is_mounted(root, "/sys/kernel/config", "configfs"))
+    report.fail("netconsole.configfs", "configfs not mounted", "mount -t configfs none /sys/kernel/config");
+  else
+    report.fail("netconsole.configfs", "no netconsole directory in configfs",
+                "load netconsole, or use a kernel with CONFIG_NETCONSOLE_DYNAMIC");
+}
+
+// A stale remote_mac is the most common silent failure: netpoll never ARPs.
+void check_target_mac(Netlink& netlink, NetconsoleTarget& target, const LinkInfo& link, Report& report) {
+  std::string id = "target." + target.name() + ".mac";
+  std::string mac = target.read("remote_mac").value_or("");
+  std::string remote = target.read("remote_ip").value_or("");
+  std::string refresh = "lastgasp-setup apply (or " + std::string(kSetupHint) + ") to write the current MAC";
+  try {
+    Route route = netlink.route_to(remote, link.ifindex);
+    std::string next_hop = route.gateway.value_or(remote);
+    auto current = netlink.neighbour_mac(link.ifindex, next_hop);
+    if (!current) {
+      provoke_neighbour_resolution(remote, link.name);
+      for (int i = 0; i < 40 && !current; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        current = netlink.neighbour_mac(link.ifindex, next_hop);
+      }
+    }
+    if (mac == kBroadcastMac)
+      report.warn(id, mac + " (broadcast)", "routers and some switches drop it: " + refresh);
+    else if (!current)
+      report.fail(id, mac + "; next hop " + next_hop + " does not resolve on " + link.name,
+                  "check that " + next_hop + " is up, then " + refresh);
+    else if (!same_value("remote_mac", mac, *current))
+      report.fail(id, mac + " is stale: next hop " + next_hop + " is now " + *current, refresh);
+    else
+      report.ok(id, mac + " (next hop " + next_hop + ")");
+  } catch (const std::exception& e) {
+    report.fail(id, mac + "; " + e.what(), refresh);
+  }
+}
+
+void check_target(Sysroot& root, Netlink* netlink, const std::string& name, Report& report) {
+  NetconsoleTarget target(root, name);
+  std::string prefix = "target." + name + ".";
+  if (target.enabled()) report.ok(prefix + "enabled", "1");
+  else report.fail(prefix + "enabled", "0", "lastgasp-setup apply; the kernel disables a target whose device joins a bond or bridge");
+
+  std::string dev = target.read("dev_name").value_or("");
+  std::optional<LinkInfo> link = netlink ? netlink->link_by_name(dev) : std::nullopt;
+  if (!link) {
+    report.fail(prefix + "device", dev + " (not found)", "lastgasp-setup netconsole --dev IFACE --to RECEIVER");
+  } else if (auto reason = unusable_device_reason(*link, root.exists("/sys/class/net/" + dev + "/wireless"))) {
+    report.fail(prefix + "device", dev, *reason);
+  } else {
+    report.ok(prefix + "device", dev);
+  }
+
+  std::string remote = target.read("remote_ip").value_or("") + " port " + target.read("remote_port").value_or("");
+  bool no_remote = same_value("remote_ip", target.read("remote_ip").value_or(""), "0.0.0.0");
+  if (no_remote) report.fail(prefix + "remote", remote, kSetupHint);
+  else report.ok(prefix + "remote", remote);
+
+  if (link && netlink && !no_remote) check_target_mac(*netlink, target, *link, report);
+  if (auto errors = target.read("transmit_errors")) {
+    if (*errors == "0") report.ok(prefix + "transmit_errors", *errors);
+    else report.warn(prefix + "transmit_errors", *errors, "packets were dropped: check the link and the receiver");
+  }
+}
+
+void check_targets(Sysroot& root, Report& report) {
+  std::vector<std::string> targets = list_targets(root);
+  if (targets.empty()) {
+    report.fail("netconsole.targets", "none", kSetupHint);
+    return;
+  }
+  std::unique_ptr<Netlink> netlink;
+  try {
+    netlink = std::make_unique<Netlink>();
+  } catch (const std::exception& e) {
+    report.fail("netlink", e.what(), "run as root on the host");
+  }
+  for (const std::string& name : targets) check_target(root, netlink.get(), name, report);
+}
+
+void check_printk_and_panic(const Sysroot& root, Report& report) {
+  auto level = console_loglevel(root);
+  std::string fix = "sysctl -w kernel.printk=\"8 4 1 7\" (lastgasp-setup netconsole sets and persists it)";
+  if (!level) report.fail("printk.console_loglevel", "unreadable", fix);
+  else if (*level >= 8) report.ok("printk.console_loglevel", std::to_string(*level));
+  // Messages without a level are KERN_WARNING (4): below 5 they never reach a console.
+  else if (*level < 5) report.fail("printk.console_loglevel", std::to_string(*level), fix);
+  else report.warn("printk.console_loglevel", std::to_string(*level), fix);
+
+  std::string panic = read_sysctl(root, "kernel.panic").value_or("?");
+  if (panic == "0") report.warn("kernel.panic", "0 (hangs forever: pstore is never collected)", "sysctl -w kernel.panic=10");
+  else report.ok("kernel.panic", panic);
+  std::string oops = read_sysctl(root, "kernel.panic_on_oops").value_or("?");
+  if (oops == "1") report.ok("kernel.panic_on_oops", oops);
+  else report.warn("kernel.panic_on_oops", oops + " (an oops that hangs may never be sent)", "sysctl -w kernel.panic_on_oops=1");
+}
+
+void check_pstore(const Sysroot& root, Report& report) {
+  PstoreStatus pstore = probe_pstore(root);
+  if (pstore.backend == "none") {
+    report.warn("pstore.backend", "none", "lastgasp-setup pstore --apply");
+  } else {
+    std::string value = pstore.backend + ", " + std::to_string(pstore.dmesg_records()) + " dmesg record(s) stored";
+    if (pstore.ramoops_dmesg_slots) value += " of " + std::to_string(*pstore.ramoops_dmesg_slots);
+    bool full = pstore.ramoops_dmesg_slots && pstore.dmesg_records() >= *pstore.ramoops_dmesg_slots;
+    if (full) report.warn("pstore.backend", value + " (full)", "collect and delete the records in /sys/fs/pstore");
+    else report.ok("pstore.backend", value);
+  }
+  if (pstore.mounted) report.ok("pstore.mounted", "/sys/fs/pstore");
+  else report.warn("pstore.mounted", "no", "mount -t pstore pstore /sys/fs/pstore");
+  if (pstore.collects()) report.ok("pstore.collect", "systemd-pstore, Storage=external");
+  else report.warn("pstore.collect", pstore.systemd_pstore ? "systemd-pstore Storage=" + pstore.storage : "no collector",
+                   "lastgasp-setup pstore --apply");
+}
+
+void check_kdump_and_sysrq(const Sysroot& root, Report& report) {
+  bool kdump = kdump_loaded(root);
+  if (kdump) report.ok("kdump.loaded", "yes");
+  else report.warn("kdump.loaded", "no", "install kdump-tools for a vmcore next to the console log");
+  std::string notifiers = read_module_param(root, "kernel", "crash_kexec_post_notifiers").value_or("N");
+  if (!kdump) report.ok("kdump.post_notifiers", notifiers + " (not needed without kdump)");
+  else if (is_true(notifiers)) report.ok("kdump.post_notifiers", notifiers);
+  // Without it the kernel kexecs before netconsole sends the panic.
+  else report.fail("kdump.post_notifiers", notifiers,
+                   "echo Y > /sys/module/kernel/parameters/crash_kexec_post_notifiers (lastgasp-setup netconsole does it)");
+
+  std::string sysrq = read_sysctl(root, "kernel.sysrq").value_or("?");
+  if (sysrq == "0") report.warn("sysrq", "0", "sysctl -w kernel.sysrq=1 to dump tasks or crash from the keyboard");
+  else report.ok("sysrq", sysrq);
+}
+
+}  // namespace
+
+SubcommandRun define_check(CLI::App&) {
+  return [](Context& ctx) {
+    Report report;
+    check_netconsole_support(ctx.root, report);
+    if (ctx.root.is_dir(kNetconsoleConfigfs)) check_targets(ctx.root, report);
+    check_printk_and_panic(ctx.root, report);
+    check_pstore(ctx.root, report);
+    check_kdump_and_sysrq(ctx.root, report);
+    if (ctx.json) ctx.out << report.json().dump(2) << "\n";
+    else report.print(ctx.out);
+    return report.ready() ? kExitOk : kExitNotReady;
+  };
+}
+
+}  // namespace lastgasp::setup

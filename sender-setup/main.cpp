@@ -1,0 +1,79 @@
+// lastgasp-setup: sets up, checks and removes what makes a panicking kernel's
+// last words reach the receiver. Shaped like wg: this table of subcommands,
+// and one file per subcommand.
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "context.hpp"
+#include "subcommands.hpp"
+
+namespace {
+
+using namespace lastgasp::setup;
+
+struct Subcommand {
+  const char* name;
+  const char* description;
+  SubcommandRun (*define)(CLI::App& command);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"netconsole", "send this host's console to the receiver, now and after every reboot", define_netconsole},
+    {"pstore", "find the pstore backend, propose a ramoops region, make sure records are collected", define_pstore},
+    {"check", "say whether a panic on this host would reach the receiver, and what to fix", define_check},
+    {"remove", "undo what lastgasp-setup set up, and restore the values it changed", define_remove},
+    {"apply", "apply /etc/lastgasp/sender.toml again (the boot-time unit runs this)", define_apply},
+};
+
+int run(int argc, char** argv) {
+  CLI::App app{"lastgasp-setup: make sure a panicking kernel's last words reach the lastgasp receiver"};
+  app.require_subcommand(1);
+  // Global options are accepted after the subcommand too.
+  app.fallthrough();
+  std::string root = "/";
+  bool dry_run = false, json = false;
+  app.add_option("--root", root, "prefix every path read or written (/sys, /proc, /etc, /run, /var)");
+  app.add_flag("--dry-run", dry_run, "print every file and value that would be written; change nothing");
+  app.add_flag("--json", json, "print the report as JSON");
+
+  std::vector<std::pair<CLI::App*, SubcommandRun>> commands;
+  for (const Subcommand& sc : kSubcommands) {
+    CLI::App* command = app.add_subcommand(sc.name, sc.description);
+    commands.emplace_back(command, sc.define(*command));
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "lastgasp-setup: " << e.what() << " (see lastgasp-setup --help)\n";
+    return kExitError;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(root, ec)) {
+    std::cerr << "lastgasp-setup: --root " << root << " is not a directory\n";
+    return kExitError;
+  }
+
+  Sysroot sysroot(root, dry_run, json ? std::cerr : std::cout);
+  Context ctx{sysroot, json, std::cout, std::cerr};
+  for (auto& [command, run_command] : commands) {
+    if (!command->parsed()) continue;
+    try {
+      int status = run_command(ctx);
+      sysroot.commit();
+      return status;
+    } catch (const std::exception& e) {
+      std::vector<std::string> failures = sysroot.rollback();
+      std::cerr << "lastgasp-setup " << command->get_name() << ": " << e.what() << "\n";
+      for (const std::string& failure : failures) std::cerr << "lastgasp-setup: while undoing: " << failure << "\n";
+      return kExitError;
+    }
+  }
+  return kExitError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }

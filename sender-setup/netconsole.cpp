@@ -1,0 +1,355 @@
+#include "netconsole.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "configfs/netconsole_target.hpp"
+#include "error.hpp"
+#include "persistence.hpp"
+#include "state.hpp"
+#include "subcommands.hpp"
+#include "toml_reader.hpp"
+#include "sysroot/kernel_settings.hpp"
+
+extern char** environ;
+
+namespace lastgasp::setup {
+
+namespace {
+
+constexpr int kConsoleLoglevel = 8;  // every message, debug included, reaches the consoles
+constexpr std::size_t kMaxBootOption = 255;
+
+bool is_numeric_address(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// Runs a program and waits for it; true when it exited with status 0.
+bool run_program(std::vector<std::string> argv) {
+  std::vector<char*> args;
+  for (std::string& arg : argv) args.push_back(arg.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return false;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Loads netconsole and mounts configfs when they are missing. Under --root the
+// tree must already have them: there is no kernel to ask.
+void ensure_netconsole_configfs(Context& ctx) {
+  Sysroot& root = ctx.root;
+  if (root.is_dir(kNetconsoleConfigfs)) return;
+  if (!root.live())
+    throw Error(root.host_path(kNetconsoleConfigfs).string() +
+                " does not exist: the tree given with --root must mimic configfs with netconsole loaded");
+  if (root.dry_run()) {
+    ctx.say("would load the netconsole module and mount configfs on /sys/kernel/config");
+    return;
+  }
+  if (!is_mounted(root, "/sys/kernel/config", "configfs"))
+    ::mount("configfs", "/sys/kernel/config", "configfs", 0, nullptr);  // checked below, after modprobe
+  if (!run_program({"modprobe", "netconsole"}))
+    throw Error("'modprobe netconsole' failed: install this kernel's modules (linux-image) or build "
+                "CONFIG_NETCONSOLE");
+  if (!is_mounted(root, "/sys/kernel/config", "configfs") &&
+      ::mount("configfs", "/sys/kernel/config", "configfs", 0, nullptr) != 0)
+    throw Error(std::string("cannot mount configfs on /sys/kernel/config: ") + std::strerror(errno));
+  if (!root.is_dir(kNetconsoleConfigfs))
+    throw Error("netconsole is loaded but /sys/kernel/config/netconsole is missing: this kernel lacks "
+                "CONFIG_NETCONSOLE_DYNAMIC; use a kernel that has it");
+}
+
+bool sends_to(const NetconsoleTarget& target, const config::HostPort& receiver) {
+  return same_value("remote_ip", target.read("remote_ip").value_or(""), receiver.host) &&
+         target.read("remote_port").value_or("") == std::to_string(receiver.port);
+}
+
+// The boot-time unit adopts cmdline0, which the netconsole= option created; an
+// interactive run keeps using cmdline0 once it is ours or already sends here.
+std::string choose_target_name(Sysroot& root, const config::SenderConfig& config, const State& state,
+                               const NetconsoleRun& run) {
+  NetconsoleTarget boot_target(root, kBootTargetName);
+  if (run.at_boot && config.netconsole.boot_option) return kBootTargetName;
+  if (boot_target.exists() &&
+      (state.targets.contains(kBootTargetName) || sends_to(boot_target, receiver_endpoint(config))))
+    return kBootTargetName;
+  return config.netconsole.name;
+}
+
+// Two targets to one receiver would deliver every message twice: drop our own
+// older one, refuse when it is someone else's.
+void remove_duplicate_targets(Context& ctx, State& state, const std::string& keep,
+                              const config::HostPort& receiver) {
+  for (const std::string& name : list_targets(ctx.root)) {
+    NetconsoleTarget other(ctx.root, name);
+    if (name == keep || !sends_to(other, receiver)) continue;
+    if (!state.targets.contains(name))
+      throw Error("netconsole target '" + name + "' (not made by lastgasp-setup) already sends to " +
+                  config::format_host_port(receiver.host, receiver.port) +
+                  ", and two targets would deliver every message twice: run with --name " + name +
+                  " to take it over, or remove it (rmdir " + other.dir() + ")");
+    ctx.say("removing target '" + name + "': '" + keep + "' now sends to the same receiver");
+    other.remove();
+    state.targets.erase(name);
+  }
+}
+
+struct KernelValue {
+  std::string label;
+  std::string path;
+  std::string value;
+  std::string persisted;  // the sysctl.d line, or "" when persisted elsewhere
+};
+
+std::vector<KernelValue> wanted_kernel_values(const Sysroot& root, const config::SenderConfig& config) {
+  std::vector<KernelValue> values;
+  if (auto printk = printk_with_console_loglevel(root, kConsoleLoglevel)) {
+    std::string spaced = *printk;
+    std::replace(spaced.begin(), spaced.end(), '\t', ' ');
+    values.push_back({"console loglevel (kernel.printk)", sysctl_path("kernel.printk"), *printk,
+                      "kernel.printk = " + spaced});
+  }
+  if (!config.panic.knobs) return values;
+  std::string timeout = std::to_string(config.panic.timeout);
+  values.push_back({"kernel.panic (reboot after N s, so pstore can be collected)", sysctl_path("kernel.panic"),
+                    timeout, "kernel.panic = " + timeout});
+  values.push_back({"kernel.panic_on_oops", sysctl_path("kernel.panic_on_oops"), "1", "kernel.panic_on_oops = 1"});
+  // With kdump loaded, the kernel kexecs before netconsole and pstore see the panic.
+  if (kdump_loaded(root))
+    values.push_back({"crash_kexec_post_notifiers (kdump is loaded)",
+                      module_param_path("kernel", "crash_kexec_post_notifiers"), "Y", ""});
+  return values;
+}
+
+nlohmann::json set_kernel_values(Context& ctx, State& state, const std::vector<KernelValue>& values) {
+  nlohmann::json changed = nlohmann::json::array();
+  for (const KernelValue& kv : values) {
+    if (auto before = change_kernel_value(ctx.root, state, kv.path, kv.value)) {
+      ctx.say("set " + kv.label + ": " + *before + " -> " + kv.value);
+      changed.push_back({{"path", kv.path}, {"before", *before}, {"after", kv.value}});
+    }
+  }
+  return changed;
+}
+
+void persist_kernel_values(Context& ctx, State& state, const std::vector<KernelValue>& values) {
+  std::string sysctl = "# Written by lastgasp-setup: the console and panic settings that let a panic be caught.\n";
+  std::string tmpfiles;
+  for (const KernelValue& kv : values) {
+    if (!kv.persisted.empty()) sysctl += kv.persisted + "\n";
+    else tmpfiles += "w " + kv.path + " - - - - " + kv.value + "\n";
+  }
+  write_owned_file(ctx.root, state, kSysctlFile, sysctl);
+  if (!tmpfiles.empty())
+    write_owned_file(ctx.root, state, kTmpfilesFile, "# Written by lastgasp-setup.\n" + tmpfiles);
+}
+
+void persist_boot_option(Context& ctx, State& state, const std::string& option) {
+  if (option.size() > kMaxBootOption)
+    throw Error("the netconsole= option would be " + std::to_string(option.size()) +
+                " bytes, over the kernel's 255: use a shorter device name or run with --no-persist");
+  write_owned_file(ctx.root, state, kNetconsoleModprobeFile,
+                   "# Written by lastgasp-setup: the boot-time target cmdline0, which replays the kernel's\n"
+                   "# ring buffer to the receiver. The unit re-resolves the MAC and updates cmdline0.\n" +
+                       modprobe_options("netconsole", {{"netconsole", option}}));
+  write_owned_file(ctx.root, state, kNetconsoleModulesLoadFile,
+                   "# Written by lastgasp-setup: load netconsole early, with its boot-time target.\n"
+                   "netconsole\n");
+}
+
+nlohmann::json path_json(const NetPath& path) {
+  return {{"receiver", path.receiver}, {"device", path.device}, {"source", path.source},
+          {"gateway", path.gateway ? nlohmann::json(*path.gateway) : nlohmann::json(nullptr)},
+          {"next_hop", path.next_hop}, {"mac", path.mac}};
+}
+
+}  // namespace
+
+config::HostPort receiver_endpoint(const config::SenderConfig& config) {
+  std::string error;
+  auto endpoint = config::parse_host_port(config.netconsole.to, 6666, error);
+  if (!endpoint) throw Error("bad receiver: " + error);
+  return *endpoint;
+}
+
+std::string resolve_receiver(const std::string& to, std::string& resolved_from_name) {
+  std::string error;
+  auto endpoint = config::parse_host_port(to, 6666, error);
+  if (!endpoint) throw Error("bad --to " + error);
+  resolved_from_name.clear();
+  if (is_numeric_address(endpoint->host)) return config::format_host_port(endpoint->host, endpoint->port);
+  if (endpoint->bracketed) throw Error("bad --to '" + to + "': '" + endpoint->host + "' is not an IPv6 address");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (int err = getaddrinfo(endpoint->host.c_str(), nullptr, &hints, &found); err != 0)
+    throw Error("cannot resolve the receiver '" + endpoint->host + "': " + gai_strerror(err) +
+                "; give its address instead");
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* bytes = found->ai_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr);
+  inet_ntop(found->ai_family, bytes, text, sizeof text);
+  freeaddrinfo(found);
+  resolved_from_name = endpoint->host;
+  return config::format_host_port(text, endpoint->port);
+}
+
+std::string format_boot_option(const config::SenderConfig& config, const NetPath& path, bool release) {
+  const auto& nc = config.netconsole;
+  std::string flags = nc.extended ? (release ? "+r" : "+") : "";
+  return flags + std::to_string(nc.src_port) + "@" + path.source + "/" + path.device + "," +
+         std::to_string(receiver_endpoint(config).port) + "@" + path.receiver + "/" + path.mac;
+}
+
+nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx) {
+  config::HostPort receiver = receiver_endpoint(config);
+  ResolveOptions options;
+  if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
+  options.neighbour_timeout = run.neighbour_timeout;
+  options.allow_broadcast = config.netconsole.allow_broadcast;
+  options.is_wireless = [&ctx](const std::string& dev) {
+    return ctx.root.exists("/sys/class/net/" + dev + "/wireless") ||
+           ctx.root.exists("/sys/class/net/" + dev + "/phy80211");
+  };
+  Netlink netlink;
+  NetPath path = resolve_path(netlink, receiver.host, options);
+  return apply_netconsole(std::move(config), path, run, ctx);
+}
+
+nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
+                                Context& ctx) {
+  Sysroot& root = ctx.root;
+  config::HostPort receiver = receiver_endpoint(config);
+  std::string receiver_text = config::format_host_port(receiver.host, receiver.port);
+  if (path.mac_is_broadcast)
+    ctx.warn("the MAC of " + path.next_hop + " did not resolve, so the target uses the broadcast MAC: every host "
+             "on " + path.device + "'s segment gets the console, and switches may drop it");
+
+  ensure_netconsole_configfs(ctx);
+  State state = load_state(root);
+  std::string name = choose_target_name(root, config, state, run);
+  remove_duplicate_targets(ctx, state, name, receiver);
+
+  TargetRequest request{.dev_name = path.device,
+                        .local_ip = path.source,
+                        .remote_ip = path.receiver,
+                        .remote_mac = path.mac,
+                        .local_port = config.netconsole.src_port,
+                        .remote_port = receiver.port,
+                        .extended = config.netconsole.extended,
+                        .hostname = root.read_trimmed("/proc/sys/kernel/hostname").value_or("")};
+  NetconsoleTarget target(root, name);
+  ApplyResult applied = target.apply(request);
+  if (applied.created) state.targets.insert(name);
+  for (const AttributeChange& change : applied.changes)
+    ctx.say("target '" + name + "': " + change.attribute + " '" + change.before + "' -> '" + change.after + "'");
+
+  std::vector<KernelValue> kernel_values = wanted_kernel_values(root, config);
+  nlohmann::json settings = set_kernel_values(ctx, state, kernel_values);
+
+  // configfs shows boot-time targets only on kernels that can adopt them
+  // (cmdline0, v6.7); userdata (v6.9) proves a kernel at least that new.
+  bool boot_option = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + kBootTargetName) ||
+                     applied.features.userdata;
+  config.netconsole.boot_option = boot_option;
+  if (run.persist) {
+    persist_kernel_values(ctx, state, kernel_values);
+    if (boot_option) {
+      persist_boot_option(ctx, state, format_boot_option(config, path, applied.features.release));
+    } else {
+      remove_owned_file(root, state, kNetconsoleModprobeFile);
+      remove_owned_file(root, state, kNetconsoleModulesLoadFile);
+    }
+    write_owned_file(root, state, kSenderConfigFile, config::format_sender_config(config));
+    install_unit(root, state);
+    save_state(root, state);
+  }
+
+  bool changed = root.change_count() > 0;
+  std::string via = path.device + ", next hop " + path.next_hop + " (MAC " + path.mac + ")";
+  if (!changed) ctx.say("Nothing to change: netconsole target '" + name + "' already sends to " + receiver_text + " via " + via + ".");
+  else ctx.say(std::string(root.dry_run() ? "Would send" : "netconsole target '" + name + "' sends") +
+               " the console to " + receiver_text + " via " + via + ".");
+  if (applied.transmit_errors) ctx.say("transmit_errors: " + *applied.transmit_errors);
+  if (run.persist && !boot_option)
+    ctx.say("Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, so early "
+            "boot messages are not replayed to the receiver.");
+
+  nlohmann::json changes = nlohmann::json::array();
+  for (const AttributeChange& c : applied.changes)
+    changes.push_back({{"attribute", c.attribute}, {"before", c.before}, {"after", c.after}});
+  return {{"changed", changed},
+          {"dry_run", root.dry_run()},
+          {"target", name},
+          {"created", applied.created},
+          {"path", path_json(path)},
+          {"attributes", changes},
+          {"settings", settings},
+          {"boot_option", boot_option},
+          {"transmit_errors", applied.transmit_errors ? nlohmann::json(*applied.transmit_errors) : nlohmann::json(nullptr)}};
+}
+
+SubcommandRun define_netconsole(CLI::App& command) {
+  struct Options {
+    std::string to, dev, name = "lastgasp";
+    int src_port = 6665, panic_timeout = 10;
+    bool plain = false, no_panic_knobs = false, allow_broadcast = false, no_persist = false;
+  };
+  auto o = std::make_shared<Options>();
+  command.add_option("--to", o->to, "the receiver, HOST[:PORT] ([IPv6]:PORT); port 6666 by default")->required();
+  command.add_option("--dev", o->dev, "send through this interface instead of the route's");
+  command.add_option("--name", o->name, "the configfs target's name")->capture_default_str();
+  command.add_option("--src-port", o->src_port, "the UDP source port")->check(CLI::Range(1, 65535))->capture_default_str();
+  command.add_flag("--plain", o->plain, "the legacy format instead of the extended one");
+  command.add_option("--panic-timeout", o->panic_timeout, "kernel.panic: reboot this many seconds after a panic")
+      ->check(CLI::Range(1, 86400))->capture_default_str();
+  command.add_flag("--no-panic-knobs", o->no_panic_knobs, "leave kernel.panic, panic_on_oops and post-notifiers alone");
+  command.add_flag("--allow-broadcast", o->allow_broadcast, "use the broadcast MAC if the receiver's does not resolve");
+  command.add_flag("--no-persist", o->no_persist, "change the running system only; write nothing under /etc");
+  return [o](Context& ctx) {
+    if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
+      throw Error("bad --name '" + o->name + "': a target name is a plain directory name");
+    config::SenderConfig config;
+    config.netconsole.to = resolve_receiver(o->to, config.netconsole.to_name);
+    config.netconsole.name = o->name;
+    config.netconsole.dev = o->dev;
+    config.netconsole.src_port = static_cast<std::uint16_t>(o->src_port);
+    config.netconsole.extended = !o->plain;
+    config.netconsole.allow_broadcast = o->allow_broadcast;
+    config.panic.knobs = !o->no_panic_knobs;
+    config.panic.timeout = o->panic_timeout;
+    nlohmann::json report = configure_netconsole(config, {.persist = !o->no_persist}, ctx);
+    if (ctx.json) ctx.out << report.dump(2) << "\n";
+    return kExitOk;
+  };
+}
+
+SubcommandRun define_apply(CLI::App& command) {
+  auto file = std::make_shared<std::string>(kSenderConfigFile);
+  command.add_option("--config", *file, "the settings to apply")->capture_default_str();
+  return [file](Context& ctx) {
+    config::SenderConfig config;
+    try {
+      config = config::load_sender_config(ctx.root.host_path(*file));
+    } catch (const config::ConfigError& e) {
+      throw Error(e.what());
+    }
+    nlohmann::json report = configure_netconsole(config, {.persist = true, .at_boot = true}, ctx);
+    if (ctx.json) ctx.out << report.dump(2) << "\n";
+    return kExitOk;
+  };
+}
+
+}  // namespace lastgasp::setup

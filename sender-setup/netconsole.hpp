@@ -1,0 +1,41 @@
+// `lastgasp-setup netconsole`: resolve the path to the receiver, write the
+// configfs target, set the printk and panic knobs, and persist all of it.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "endpoint.hpp"
+#include "sender_config.hpp"
+#include "context.hpp"
+#include "netlink/path_resolver.hpp"
+
+namespace lastgasp::setup {
+
+struct NetconsoleRun {
+  bool persist = true;
+  bool at_boot = false;  // run by the unit: adopt the boot-time target cmdline0
+  std::chrono::milliseconds neighbour_timeout{3000};
+};
+
+// "HOST[:PORT]" -> the numeric "ADDRESS:PORT" saved in the config; a name is
+// resolved once. Throws Error on bad input.
+std::string resolve_receiver(const std::string& to, std::string& resolved_from_name);
+
+// Resolves the path over netlink, then applies. Throws Error.
+nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx);
+
+// Everything after the path is known: target, knobs, persistence, state. The
+// whole of it is one transaction on ctx.root; the caller rolls back on Error.
+nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
+                                Context& ctx);
+
+// The netconsole= module option for PATH: [+][r]SRCPORT@SRC/DEV,PORT@DST/MAC.
+std::string format_boot_option(const config::SenderConfig& config, const NetPath& path, bool release);
+
+// The receiver's address and port from "ADDRESS:PORT" (already validated).
+config::HostPort receiver_endpoint(const config::SenderConfig& config);
+
+}  // namespace lastgasp::setup

@@ -1,0 +1,46 @@
+#include "persistence.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "unit_template.hpp"
+
+namespace lastgasp::setup {
+
+std::string unit_text(const std::string& executable) {
+  std::string text = kUnitTemplate;
+  const std::string placeholder = "%LASTGASP_SETUP%";
+  for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at))
+    text.replace(at, placeholder.size(), executable);
+  return text;
+}
+
+std::string own_executable() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "/usr/sbin/lastgasp-setup" : path.string();
+}
+
+void install_unit(Sysroot& root, State& state) {
+  write_owned_file(root, state, kUnitFile, unit_text(own_executable()));
+  // What `systemctl enable` does, done by hand so that it works under --root
+  // and in an initramfs without systemctl.
+  state.files.insert(kUnitWantsLink);
+  if (!root.exists(kUnitWantsLink)) root.make_symlink(kUnitFile, kUnitWantsLink);
+}
+
+std::string modprobe_options(const std::string& module,
+                             const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string line = "options " + module;
+  for (const auto& [param, value] : params) line += " " + param + "=\"" + value + "\"";
+  return line + "\n";
+}
+
+void remove_owned_file(Sysroot& root, State& state, const std::string& file) {
+  if (!state.files.contains(file)) return;
+  if (root.exists(file)) root.remove_file(file);
+  state.files.erase(file);
+}
+
+}  // namespace lastgasp::setup

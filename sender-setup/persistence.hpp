@@ -1,0 +1,35 @@
+// The files that keep the setup across reboots: the boot-time unit and its
+// enablement link, sysctl.d and tmpfiles.d for the knobs, and the netconsole=
+// module option (modprobe.d plus modules-load.d).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "state.hpp"
+#include "sysroot/sysroot.hpp"
+
+namespace lastgasp::setup {
+
+inline constexpr const char* kUnitFile = "/etc/systemd/system/lastgasp-setup.service";
+inline constexpr const char* kUnitWantsLink = "/etc/systemd/system/multi-user.target.wants/lastgasp-setup.service";
+inline constexpr const char* kSysctlFile = "/etc/sysctl.d/90-lastgasp.conf";
+inline constexpr const char* kTmpfilesFile = "/etc/tmpfiles.d/lastgasp.conf";
+inline constexpr const char* kNetconsoleModprobeFile = "/etc/modprobe.d/lastgasp-netconsole.conf";
+inline constexpr const char* kNetconsoleModulesLoadFile = "/etc/modules-load.d/lastgasp-netconsole.conf";
+
+// The unit from dist/lastgasp-setup.service, running EXECUTABLE.
+std::string unit_text(const std::string& executable);
+// This program's own path, for the unit's ExecStart.
+std::string own_executable();
+
+void install_unit(Sysroot& root, State& state);
+// A modprobe.d "options" line. Every value is quoted: the kernel's parameter
+// parser strips the quotes, and a value with a space would otherwise be cut.
+std::string modprobe_options(const std::string& module,
+                             const std::vector<std::pair<std::string, std::string>>& params);
+// Removes FILE if this tool wrote it.
+void remove_owned_file(Sysroot& root, State& state, const std::string& file);
+
+}  // namespace lastgasp::setup

@@ -1,0 +1,190 @@
+// `lastgasp-setup pstore [--apply]`: find the pstore backend; where there is
+// none on x86, propose a ramoops region (and with --apply persist it); and make
+// sure the records are collected after the reboot.
+#include <sys/mount.h>
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "persistence.hpp"
+#include "pstore_probe.hpp"
+#include "state.hpp"
+#include "subcommands.hpp"
+#include "sysroot/kernel_settings.hpp"
+
+namespace lastgasp::setup {
+
+namespace {
+
+constexpr const char* kGrubDropIn = "/etc/default/grub.d/lastgasp-pstore.cfg";
+constexpr const char* kRamoopsModprobeFile = "/etc/modprobe.d/lastgasp-ramoops.conf";
+constexpr const char* kRamoopsModulesLoadFile = "/etc/modules-load.d/lastgasp-ramoops.conf";
+constexpr const char* kPstoreConfDropIn = "/etc/systemd/pstore.conf.d/lastgasp.conf";
+constexpr const char* kPstoreWantsLink = "/etc/systemd/system/sysinit.target.wants/systemd-pstore.service";
+constexpr const char* kRegionName = "lastgasp";
+
+// ramoops keeps only part 1 of each dump, so the dmesg record is the newest
+// min(record_size, kmsg_bytes) bytes: both are raised together.
+constexpr std::uint64_t kRegionSize = 1u << 20;
+constexpr std::uint64_t kRecordSize = 64u << 10;
+constexpr std::uint64_t kConsoleSize = 256u << 10;
+
+bool is_x86() {
+  utsname name{};
+  if (uname(&name) != 0) return false;
+  std::string machine = name.machine;
+  return machine == "x86_64" || (machine.size() == 4 && machine[0] == 'i' && machine.ends_with("86"));
+}
+
+// Whether ramoops knows mem_name (v6.11, which also brought reserve_mem=): its
+// parameter file when it is loaded, else modinfo on the live system.
+bool ramoops_has_mem_name(const Sysroot& root) {
+  if (root.exists(module_param_path("ramoops", "mem_name"))) return true;
+  if (!root.live()) return false;
+  FILE* pipe = ::popen("modinfo -F parm ramoops 2>/dev/null", "r");
+  if (!pipe) return false;
+  std::string output;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, pipe)) output += buf;
+  ::pclose(pipe);
+  return output.find("mem_name:") != std::string::npos;
+}
+
+// For memmap=: a 1 MiB-aligned region in the middle of the largest System RAM
+// range below 4 GiB, away from the kernel image (low) and the initrd (high).
+std::optional<std::uint64_t> pick_memmap_address(const Sysroot& root) {
+  std::istringstream iomem(root.read("/proc/iomem").value_or(""));
+  std::string line;
+  std::uint64_t best_start = 0, best_size = 0;
+  while (std::getline(iomem, line)) {
+    if (line.empty() || line[0] == ' ' || line.find(": System RAM") == std::string::npos) continue;
+    std::uint64_t start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) != 2 || end >= (1ull << 32) || end <= start) continue;
+    if (end - start + 1 > best_size) best_start = start, best_size = end - start + 1;
+  }
+  if (best_size < 64 * kRegionSize) return std::nullopt;  // also: zeros when not root
+  return (best_start + best_size / 2) & ~(kRegionSize - 1);
+}
+
+std::string hex(std::uint64_t value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(value));
+  return buf;
+}
+
+struct RamoopsProposal {
+  std::string kernel_args;  // for GRUB_CMDLINE_LINUX, with $ escaped for GRUB
+  std::vector<std::pair<std::string, std::string>> module_options;
+};
+
+RamoopsProposal propose_ramoops(const Sysroot& root) {
+  RamoopsProposal p;
+  std::string sizes = " pstore.kmsg_bytes=" + std::to_string(kRecordSize);
+  if (ramoops_has_mem_name(root)) {
+    p.kernel_args = "reserve_mem=" + std::to_string(kRegionSize >> 20) + "M:4096:" + kRegionName +
+                    " ramoops.mem_name=" + kRegionName + sizes;
+    p.module_options.emplace_back("mem_name", kRegionName);
+  } else {
+    auto address = pick_memmap_address(root);
+    if (!address)
+      throw Error("cannot find a RAM range for ramoops in /proc/iomem (run as root, which sees the addresses)");
+    // /etc/default/grub is shell: \\\$ becomes \$, which GRUB reads as a literal $.
+    p.kernel_args = "memmap=" + std::to_string(kRegionSize >> 20) + "M\\\\\\$" + hex(*address) + sizes;
+    p.module_options.emplace_back("mem_address", hex(*address));
+    p.module_options.emplace_back("mem_size", std::to_string(kRegionSize));
+  }
+  p.module_options.emplace_back("record_size", std::to_string(kRecordSize));
+  p.module_options.emplace_back("console_size", std::to_string(kConsoleSize));
+  return p;
+}
+
+void persist_ramoops(Sysroot& root, State& state, const RamoopsProposal& p) {
+  write_owned_file(root, state, kGrubDropIn,
+                   "# Written by lastgasp-setup: reserve RAM for ramoops, so that the last kernel log\n"
+                   "# survives a panic. Run update-grub, then reboot.\n"
+                   "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX " + p.kernel_args + "\"\n");
+  // ramoops is a module on Debian: the kernel arguments alone load nothing.
+  write_owned_file(root, state, kRamoopsModprobeFile,
+                   "# Written by lastgasp-setup: where ramoops keeps its records.\n" +
+                       modprobe_options("ramoops", p.module_options));
+  write_owned_file(root, state, kRamoopsModulesLoadFile, "# Written by lastgasp-setup.\nramoops\n");
+}
+
+nlohmann::json ensure_collection(Context& ctx, State& state, const PstoreStatus& status, bool apply) {
+  Sysroot& root = ctx.root;
+  nlohmann::json report = {{"systemd_pstore", status.systemd_pstore}, {"storage", status.storage},
+                           {"enabled", status.systemd_pstore_enabled}};
+  if (!status.systemd_pstore) {
+    ctx.say("systemd-pstore is not installed: collect the records after a reboot with 'lastgasp-setup collect'.");
+    return report;
+  }
+  if (status.collects()) {
+    ctx.say("systemd-pstore collects the records after a reboot (Storage=external).");
+    return report;
+  }
+  if (!apply) {
+    ctx.say("systemd-pstore does not collect the records (Storage=" + status.storage +
+            (status.systemd_pstore_enabled ? "" : ", not enabled") + "): run with --apply to fix that.");
+    return report;
+  }
+  if (status.storage != "external")
+    write_owned_file(root, state, kPstoreConfDropIn,
+                     "# Written by lastgasp-setup: keep pstore records as files and free the backend.\n"
+                     "[PStore]\nStorage=external\nUnlink=yes\n");
+  if (!status.systemd_pstore_enabled) {
+    state.files.insert(kPstoreWantsLink);
+    root.make_symlink(status.systemd_pstore_unit, kPstoreWantsLink);
+  }
+  ctx.say("systemd-pstore now collects the records to /var/lib/systemd/pstore after a reboot.");
+  return report;
+}
+
+int run_pstore(Context& ctx, bool apply) {
+  Sysroot& root = ctx.root;
+  PstoreStatus status = probe_pstore(root);
+  State state = load_state(root);
+  nlohmann::json report = {{"backend", status.backend}, {"mounted", status.mounted},
+                           {"records", status.records}, {"applied", false}};
+  ctx.say("pstore backend: " + status.backend + (status.mounted ? ", mounted on /sys/fs/pstore" : ", not mounted"));
+  if (!status.mounted && apply && root.live() && !root.dry_run() &&
+      ::mount("pstore", "/sys/fs/pstore", "pstore", 0, nullptr) != 0)
+    ctx.warn("cannot mount pstore on /sys/fs/pstore; add it to /etc/fstab");
+
+  if (status.backend == "none") {
+    if (!is_x86()) {
+      ctx.say("No pstore backend. On this architecture, describe a ramoops region in the device tree "
+              "(reserved-memory, compatible = \"ramoops\").");
+    } else {
+      RamoopsProposal proposal = propose_ramoops(root);
+      report["proposal"] = {{"kernel_args", proposal.kernel_args},
+                            {"modprobe", modprobe_options("ramoops", proposal.module_options)}};
+      ctx.say("No pstore backend. Proposed ramoops region, as kernel arguments: " + proposal.kernel_args);
+      if (apply) {
+        persist_ramoops(root, state, proposal);
+        report["applied"] = true;
+        ctx.say("Written to " + std::string(kGrubDropIn) + ", " + kRamoopsModprobeFile + " and " +
+                kRamoopsModulesLoadFile + ": run update-grub, then reboot.");
+      } else {
+        ctx.say("Run with --apply to write it as a GRUB drop-in and modprobe.d options.");
+      }
+    }
+  }
+  report["collection"] = ensure_collection(ctx, state, status, apply);
+  if (apply) save_state(root, state);
+  if (ctx.json) ctx.out << report.dump(2) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+SubcommandRun define_pstore(CLI::App& command) {
+  auto apply = std::make_shared<bool>(false);
+  command.add_flag("--apply", *apply, "write the ramoops region and the collection settings");
+  return [apply](Context& ctx) { return run_pstore(ctx, *apply); };
+}
+
+}  // namespace lastgasp::setup

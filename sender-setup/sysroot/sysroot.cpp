@@ -1,0 +1,214 @@
+#include "sysroot.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace lastgasp::setup {
+
+namespace fs = std::filesystem;
+
+std::string trim(std::string_view text) {
+  const char* space = " \t\r\n";
+  auto first = text.find_first_not_of(space);
+  if (first == std::string_view::npos) return "";
+  auto last = text.find_last_not_of(space);
+  return std::string(text.substr(first, last - first + 1));
+}
+
+namespace {
+
+[[noreturn]] void fail(std::string_view verb, const fs::path& path, int error_number) {
+  throw SysrootError("cannot " + std::string(verb) + " " + path.string() + ": " +
+                         std::strerror(error_number),
+                     error_number);
+}
+
+}  // namespace
+
+Sysroot::Sysroot(fs::path root, bool dry_run, std::ostream& dry_run_out)
+    : root_(root.empty() ? fs::path("/") : std::move(root)),
+      live_(root_ == "/"),
+      dry_run_(dry_run),
+      dry_run_out_(dry_run_out) {}
+
+fs::path Sysroot::host_path(std::string_view system_path) const {
+  fs::path path(system_path);
+  return live_ ? path : root_ / path.relative_path();
+}
+
+std::optional<std::string> Sysroot::read(std::string_view path) const {
+  std::ifstream in(host_path(path), std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return content.str();
+}
+
+std::optional<std::string> Sysroot::read_trimmed(std::string_view path) const {
+  auto content = read(path);
+  if (!content) return std::nullopt;
+  return trim(*content);
+}
+
+bool Sysroot::exists(std::string_view path) const {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(host_path(path), ec));
+}
+
+bool Sysroot::is_dir(std::string_view path) const {
+  std::error_code ec;
+  return fs::is_directory(host_path(path), ec);
+}
+
+std::vector<std::string> Sysroot::list_dir(std::string_view path) const {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(host_path(path), ec))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void Sysroot::record(std::string action, std::string_view path, std::string_view value) {
+  journal_.push_back({std::move(action), std::string(path), std::string(value)});
+}
+
+bool Sysroot::announce_dry_run(std::string_view what, std::string_view path, std::string_view value) {
+  if (!dry_run_) return false;
+  dry_run_out_ << "would " << what << " " << path;
+  if (!value.empty()) {
+    std::string shown = trim(value);
+    dry_run_out_ << (shown.find('\n') == std::string::npos ? ": " + shown : ":\n" + shown);
+  }
+  dry_run_out_ << "\n";
+  return true;
+}
+
+void Sysroot::write(std::string_view path, std::string_view value) {
+  record("write", path, value);
+  if (announce_dry_run("write", path, value)) return;
+  std::optional<std::string> previous = read(path);
+  fs::path target = host_path(path);
+  int fd = ::open(target.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail("open", target, errno);
+  std::string line(value);
+  if (!line.ends_with('\n')) line += '\n';
+  ssize_t written = ::write(fd, line.data(), line.size());
+  int write_errno = errno;
+  ::close(fd);
+  if (written < 0) fail("write '" + trim(value) + "' to", target, write_errno);
+  undo_.push_back({"write", std::string(path), previous});
+}
+
+void Sysroot::create_parents(std::string_view path) {
+  fs::path parent = fs::path(path).parent_path();
+  std::vector<fs::path> missing;
+  for (fs::path p = parent; !p.empty() && p != p.root_path() && !exists(p.string()); p = p.parent_path())
+    missing.push_back(p);
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) make_dir(it->string());
+}
+
+void Sysroot::write_file(std::string_view path, std::string_view content) {
+  if (!dry_run_) create_parents(path);
+  record("write", path, content);
+  if (announce_dry_run("write", path, content)) return;
+  std::optional<std::string> previous = read(path);
+  fs::path target = host_path(path);
+  std::ofstream out(target, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) fail("write", target, errno);
+  undo_.push_back({"write", std::string(path), previous});
+}
+
+void Sysroot::make_dir(std::string_view path) {
+  record("mkdir", path, "");
+  if (announce_dry_run("create directory", path, "")) return;
+  fs::path target = host_path(path);
+  if (::mkdir(target.c_str(), 0755) != 0) fail("create directory", target, errno);
+  undo_.push_back({"mkdir", std::string(path), std::nullopt});
+  if (!live_ && after_mkdir) after_mkdir(target);
+}
+
+void Sysroot::remove_dir(std::string_view path) {
+  record("rmdir", path, "");
+  if (announce_dry_run("remove directory", path, "")) return;
+  fs::path target = host_path(path);
+  if (live_) {
+    if (::rmdir(target.c_str()) != 0) fail("remove directory", target, errno);
+  } else {
+    // A fake configfs item holds ordinary files, which rmdir(2) would refuse.
+    std::error_code ec;
+    fs::remove_all(target, ec);
+    if (ec) fail("remove directory", target, ec.value());
+  }
+  undo_.push_back({"rmdir", std::string(path), std::nullopt});
+}
+
+void Sysroot::remove_file(std::string_view path) {
+  record("remove", path, "");
+  if (announce_dry_run("remove", path, "")) return;
+  std::optional<std::string> previous = read(path);
+  fs::path target = host_path(path);
+  std::error_code ec;
+  fs::path link_target = fs::is_symlink(fs::symlink_status(target, ec)) ? fs::read_symlink(target, ec) : fs::path();
+  if (::unlink(target.c_str()) != 0) fail("remove", target, errno);
+  if (!link_target.empty()) undo_.push_back({"unlink-symlink", std::string(path), link_target.string()});
+  else undo_.push_back({"remove", std::string(path), previous});
+}
+
+void Sysroot::make_symlink(std::string_view link_target, std::string_view path) {
+  if (!dry_run_) create_parents(path);
+  record("symlink", path, link_target);
+  if (announce_dry_run("link", path, link_target)) return;
+  fs::path target = host_path(path);
+  if (::symlink(std::string(link_target).c_str(), target.c_str()) != 0) fail("create link", target, errno);
+  undo_.push_back({"symlink", std::string(path), std::nullopt});
+}
+
+void Sysroot::commit() { undo_.clear(); }
+
+std::vector<std::string> Sysroot::rollback() {
+  std::vector<std::string> failures;
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+    fs::path target = host_path(it->path);
+    std::error_code ec;
+    try {
+      if (it->action == "write" || it->action == "remove") {
+        if (!it->previous) {
+          fs::remove(target, ec);
+        } else {
+          std::ofstream out(target, std::ios::binary | std::ios::trunc);
+          out << *it->previous;
+          out.close();
+          if (!out) throw SysrootError("cannot restore " + target.string(), errno);
+        }
+      } else if (it->action == "unlink-symlink") {
+        fs::create_symlink(*it->previous, target, ec);
+      } else if (it->action == "mkdir" || it->action == "symlink") {
+        if (live_ && it->action == "mkdir") {
+          if (::rmdir(target.c_str()) != 0) ec.assign(errno, std::generic_category());
+        } else {
+          fs::remove_all(target, ec);
+        }
+      } else if (it->action == "rmdir") {
+        fs::create_directory(target, ec);
+      }
+      if (ec) failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
+    } catch (const std::exception& e) {
+      failures.push_back(e.what());
+    }
+  }
+  undo_.clear();
+  return failures;
+}
+
+}  // namespace lastgasp::setup
