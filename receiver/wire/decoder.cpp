@@ -4,6 +4,16 @@
 
 namespace lastgasp::wire {
 
+namespace {
+
+// Messages the assembler finished; one per thread, so an idle stream holds no buffer.
+std::vector<FragmentAssembler::Done>& finished() {
+  thread_local std::vector<FragmentAssembler::Done> done;
+  return done;
+}
+
+}  // namespace
+
 std::uint64_t WireCounters::malformed_total() const {
   std::uint64_t total = 0;
   for (auto n : malformed) total += n;
@@ -69,18 +79,18 @@ void Decoder::feed_fragment(std::string_view datagram, const ExtendedHeader& hea
     counters.count(Malformed::fragment_bad_range);
     return;
   }
-  switch (fragments_.add(datagram, header, now, done_)) {
+  switch (fragments_.add(datagram, header, now, finished())) {
     case FragmentStatus::duplicate: ++counters.duplicate_fragments; break;
     case FragmentStatus::inconsistent: counters.count(Malformed::fragment_inconsistent); break;
     case FragmentStatus::over_budget: counters.count(Malformed::reassembly_over_budget); break;
     case FragmentStatus::partial:
     case FragmentStatus::complete: break;
   }
-  finish(done_, out, counters);
+  finish(out, counters);
 }
 
-void Decoder::finish(std::vector<FragmentAssembler::Done>& done, std::vector<Record>& out,
-                     WireCounters& counters) {
+void Decoder::finish(std::vector<Record>& out, WireCounters& counters) {
+  std::vector<FragmentAssembler::Done>& done = finished();
   for (FragmentAssembler::Done& d : done) {
     ExtendedHeader header;
     parse_extended_header(d.header_text, header);  // parsed once already: cannot fail
@@ -98,16 +108,16 @@ void Decoder::finish(std::vector<FragmentAssembler::Done>& done, std::vector<Rec
 }
 
 void Decoder::expire(MonoTime now, std::vector<Record>& out, WireCounters& counters) {
-  fragments_.expire(now - timeouts_.fragment, done_);
-  finish(done_, out, counters);
+  fragments_.expire(now - timeouts_.fragment, finished());
+  finish(out, counters);
   auto before = out.size();
   if (legacy_.expire(now - timeouts_.legacy_line, out)) counters.count(Malformed::nul_bytes);
   counters.legacy_lines += out.size() - before;
 }
 
 void Decoder::drain(std::vector<Record>& out, WireCounters& counters) {
-  fragments_.drain(done_);
-  finish(done_, out, counters);
+  fragments_.drain(finished());
+  finish(out, counters);
   auto before = out.size();
   if (legacy_.drain(out)) counters.count(Malformed::nul_bytes);
   counters.legacy_lines += out.size() - before;

@@ -66,12 +66,11 @@ class Decoder {
                      std::vector<Record>& out, WireCounters& counters);
   void feed_fragment(std::string_view datagram, const ExtendedHeader& header, Instant now,
                      std::vector<Record>& out, WireCounters& counters);
-  void finish(std::vector<FragmentAssembler::Done>& done, std::vector<Record>& out, WireCounters& counters);
+  void finish(std::vector<Record>& out, WireCounters& counters);
 
   DecoderTimeouts timeouts_;
   FragmentAssembler fragments_;
   LegacyJoiner legacy_;
-  std::vector<FragmentAssembler::Done> done_;  // scratch, kept to avoid reallocating
 };
 
 }  // namespace lastgasp::wire

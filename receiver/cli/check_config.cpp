@@ -1,0 +1,29 @@
+// `lastgasp-receiver check-config FILE`: validates a config file, changes nothing.
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "receiver_config.hpp"
+#include "toml_reader.hpp"
+
+namespace lastgasp::cli {
+
+Command add_check_config(CLI::App& app) {
+  auto file = std::make_shared<std::string>();
+  CLI::App* sub = app.add_subcommand("check-config", "validate a config file and change nothing");
+  sub->add_option("FILE", *file, "the TOML file")->required();
+  return [file] {
+    try {
+      config::ReceiverConfig cfg = config::load_receiver_config(*file);
+      std::cout << *file << ": ok (" << cfg.listen.size() << " listen address"
+                << (cfg.listen.size() == 1 ? "" : "es") << ", logs in " << cfg.log_dir.string() << ", "
+                << cfg.hosts.size() << " named host" << (cfg.hosts.size() == 1 ? "" : "s") << ")\n";
+      return 0;
+    } catch (const config::ConfigError& e) {
+      std::cerr << "lastgasp-receiver: " << e.what() << "\n";
+      return 2;
+    }
+  };
+}
+
+}  // namespace lastgasp::cli

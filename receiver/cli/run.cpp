@@ -1,0 +1,67 @@
+// The daemon: `lastgasp-receiver [--config FILE] [--listen ADDR:PORT]... [--log-dir DIR]`.
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "daemon/daemon.hpp"
+#include "notice.hpp"
+#include "receiver_config.hpp"
+#include "toml_reader.hpp"
+
+namespace lastgasp::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string config_file;
+  std::vector<std::string> listen;
+  std::string log_dir;
+};
+
+// The config file named, or the default one if it exists, with the flags on top.
+config::ReceiverConfig effective_config(const RunOptions& options) {
+  config::ReceiverConfig cfg;
+  if (!options.config_file.empty()) cfg = config::load_receiver_config(options.config_file);
+  else if (std::filesystem::exists(config::kDefaultReceiverConfig))
+    cfg = config::load_receiver_config(config::kDefaultReceiverConfig);
+  if (!options.listen.empty()) cfg.listen = options.listen;
+  if (!options.log_dir.empty()) cfg.log_dir = options.log_dir;
+  return cfg;
+}
+
+int run_daemon(const RunOptions& options) {
+  config::ReceiverConfig cfg;
+  try {
+    cfg = effective_config(options);
+  } catch (const config::ConfigError& e) {
+    std::cerr << "lastgasp-receiver: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    boost::asio::io_context io(1);
+    daemon::Daemon daemon(io, cfg);
+    daemon.start();
+    io.run();
+    return 0;
+  } catch (const std::exception& e) {
+    notice(Severity::error, e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+Command add_run(CLI::App& app) {
+  auto options = std::make_shared<RunOptions>();
+  app.add_option("--config", options->config_file,
+                 std::string("TOML config file (default: ") + config::kDefaultReceiverConfig + " if it exists)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--listen", options->listen,
+                 "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)");
+  app.add_option("--log-dir", options->log_dir, "where per-host logs go (default /var/log/lastgasp)");
+  return [options] { return run_daemon(*options); };
+}
+
+}  // namespace lastgasp::cli

@@ -1,0 +1,168 @@
+#include "udp_listener.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <system_error>
+
+#include "endpoint.hpp"
+#include "notice.hpp"
+
+namespace lastgasp::net {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+namespace {
+
+constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(std::uint32_t));
+
+[[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
+
+udp::endpoint parse_endpoint(const std::string& text) {
+  std::string error;
+  auto hp = config::parse_host_port(text, std::nullopt, error);
+  if (!hp) throw std::invalid_argument(error);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(hp->host, ec);
+  if (ec) throw std::invalid_argument("'" + text + "': not a numeric address");
+  return {address, hp->port};
+}
+
+std::string endpoint_name(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "fd " + std::to_string(fd);
+  char host[INET6_ADDRSTRLEN] = "?";
+  std::uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+  }
+  return "udp " + config::format_host_port(host, port);
+}
+
+int open_bound_socket(const udp::endpoint& endpoint) {
+  int family = endpoint.address().is_v6() ? AF_INET6 : AF_INET;
+  int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) fail("socket");
+  if (family == AF_INET6) {
+    int off = 0;  // "[::]" takes IPv4 too
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  }
+  if (::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0) {
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    fail("cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
+  }
+  return fd;
+}
+
+}  // namespace
+
+UdpListener::UdpListener(asio::io_context& io, const std::string& address, std::uint64_t receive_buffer,
+                         DatagramHandler& handler)
+    : UdpListener(io, open_bound_socket(parse_endpoint(address)), receive_buffer, handler) {}
+
+UdpListener::UdpListener(asio::io_context& io, int fd, std::uint64_t receive_buffer, DatagramHandler& handler)
+    : socket_(io), handler_(handler), name_(endpoint_name(fd)) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  socket_.assign(ss.ss_family == AF_INET6 ? udp::v6() : udp::v4(), fd);
+  socket_.non_blocking(true);
+  configure(fd, receive_buffer);
+  buffers_.resize(std::size_t{kBatch} * kSlot);
+  messages_.resize(kBatch);
+  iovecs_.resize(kBatch);
+  sources_.resize(kBatch);
+  control_.resize(std::size_t{kBatch} * kControlSize);
+}
+
+void UdpListener::configure(int fd, std::uint64_t receive_buffer) {
+  int want = static_cast<int>(std::min<std::uint64_t>(receive_buffer, INT32_MAX / 2));
+  // SO_RCVBUFFORCE passes net.core.rmem_max when we may; otherwise take what SO_RCVBUF gives.
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+  int got = 0;
+  socklen_t len = sizeof got;
+  ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+  granted_buffer_ = static_cast<std::uint64_t>(got) / 2;  // the kernel reports double, for its bookkeeping
+  if (granted_buffer_ < static_cast<std::uint64_t>(want))
+    notice(Severity::warning, name_ + ": receive buffer is " + std::to_string(granted_buffer_) + " bytes, not the " +
+                                  std::to_string(want) +
+                                  " asked for (run as root, or raise net.core.rmem_max); carrying on");
+  int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) != 0)
+    notice(Severity::warning, name_ + ": cannot count kernel drops (SO_RXQ_OVFL): " + std::strerror(errno));
+}
+
+std::uint16_t UdpListener::port() const { return socket_.local_endpoint().port(); }
+
+void UdpListener::start() { wait(); }
+
+void UdpListener::close() {
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void UdpListener::wait() {
+  socket_.async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec) return;  // closed
+    receive();
+    wait();
+  });
+}
+
+void UdpListener::receive() {
+  int fd = socket_.native_handle();
+  for (unsigned round = 0; round < kRoundsPerWakeup; ++round) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      iovecs_[i] = {buffers_.data() + std::size_t{i} * kSlot, kSlot};
+      msghdr& h = messages_[i].msg_hdr;
+      h.msg_name = &sources_[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_iov = &iovecs_[i];
+      h.msg_iovlen = 1;
+      h.msg_control = control_.data() + std::size_t{i} * kControlSize;
+      h.msg_controllen = kControlSize;
+      h.msg_flags = 0;
+    }
+    int n = ::recvmmsg(fd, messages_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) {
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        notice(Severity::warning, name_ + ": recvmmsg: " + std::strerror(errno));
+      return;
+    }
+    wire::Instant now{std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
+    ++counters_.batches;
+    for (int i = 0; i < n; ++i) {
+      const msghdr& h = messages_[i].msg_hdr;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
+        std::uint32_t drops;
+        std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+        counters_.kernel_drops += static_cast<std::uint32_t>(drops - last_drop_count_);  // cumulative, wraps
+        last_drop_count_ = drops;
+      }
+      if (h.msg_flags & MSG_TRUNC) ++counters_.truncated;
+      ++counters_.datagrams;
+      handler_.on_datagram(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen,
+                           std::string_view(static_cast<const char*>(h.msg_iov->iov_base), messages_[i].msg_len), now);
+    }
+    if (static_cast<unsigned>(n) < kBatch) return;
+  }
+}
+
+}  // namespace lastgasp::net

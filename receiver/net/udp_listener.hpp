@@ -1,0 +1,70 @@
+// One UDP socket that netconsole senders write to. Asio tells us when it is
+// readable; we then take datagrams in batches with recvmmsg (Asio has no
+// batched receive), and read the kernel's drop counter (SO_RXQ_OVFL) from each.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wire/record.hpp"
+
+namespace lastgasp::net {
+
+class DatagramHandler {
+ public:
+  virtual ~DatagramHandler() = default;
+  virtual void on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
+                           const wire::Instant& now) = 0;
+};
+
+struct ListenerCounters {
+  std::uint64_t datagrams = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t kernel_drops = 0;  // datagrams the kernel dropped because our buffer was full
+  std::uint64_t truncated = 0;
+};
+
+class UdpListener {
+ public:
+  // Opens and binds ADDRESS ("[::]:6666", "127.0.0.1:7000"). Throws std::system_error.
+  UdpListener(boost::asio::io_context& io, const std::string& address, std::uint64_t receive_buffer,
+              DatagramHandler& handler);
+  // Adopts an already bound socket (systemd socket activation).
+  UdpListener(boost::asio::io_context& io, int fd, std::uint64_t receive_buffer, DatagramHandler& handler);
+
+  void start();
+  void close();
+  const ListenerCounters& counters() const { return counters_; }
+  const std::string& name() const { return name_; }
+  std::uint64_t receive_buffer() const { return granted_buffer_; }
+  std::uint16_t port() const;
+
+ private:
+  static constexpr unsigned kBatch = 64;
+  static constexpr std::size_t kSlot = 65536;  // the largest UDP payload fits: never truncated
+  static constexpr unsigned kRoundsPerWakeup = 16;  // then let timers run
+
+  void configure(int fd, std::uint64_t receive_buffer);
+  void wait();
+  void receive();
+
+  boost::asio::ip::udp::socket socket_;
+  DatagramHandler& handler_;
+  std::string name_;
+  std::uint64_t granted_buffer_ = 0;
+  std::vector<char> buffers_;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
+  std::vector<sockaddr_storage> sources_;
+  std::vector<char> control_;
+  ListenerCounters counters_;
+  std::uint32_t last_drop_count_ = 0;
+};
+
+}  // namespace lastgasp::net

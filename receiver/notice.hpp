@@ -1,0 +1,13 @@
+// The daemon's own messages, to stderr (the journal, under systemd), each
+// prefixed with a syslog level so journald files them right.
+#pragma once
+
+#include <string_view>
+
+namespace lastgasp {
+
+enum class Severity { error = 3, warning = 4, info = 6 };
+
+void notice(Severity severity, std::string_view message);
+
+}  // namespace lastgasp

@@ -1,0 +1,100 @@
+// Per-host console logs and incident files.
+//
+// Lines are buffered per host and written in one write() per host per flush
+// (the daemon flushes every few milliseconds), so a burst costs a syscall per
+// host, not per record. A trigger (panic, oops, ...) is different: the host's
+// log is written and fsynced at once, and an incident file is opened with the
+// records before it, read back from the log itself, so that no host pays
+// memory for context it may never need.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "log_directory.hpp"
+#include "log_line.hpp"
+#include "stream/event.hpp"
+
+namespace lastgasp::sinks {
+
+inline constexpr const char* kConsoleLog = "console.log";
+
+struct OpenIncident {
+  int fd = -1;
+  stream::IncidentKind kind = stream::IncidentKind::warning;
+  wire::MonoTime last_activity{};
+  std::string pending;
+};
+
+// One host's output state. Owned by the host; the sink keeps pointers to it in
+// its dirty and open-file lists, so a host must be forgotten before it dies.
+struct HostFiles {
+  explicit HostFiles(std::string host_name) : name(std::move(host_name)) {}
+  std::string name;  // the directory under LOG_DIR
+  std::string pending;
+  int fd = -1;
+  std::list<HostFiles*>::iterator lru{};
+  bool dirty = false;
+  std::uint64_t dropped_lines = 0;  // lines given up on after write errors, still to be reported
+  std::unique_ptr<OpenIncident> incident;
+};
+
+struct FileSinkSettings {
+  unsigned incident_context = 200;
+  std::chrono::seconds incident_quiet{30};
+  unsigned max_open_files = 1024;
+  std::size_t max_pending_bytes = 16u << 20;  // per host, while writes fail
+};
+
+struct FileSinkCounters {
+  std::uint64_t lines = 0;
+  std::uint64_t write_errors = 0;
+  std::uint64_t dropped_lines = 0;
+  std::uint64_t incident_files = 0;
+};
+
+class FileSink {
+ public:
+  FileSink(const LogDirectory& dir, FileSinkSettings settings) : dir_(dir), settings_(settings) {}
+  ~FileSink();
+  FileSink(const FileSink&) = delete;
+  FileSink& operator=(const FileSink&) = delete;
+
+  void write(HostFiles& host, const stream::Event& event, std::optional<std::uint16_t> src_port, wire::MonoTime now);
+  // Writes every host's buffered lines.
+  void flush();
+  // Closes incidents whose host has been quiet long enough.
+  void close_quiet_incidents(wire::MonoTime now);
+  // Closes every file (SIGHUP, after rotation by another tool); they reopen on the next write.
+  void reopen();
+  // Flushes and closes HOST's files and drops every pointer to it.
+  void forget(HostFiles& host);
+
+  const FileSinkCounters& counters() const { return counters_; }
+
+ private:
+  void flush(HostFiles& host);
+  int descriptor(HostFiles& host);
+  void close_file(HostFiles& host);
+  void trim_pending(HostFiles& host);
+  void on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now);
+  void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
+  void close_incident(HostFiles& host);
+  void mark_dirty(HostFiles& host);
+  void report_write_error(const HostFiles& host, const std::string& file, int error);
+
+  const LogDirectory& dir_;
+  FileSinkSettings settings_;
+  TimeFormatter time_;
+  std::vector<HostFiles*> dirty_;
+  std::list<HostFiles*> open_files_;  // most recently used first
+  std::vector<HostFiles*> incidents_;
+  FileSinkCounters counters_;
+  wire::MonoTime last_error_report_{};
+};
+
+}  // namespace lastgasp::sinks

@@ -1,0 +1,45 @@
+// LOG_DIR and the per-host directories under it. Every path below LOG_DIR is
+// opened relative to a directory descriptor with O_NOFOLLOW, and host names
+// come only from the sender's address or the config, so no sender can make
+// the daemon write outside its own directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace lastgasp::sinks {
+
+class LogDirectory {
+ public:
+  // Creates ROOT if needed. Throws std::system_error when it cannot be used.
+  explicit LogDirectory(const std::filesystem::path& root);
+  ~LogDirectory();
+  LogDirectory(const LogDirectory&) = delete;
+  LogDirectory& operator=(const LogDirectory&) = delete;
+
+  // Opens HOST/RELATIVE for appending (creating HOST/ and one level of
+  // subdirectory when needed); EXCLUSIVE fails with EEXIST on an existing
+  // file. Returns -1 with errno set on failure.
+  int open_append(const std::string& host, const std::string& relative, bool exclusive = false) const;
+  // Opens HOST/RELATIVE for reading, or -1.
+  int open_read(const std::string& host, const std::string& relative) const;
+
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  int open_host_dir(const std::string& host, bool create) const;
+
+  std::filesystem::path root_;
+  int root_fd_ = -1;
+};
+
+// The last MAX_LINES complete lines of FD, reading at most MAX_BYTES from its end.
+std::vector<std::string> read_last_lines(int fd, std::size_t max_lines, std::size_t max_bytes);
+
+// Writes all of DATA to FD, retrying short writes and EINTR. Returns the bytes
+// written; fewer than DATA's size means errno says why.
+std::size_t write_all(int fd, const char* data, std::size_t size);
+
+}  // namespace lastgasp::sinks

@@ -1,0 +1,127 @@
+#include "log_line.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+namespace lastgasp::sinks {
+
+namespace {
+
+constexpr std::array<const char*, 24> kFacilities = {
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+    "res0", "res1", "res2", "res3", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+constexpr std::array<const char*, 8> kLevels = {"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"};
+
+void append_number(std::string& out, std::uint64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
+}
+
+void append_ktime(std::string& out, std::uint64_t usec) {
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "[%5llu.%06llu]", static_cast<unsigned long long>(usec / 1'000'000),
+                        static_cast<unsigned long long>(usec % 1'000'000));
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+void TimeFormatter::append(std::string& out, wire::WallTime t) {
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::int64_t second = usec >= 0 ? usec / 1'000'000 : (usec - 999'999) / 1'000'000;
+  if (second != cached_second_) {
+    std::time_t tt = static_cast<std::time_t>(second);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    std::strftime(cached_, sizeof cached_, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_second_ = second;
+  }
+  char frac[16];
+  auto micros = static_cast<unsigned>(usec - second * 1'000'000);  // 0..999999
+  std::snprintf(frac, sizeof frac, ".%06uZ", micros % 1'000'000);
+  out.append(cached_, 19);
+  out.append(frac, 8);
+}
+
+std::string facility_level_name(std::optional<std::uint16_t> prio) {
+  if (!prio) return "-";
+  unsigned facility = *prio >> 3, level = *prio & 7;
+  std::string out = facility < kFacilities.size() ? kFacilities[facility] : "fac" + std::to_string(facility);
+  return out + "." + kLevels[level];
+}
+
+void append_log_line(std::string& out, const stream::Event& event, std::optional<std::uint16_t> src_port,
+                     TimeFormatter& time) {
+  const wire::Record& r = event.record;
+  time.append(out, r.arrived.wall);
+  out += '\t';
+  out += event.type == stream::EventType::record ? facility_level_name(r.prio) : "lastgasp";
+  out += '\t';
+  if (r.seq) append_number(out, *r.seq);
+  else out += '-';
+  out += '\t';
+  if (r.ts_usec) append_ktime(out, *r.ts_usec);
+  else out += '-';
+  out += '\t';
+  out += r.text;
+  if (!r.fields.empty() || src_port) {
+    out += '\t';
+    bool first = true;
+    for (const wire::Field& f : r.fields) {
+      if (!first) out += ' ';
+      first = false;
+      out += f.key;
+      out += '=';
+      out += f.value;
+    }
+    if (src_port) {
+      if (!first) out += ' ';
+      out += "src=";
+      append_number(out, *src_port);
+    }
+  }
+  out += '\n';
+}
+
+std::optional<LogLine> split_log_line(std::string_view line) {
+  std::array<std::string_view, 6> cols{};
+  std::size_t n = 0;
+  while (n < cols.size()) {
+    auto tab = line.find('\t');
+    if (n == cols.size() - 1) tab = std::string_view::npos;  // FIELDS is the rest
+    cols[n++] = line.substr(0, tab);
+    if (tab == std::string_view::npos) break;
+    line.remove_prefix(tab + 1);
+  }
+  if (n < 5) return std::nullopt;
+  return LogLine{cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]};
+}
+
+std::optional<std::uint64_t> parse_ktime(std::string_view ktime) {
+  if (ktime.size() < 4 || ktime.front() != '[' || ktime.back() != ']') return std::nullopt;
+  ktime = ktime.substr(1, ktime.size() - 2);
+  while (!ktime.empty() && ktime.front() == ' ') ktime.remove_prefix(1);
+  auto dot = ktime.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  std::uint64_t secs = 0, usec = 0;
+  auto a = std::from_chars(ktime.data(), ktime.data() + dot, secs);
+  auto b = std::from_chars(ktime.data() + dot + 1, ktime.data() + ktime.size(), usec);
+  if (a.ec != std::errc{} || b.ec != std::errc{} || b.ptr != ktime.data() + ktime.size()) return std::nullopt;
+  return secs * 1'000'000 + usec;
+}
+
+std::optional<std::string_view> field_value(std::string_view fields, std::string_view key) {
+  while (!fields.empty()) {
+    auto space = fields.find(' ');
+    std::string_view kv = fields.substr(0, space);
+    if (kv.size() > key.size() && kv.starts_with(key) && kv[key.size()] == '=') return kv.substr(key.size() + 1);
+    if (space == std::string_view::npos) break;
+    fields.remove_prefix(space + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace lastgasp::sinks
