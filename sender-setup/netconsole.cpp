@@ -104,6 +104,12 @@ void remove_duplicate_targets(Context& ctx, State& state, const std::string& kee
   }
 }
 
+// kernel.printk's fields are tab-separated; people write them with spaces.
+std::string spaced(std::string text) {
+  std::replace(text.begin(), text.end(), '\t', ' ');
+  return text;
+}
+
 struct KernelValue {
   std::string label;
   std::string path;
@@ -113,12 +119,9 @@ struct KernelValue {
 
 std::vector<KernelValue> wanted_kernel_values(const Sysroot& root, const config::SenderConfig& config) {
   std::vector<KernelValue> values;
-  if (auto printk = printk_with_console_loglevel(root, kConsoleLoglevel)) {
-    std::string spaced = *printk;
-    std::replace(spaced.begin(), spaced.end(), '\t', ' ');
+  if (auto printk = printk_with_console_loglevel(root, kConsoleLoglevel))
     values.push_back({"console loglevel (kernel.printk)", sysctl_path("kernel.printk"), *printk,
-                      "kernel.printk = " + spaced});
-  }
+                      "kernel.printk = " + spaced(*printk)});
   if (!config.panic.knobs) return values;
   std::string timeout = std::to_string(config.panic.timeout);
   values.push_back({"kernel.panic (reboot after N s, so pstore can be collected)", sysctl_path("kernel.panic"),
@@ -135,7 +138,7 @@ nlohmann::json set_kernel_values(Context& ctx, State& state, const std::vector<K
   nlohmann::json changed = nlohmann::json::array();
   for (const KernelValue& kv : values) {
     if (auto before = change_kernel_value(ctx.root, state, kv.path, kv.value)) {
-      ctx.say("set " + kv.label + ": " + *before + " -> " + kv.value);
+      ctx.say("set " + kv.label + ": " + spaced(*before) + " -> " + spaced(kv.value));
       changed.push_back({{"path", kv.path}, {"before", *before}, {"after", kv.value}});
     }
   }
@@ -283,7 +286,7 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
   else ctx.say(std::string(root.dry_run() ? "Would send" : "netconsole target '" + name + "' sends") +
                " the console to " + receiver_text + " via " + via + ".");
   if (applied.transmit_errors) ctx.say("transmit_errors: " + *applied.transmit_errors);
-  if (run.persist && !boot_option)
+  if (changed && run.persist && !boot_option)
     ctx.say("Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, so early "
             "boot messages are not replayed to the receiver.");
 

@@ -71,7 +71,7 @@ LinkInfo describe(nl_sock* sock, rtnl_link* link) {
   info.carrier = flags & IFF_LOWER_UP;
   if (int master = rtnl_link_get_master(link); master > 0) {
     rtnl_link* raw = nullptr;
-    if (rtnl_link_get_kernel(sock, master, nullptr, &raw) >= 0) {
+    if (rtnl_link_get_kernel(sock, master, nullptr, &raw) >= 0 && raw) {
       LinkPtr upper(raw);
       info.master = rtnl_link_get_name(upper.get());
       info.master_kind = rtnl_link_get_type(upper.get()) ? rtnl_link_get_type(upper.get()) : "";
@@ -109,14 +109,14 @@ Netlink::~Netlink() { nl_socket_free(sock_); }
 
 std::optional<LinkInfo> Netlink::link_by_name(const std::string& name) {
   rtnl_link* raw = nullptr;
-  if (rtnl_link_get_kernel(sock_, 0, name.c_str(), &raw) < 0) return std::nullopt;
+  if (rtnl_link_get_kernel(sock_, 0, name.c_str(), &raw) < 0 || !raw) return std::nullopt;
   LinkPtr link(raw);
   return describe(sock_, link.get());
 }
 
 std::optional<LinkInfo> Netlink::link_by_index(int ifindex) {
   rtnl_link* raw = nullptr;
-  if (rtnl_link_get_kernel(sock_, ifindex, nullptr, &raw) < 0) return std::nullopt;
+  if (rtnl_link_get_kernel(sock_, ifindex, nullptr, &raw) < 0 || !raw) return std::nullopt;
   LinkPtr link(raw);
   return describe(sock_, link.get());
 }
@@ -137,6 +137,8 @@ Route Netlink::route_to(const std::string& address, std::optional<int> oif) {
   nl_socket_modify_cb(sock_, NL_CB_VALID, NL_CB_CUSTOM, on_route, &reply);
   int err = nl_send_auto(sock_, msg.get());
   if (err >= 0) err = nl_recvmsgs_default(sock_);
+  // The kernel acks after the reply; left unread, the ack would answer the next request.
+  if (err >= 0) err = nl_wait_for_ack(sock_);
   if (err < 0 || !reply.route)
     throw Error("no route to the receiver " + address + " (" + (err < 0 ? nl_geterror(err) : "empty reply") +
                 "): add a route or an address on the receiver's network, then run this again");
