@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -359,29 +360,37 @@ class Batch {
   std::vector<mmsghdr> msgs_;
 };
 
-void raise_fd_limit(std::uint32_t needed) {
+// One process can hold at most RLIMIT_NOFILE sockets, and raising the hard limit needs
+// CAP_SYS_RESOURCE, so a run with more hosts is split over forked workers.
+std::uint32_t hosts_per_process() {
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
-  const rlim_t want = needed + 64;
-  if (rl.rlim_cur >= want) return;
-  rl.rlim_cur = want;
-  if (rl.rlim_max < want) rl.rlim_max = want;  // root may raise the hard limit up to fs.nr_open
-  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    throw std::runtime_error("cannot raise RLIMIT_NOFILE to " + std::to_string(want) + ": " +
-                             std::strerror(errno));
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
   }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const rlim_t usable = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64;
+  return static_cast<std::uint32_t>(std::min<rlim_t>(usable, 1u << 22));
 }
 
-std::vector<Host> open_hosts(const Options& o, const sockaddr_in& target, Rng& rng) {
-  raise_fd_limit(o.hosts);
+// A worker's share of the run: hosts [first, first + hosts) of the whole fleet.
+struct Share {
+  std::uint32_t first = 0;  // added to --first-host
+  std::uint32_t hosts = 0;
+  std::uint64_t total = 0;  // records
+  double rate = 0;          // records/s; 0 = unthrottled
+  double stop_after = 0;    // unthrottled with no count: seconds to send for, else 0
+  double max_seconds = 0;
+  std::uint64_t seed = 0;
+};
+
+std::vector<Host> open_hosts(const Options& o, const Share& s, const sockaddr_in& target, Rng& rng) {
   const sockaddr_in first = parse_addr(o.first_host, 0);
-  const std::uint32_t base = ntohl(first.sin_addr.s_addr);
-  if ((base >> 24) != 127 || (base & 0x00ffffffu) + o.hosts > 0x01000000u) {
-    throw std::runtime_error("hosts must stay inside 127.0.0.0/8");
-  }
-  std::vector<Host> hosts(o.hosts);
+  const std::uint32_t base = ntohl(first.sin_addr.s_addr) + s.first;
+  std::vector<Host> hosts(s.hosts);
   int ephemeral = 0;
-  for (std::uint32_t i = 0; i < o.hosts; ++i) {
+  for (std::uint32_t i = 0; i < s.hosts; ++i) {
     const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     sockaddr_in src{};
@@ -420,9 +429,144 @@ struct Totals {
   std::uint64_t bytes = 0;
   std::uint64_t send_errors = 0;
   std::uint64_t unsent_datagrams = 0;
-  bool timed_out = false;
+  std::uint64_t timed_out = 0;
   double elapsed = 0;
 };
+
+// The load loop: round-robin over this share's hosts, per_visit records per sendmmsg call,
+// paced in tick_us steps. Bounded by s.total records and by s.max_seconds.
+Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const std::vector<std::string>& long_bodies) {
+  Rng rng{s.seed * 0x9E3779B97F4A7C15ULL + 1};
+  std::vector<Host> hosts = open_hosts(o, s, target, rng);
+  const bool burst = o.burst > 0;
+  constexpr std::size_t kTail = std::size(kPanicTail);
+
+  Batch batch(o.per_visit);
+  std::string rec;
+  rec.reserve(8192);
+  Totals t;
+  const double tick = o.tick_us * 1e-6;
+  std::size_t cursor = 0;
+  const double t0 = now_s();
+  const double deadline = t0 + s.max_seconds;
+  const double stop_at = s.stop_after > 0 ? t0 + s.stop_after : deadline;
+  std::uint64_t next_tick = 1;
+
+  while (t.records < s.total) {
+    const double now = now_s();
+    if (now > stop_at) {
+      t.timed_out = s.stop_after > 0 ? 0 : 1;
+      break;
+    }
+    const std::uint64_t due =
+        s.rate > 0 ? std::min<std::uint64_t>(s.total, static_cast<std::uint64_t>(std::ceil(s.rate * (now - t0))))
+                   : s.total;
+    while (t.records < due) {
+      Host& h = hosts[cursor];
+      std::uint64_t k = std::min<std::uint64_t>(o.per_visit, due - t.records);
+      if (o.per_host > 0) k = std::min<std::uint64_t>(k, o.per_host - h.sent);
+      batch.clear();
+      for (std::uint64_t j = 0; j < k; ++j) {
+        const std::uint64_t index = t.records + j;  // burst mode: one host, so index is its record
+        const Line* line = nullptr;
+        std::string_view body_long;
+        if (burst && index + kTail >= s.total) {
+          line = &kPanicTail[index + kTail - s.total];
+        } else if (o.long_share > 0 && rng.unit() < o.long_share) {
+          body_long = long_bodies[rng.below(long_bodies.size())];
+        } else {
+          line = &kOrdinary[rng.below(std::size(kOrdinary))];
+        }
+        h.seq += 1;
+        h.ts_usec += 1 + rng.below(2000);
+        char head[64];
+        const int hl = std::snprintf(head, sizeof head, "%d,%llu,%llu,-;", line ? line->prio : 4,
+                                     static_cast<unsigned long long>(h.seq),
+                                     static_cast<unsigned long long>(h.ts_usec));
+        rec.assign(head, static_cast<std::size_t>(hl));
+        if (line) {
+          rec += line->text;
+          rec += '\n';
+          rec += line->dict;
+        } else {
+          rec += body_long;
+        }
+        if (batch.add_record(rec) > 1) ++t.fragmented;
+      }
+      const std::size_t sent = batch.send(h.fd, t.send_errors);
+      t.unsent_datagrams += batch.datagrams() - sent;
+      t.datagrams += sent;
+      t.bytes += batch.bytes();
+      t.records += k;
+      h.sent += static_cast<std::uint32_t>(k);
+      if (++cursor == hosts.size()) cursor = 0;
+      if (o.per_host > 0) {
+        // skip hosts that are done (only when per_visit < per_host, on the last round)
+        for (std::size_t guard = 0; guard < hosts.size() && hosts[cursor].sent >= o.per_host; ++guard) {
+          if (++cursor == hosts.size()) cursor = 0;
+        }
+      }
+      if (s.rate <= 0 && now_s() > stop_at) break;
+    }
+    if (s.rate > 0 && t.records < s.total) {
+      const auto passed = static_cast<std::uint64_t>((now_s() - t0) / tick);
+      next_tick = std::max(next_tick, passed + 1);
+      sleep_until(t0 + static_cast<double>(next_tick) * tick);
+      ++next_tick;
+    }
+  }
+  t.elapsed = now_s() - t0;
+  for (auto& h : hosts) close(h.fd);
+  return t;
+}
+
+// Runs every share in its own forked worker and adds up what they sent.
+Totals run_workers(const Options& o, const std::vector<Share>& shares, const sockaddr_in& target,
+                   const std::vector<std::string>& long_bodies) {
+  if (shares.size() == 1) return blast(o, shares[0], target, long_bodies);
+  std::vector<std::pair<pid_t, int>> children;
+  for (const Share& s : shares) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+      close(fds[0]);
+      int rc = 0;
+      Totals t;
+      try {
+        t = blast(o, s, target, long_bodies);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "lastgasp-blaster worker: %s\n", e.what());
+        rc = 1;
+      }
+      const ssize_t w = write(fds[1], &t, sizeof t);
+      _exit(w == static_cast<ssize_t>(sizeof t) ? rc : 1);
+    }
+    close(fds[1]);
+    children.emplace_back(pid, fds[0]);
+  }
+  Totals sum;
+  bool failed = false;
+  for (auto [pid, fd] : children) {
+    Totals t;
+    const ssize_t r = read(fd, &t, sizeof t);
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (r != static_cast<ssize_t>(sizeof t) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) failed = true;
+    sum.records += t.records;
+    sum.datagrams += t.datagrams;
+    sum.fragmented += t.fragmented;
+    sum.bytes += t.bytes;
+    sum.send_errors += t.send_errors;
+    sum.unsent_datagrams += t.unsent_datagrams;
+    sum.timed_out += t.timed_out;
+    sum.elapsed = std::max(sum.elapsed, t.elapsed);
+  }
+  if (failed) throw std::runtime_error("a worker failed");
+  return sum;
+}
 
 }  // namespace
 
@@ -469,100 +613,41 @@ int main(int argc, char** argv) {
     const double planned = until_duration ? o.duration : o.rate > 0 ? static_cast<double>(total) / o.rate : 10.0;
     if (o.max_seconds <= 0) o.max_seconds = 2 * planned + 5;
 
-    Rng rng{o.seed * 0x9E3779B97F4A7C15ULL + 1};
     const sockaddr_in target = parse_addr(o.target, 6666);
-    std::vector<Host> hosts = open_hosts(o, target, rng);
-    const std::vector<std::string> long_bodies = make_long_bodies();
-    constexpr std::size_t kTail = std::size(kPanicTail);
-
-    Batch batch(o.per_visit);
-    std::string rec;
-    rec.reserve(8192);
-    Totals t;
-    const double tick = o.tick_us * 1e-6;
-    std::size_t cursor = 0;
-    const double t0 = now_s();
-    const double deadline = t0 + o.max_seconds;
-    const double stop_at = until_duration ? t0 + o.duration : deadline;
-    double now = t0;
-    std::uint64_t next_tick = 1;
-
-    while (t.records < total) {
-      now = now_s();
-      if (now > deadline) {
-        t.timed_out = true;
-        break;
-      }
-      const std::uint64_t due =
-          o.rate > 0 ? std::min<std::uint64_t>(total, static_cast<std::uint64_t>(std::ceil(o.rate * (now - t0))))
-                     : total;
-      while (t.records < due) {
-        Host& h = hosts[cursor];
-        std::uint64_t k = std::min<std::uint64_t>(o.per_visit, due - t.records);
-        if (o.per_host > 0) k = std::min<std::uint64_t>(k, o.per_host - h.sent);
-        batch.clear();
-        for (std::uint64_t j = 0; j < k; ++j) {
-          const std::uint64_t index = t.records + j;  // burst mode: one host, so index is its record
-          const Line* line;
-          std::string_view body_long;
-          if (burst && index + kTail >= total) {
-            line = &kPanicTail[index + kTail - total];
-          } else if (o.long_share > 0 && rng.unit() < o.long_share) {
-            line = nullptr;
-            body_long = long_bodies[rng.below(long_bodies.size())];
-          } else {
-            line = &kOrdinary[rng.below(std::size(kOrdinary))];
-          }
-          h.seq += 1;
-          h.ts_usec += 1 + rng.below(2000);
-          char head[64];
-          const int hl = std::snprintf(head, sizeof head, "%d,%llu,%llu,-;", line ? line->prio : 4,
-                                       static_cast<unsigned long long>(h.seq),
-                                       static_cast<unsigned long long>(h.ts_usec));
-          rec.assign(head, static_cast<std::size_t>(hl));
-          if (line) {
-            rec += line->text;
-            rec += '\n';
-            rec += line->dict;
-          } else {
-            rec += body_long;
-          }
-          const std::size_t n = batch.add_record(rec);
-          if (n > 1) ++t.fragmented;
-        }
-        const std::size_t sent = batch.send(h.fd, t.send_errors);
-        t.unsent_datagrams += batch.datagrams() - sent;
-        t.datagrams += sent;
-        t.bytes += batch.bytes();
-        t.records += k;
-        h.sent += static_cast<std::uint32_t>(k);
-        if (++cursor == hosts.size()) cursor = 0;
-        if (o.per_host > 0) {
-          // skip hosts that are done (only happens when per_visit < per_host on the last round)
-          for (std::size_t guard = 0; guard < hosts.size() && hosts[cursor].sent >= o.per_host; ++guard) {
-            if (++cursor == hosts.size()) cursor = 0;
-          }
-        }
-        if (o.rate <= 0 && now_s() > stop_at) break;
-      }
-      if (until_duration && now_s() > stop_at) break;
-      if (o.rate > 0 && t.records < total) {
-        const std::uint64_t passed = static_cast<std::uint64_t>((now_s() - t0) / tick);
-        next_tick = std::max(next_tick, passed + 1);
-        sleep_until(t0 + static_cast<double>(next_tick) * tick);
-        ++next_tick;
-      }
+    const std::uint32_t base = ntohl(parse_addr(o.first_host, 0).sin_addr.s_addr);
+    if ((base >> 24) != 127 || (base & 0x00ffffffu) + o.hosts > 0x01000000u) {
+      throw std::runtime_error("hosts must stay inside 127.0.0.0/8");
     }
-    t.elapsed = now_s() - t0;
-    for (auto& h : hosts) close(h.fd);
+
+    // Split the fleet into equal shares, each small enough for one process's descriptors.
+    const std::uint32_t per_process = hosts_per_process();
+    const std::uint32_t workers = (o.hosts + per_process - 1) / per_process;
+    std::vector<Share> shares;
+    std::uint64_t records_left = total;
+    for (std::uint32_t w = 0, first = 0; w < workers; ++w) {
+      Share s;
+      s.first = first;
+      s.hosts = o.hosts / workers + (w < o.hosts % workers ? 1 : 0);
+      const double part = static_cast<double>(s.hosts) / o.hosts;
+      s.total = w + 1 == workers ? records_left : static_cast<std::uint64_t>(static_cast<double>(total) * part);
+      if (o.per_host > 0) s.total = static_cast<std::uint64_t>(o.per_host) * s.hosts;
+      records_left -= s.total;
+      s.rate = o.rate * part;
+      s.stop_after = until_duration ? o.duration : 0;
+      s.max_seconds = o.max_seconds;
+      s.seed = o.seed * 1000 + w;
+      first += s.hosts;
+      shares.push_back(s);
+    }
+    const Totals t = run_workers(o, shares, target, make_long_bodies());
 
     const char* mode = burst ? "burst" : (o.per_host > 0 ? "per-host" : "rate");
     std::printf(
-        "{\"tool\":\"lastgasp-blaster\",\"mode\":\"%s\",\"hosts\":%u,\"offered_rate\":%.0f,"
+        "{\"tool\":\"lastgasp-blaster\",\"mode\":\"%s\",\"hosts\":%u,\"workers\":%u,\"offered_rate\":%.0f,"
         "\"records\":%llu,\"fragmented_records\":%llu,\"datagrams\":%llu,\"bytes\":%llu,"
         "\"elapsed_s\":%.6f,\"achieved_rate\":%.0f,\"send_errors\":%llu,\"unsent_datagrams\":%llu,"
         "\"timed_out\":%s}\n",
-        mode, o.hosts, o.rate, static_cast<unsigned long long>(t.records),
+        mode, o.hosts, workers, o.rate, static_cast<unsigned long long>(t.records),
         static_cast<unsigned long long>(t.fragmented), static_cast<unsigned long long>(t.datagrams),
         static_cast<unsigned long long>(t.bytes), t.elapsed,
         t.elapsed > 0 ? static_cast<double>(t.records) / t.elapsed : 0.0,
