@@ -1,0 +1,306 @@
+// Real netlink in network namespaces the tests create: on-link, behind a
+// router, IPv6, a neighbour that must be resolved first, an unreachable
+// receiver, and devices netpoll cannot use. The configfs side is a fake tree
+// (--root); the route, link and neighbour lookups are the kernel's.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "fake_tree.hpp"
+#include "tool_runner.hpp"
+
+namespace lastgasp::setup {
+namespace {
+
+using testing::FakeTree;
+using testing::run_tool;
+using testing::sh;
+using testing::sh_output;
+using testing::ToolResult;
+
+const std::string kDir = "/sys/kernel/config/netconsole/";
+
+// A network namespace that exists for the life of the object, even when a test fails.
+class Namespace {
+ public:
+  explicit Namespace(const std::string& suffix)
+      : name_("lgst-" + std::to_string(::getpid()) + "-" + suffix) {
+    sh("ip netns add " + name_);
+    sh("ip -n " + name_ + " link set lo up");
+  }
+  ~Namespace() { std::system(("ip netns del " + name_ + " >/dev/null 2>&1").c_str()); }
+  Namespace(const Namespace&) = delete;
+  Namespace& operator=(const Namespace&) = delete;
+
+  const std::string& name() const { return name_; }
+  void ip(const std::string& args) const { sh("ip -n " + name_ + " " + args); }
+  std::string mac(const std::string& dev) const {
+    auto links = nlohmann::json::parse(sh_output("ip -n " + name_ + " -j link show dev " + dev));
+    return links.at(0).at("address");
+  }
+  std::string neighbours(const std::string& dev) const { return sh_output("ip -n " + name_ + " neigh show dev " + dev); }
+
+ private:
+  std::string name_;
+};
+
+// A veth pair from A's IF_A to B's IF_B, both up.
+void connect(const Namespace& a, const std::string& if_a, const Namespace& b, const std::string& if_b) {
+  sh("ip link add " + if_a + " netns " + a.name() + " type veth peer name " + if_b + " netns " + b.name());
+  a.ip("link set " + if_a + " up");
+  b.ip("link set " + if_b + " up");
+}
+
+// Namespaces left by a test binary that crashed are removed before a new run.
+class StaleNamespaces : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
+      std::string name = entry.path().filename();
+      int pid = 0;
+      if (std::sscanf(name.c_str(), "lgst-%d-", &pid) == 1 && pid != ::getpid() && ::kill(pid, 0) != 0)
+        std::system(("ip netns del " + name).c_str());
+    }
+  }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new StaleNamespaces);
+
+nlohmann::json json_of(const ToolResult& r) {
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON (status " << r.status << "):\n" << r.out << "\nstderr:\n" << r.err;
+    return nlohmann::json::object();
+  }
+}
+
+std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--root", tree.root().string(), "--json"});
+  return args;
+}
+
+// The sender and an on-link receiver: 10.77.1.2 <-> 10.77.1.1.
+struct OnLink : ::testing::Test {
+  Namespace sender{"snd"}, receiver{"rcv"};
+  FakeTree tree;
+  void SetUp() override {
+    connect(sender, "a0", receiver, "b0");
+    sender.ip("addr add 10.77.1.2/24 dev a0");
+    receiver.ip("addr add 10.77.1.1/24 dev b0");
+  }
+};
+
+TEST_F(OnLink, ReceiverGetsItsOwnMacAndCheckSaysReady) {
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json report = json_of(r);
+  EXPECT_EQ(report["path"]["device"], "a0");
+  EXPECT_EQ(report["path"]["source"], "10.77.1.2");
+  EXPECT_TRUE(report["path"]["gateway"].is_null());
+  EXPECT_EQ(report["path"]["mac"], receiver.mac("b0"));
+  EXPECT_EQ(tree.read(kDir + "lastgasp/dev_name"), "a0\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/local_ip"), "10.77.1.2\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "10.77.1.1\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), receiver.mac("b0") + "\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/enabled"), "1\n");
+
+  ToolResult check = run_tool(setup_args(tree, {"check"}), sender.name());
+  nlohmann::json items = json_of(check);
+  EXPECT_EQ(check.status, 0) << check.out;
+  EXPECT_TRUE(items["ready"]);
+  bool mac_checked = false;
+  for (const auto& item : items["items"]) {
+    if (item["id"] == "target.lastgasp.mac") {
+      mac_checked = true;
+      EXPECT_EQ(item["state"], "ok") << item.dump();
+    }
+  }
+  EXPECT_TRUE(mac_checked) << check.out;
+}
+
+TEST_F(OnLink, UnresolvedNeighbourIsResolvedFirst) {
+  ASSERT_EQ(sender.neighbours("a0").find("10.77.1.1"), std::string::npos) << "the neighbour must start unknown";
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--no-persist"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json_of(r)["path"]["mac"], receiver.mac("b0"));
+  EXPECT_NE(sender.neighbours("a0").find("10.77.1.1"), std::string::npos);
+}
+
+TEST_F(OnLink, SilentReceiverFailsNamingTheNextHopAndDevice) {
+  auto before = tree.snapshot();
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.50"}), sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("10.77.1.50"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("a0"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(OnLink, BroadcastOnlyWhenAllowedAndWithAWarning) {
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.50", "--allow-broadcast", "--no-persist"}),
+                          sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), "ff:ff:ff:ff:ff:ff\n");
+  EXPECT_NE(r.err.find("warning: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("broadcast"), std::string::npos) << r.err;
+}
+
+TEST_F(OnLink, NoRouteFailsClearly) {
+  auto before = tree.snapshot();
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.99.0.1"}), sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("no route to the receiver 10.99.0.1"), std::string::npos) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(OnLink, DryRunLeavesTheTreeByteIdentical) {
+  auto before = tree.snapshot();
+  ToolResult r = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.1.1"},
+                          sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+  EXPECT_NE(r.out.find("would write " + kDir + "lastgasp/remote_mac: " + receiver.mac("b0")), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("would write /etc/lastgasp/sender.toml"), std::string::npos) << r.out;
+}
+
+TEST_F(OnLink, GlobalOptionsAfterTheSubcommandAndSecondRunChangesNothing) {
+  ToolResult first = run_tool({"netconsole", "--to", "10.77.1.1", "--root", tree.root().string()}, sender.name());
+  ASSERT_EQ(first.status, 0) << first.err;
+  auto before = tree.snapshot();
+  ToolResult again = run_tool({"netconsole", "--to", "10.77.1.1", "--root", tree.root().string(), "--json"},
+                              sender.name());
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_FALSE(json_of(again)["changed"]);
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(OnLink, DownDeviceAndMissingCarrierAreRefused) {
+  Namespace other{"oth"};
+  connect(sender, "c0", other, "d0");
+  other.ip("link set d0 down");
+  ToolResult no_carrier = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--dev", "c0"}), sender.name());
+  EXPECT_EQ(no_carrier.status, 2);
+  EXPECT_NE(no_carrier.err.find("c0 has no carrier"), std::string::npos) << no_carrier.err;
+  sender.ip("link set c0 down");
+  ToolResult down = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--dev", "c0"}), sender.name());
+  EXPECT_EQ(down.status, 2);
+  EXPECT_NE(down.err.find("c0 is down"), std::string::npos) << down.err;
+}
+
+TEST_F(OnLink, TunDeviceIsRefusedAsNotEthernet) {
+  sender.ip("tuntap add mode tun tun7");
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--dev", "tun7"}), sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("tun7 is not an Ethernet link (tun)"), std::string::npos) << r.err;
+}
+
+TEST_F(OnLink, WirelessDeviceIsRefused) {
+  tree.write("/sys/class/net/a0/wireless/.keep", "");
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("a0 is a wireless device"), std::string::npos) << r.err;
+}
+
+TEST_F(OnLink, UnknownInterfaceIsBadInput) {
+  auto before = tree.snapshot();
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--dev", "nosuch0"}), sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("unknown interface 'nosuch0'"), std::string::npos) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+// sender 10.77.1.2 -> router 10.77.1.1 | 10.77.2.1 -> receiver 10.77.2.2
+struct BehindRouter : ::testing::Test {
+  Namespace sender{"snd"}, router{"rtr"}, receiver{"rcv"};
+  FakeTree tree;
+  void SetUp() override {
+    connect(sender, "a0", router, "r0");
+    connect(router, "r1", receiver, "b0");
+    sender.ip("addr add 10.77.1.2/24 dev a0");
+    router.ip("addr add 10.77.1.1/24 dev r0");
+    router.ip("addr add 10.77.2.1/24 dev r1");
+    receiver.ip("addr add 10.77.2.2/24 dev b0");
+    sender.ip("route add default via 10.77.1.1");
+    receiver.ip("route add default via 10.77.2.1");
+    sh("ip netns exec " + router.name() + " sysctl -qw net.ipv4.ip_forward=1");
+  }
+};
+
+TEST_F(BehindRouter, MacIsTheRoutersAndAStaleOneIsCaught) {
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.2.2:7777"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json path = json_of(r)["path"];
+  EXPECT_EQ(path["gateway"], "10.77.1.1");
+  EXPECT_EQ(path["next_hop"], "10.77.1.1");
+  EXPECT_EQ(path["mac"], router.mac("r0"));
+  EXPECT_NE(path["mac"], receiver.mac("b0"));
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), router.mac("r0") + "\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "10.77.2.2\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_port"), "7777\n");
+
+  // The gateway is replaced: the target's MAC is now stale, and check says so.
+  router.ip("link set r0 address 02:00:00:77:77:01");
+  sender.ip("neigh flush dev a0");
+  ToolResult check = run_tool(setup_args(tree, {"check"}), sender.name());
+  EXPECT_EQ(check.status, 1) << check.out;
+  nlohmann::json report = json_of(check);
+  EXPECT_FALSE(report["ready"]);
+  bool stale = false;
+  for (const auto& item : report["items"])
+    if (item["id"] == "target.lastgasp.mac") stale = item["state"] == "fail" && item["value"].get<std::string>().find("stale") != std::string::npos;
+  EXPECT_TRUE(stale) << check.out;
+
+  // The boot-time unit's command re-resolves and fixes it.
+  ToolResult apply = run_tool(setup_args(tree, {"apply"}), sender.name());
+  ASSERT_EQ(apply.status, 0) << apply.err;
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), "02:00:00:77:77:01\n");
+}
+
+TEST(Ipv6, OnLinkReceiver) {
+  Namespace sender{"snd6"}, receiver{"rcv6"};
+  FakeTree tree;
+  connect(sender, "a0", receiver, "b0");
+  sender.ip("addr add fd00:77:1::2/64 dev a0 nodad");
+  receiver.ip("addr add fd00:77:1::1/64 dev b0 nodad");
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "[fd00:77:1::1]:6667"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json path = json_of(r)["path"];
+  EXPECT_EQ(path["source"], "fd00:77:1::2");
+  EXPECT_EQ(path["mac"], receiver.mac("b0"));
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "fd00:77:1::1\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/local_ip"), "fd00:77:1::2\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_port"), "6667\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), receiver.mac("b0") + "\n");
+}
+
+TEST(Bridge, PortIsRefusedNamingItsMasterAndTheBridgeItselfWorks) {
+  Namespace sender{"sndb"}, receiver{"rcvb"};
+  FakeTree tree;
+  connect(sender, "a0", receiver, "b0");
+  sender.ip("link add br0 type bridge");
+  sender.ip("link set a0 master br0");
+  sender.ip("link set br0 up");
+  sender.ip("addr add 10.77.1.2/24 dev br0");
+  receiver.ip("addr add 10.77.1.1/24 dev b0");
+
+  auto before = tree.snapshot();
+  ToolResult port = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--dev", "a0"}), sender.name());
+  EXPECT_EQ(port.status, 2);
+  EXPECT_NE(port.err.find("a0 is a port of the bridge br0"), std::string::npos) << port.err;
+  EXPECT_NE(port.err.find("--dev br0"), std::string::npos) << port.err;
+  EXPECT_EQ(tree.snapshot(), before);
+
+  ToolResult bridge = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());
+  ASSERT_EQ(bridge.status, 0) << bridge.err;
+  EXPECT_EQ(tree.read(kDir + "lastgasp/dev_name"), "br0\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), receiver.mac("b0") + "\n");
+}
+
+}  // namespace
+}  // namespace lastgasp::setup
