@@ -47,7 +47,12 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    std::cerr << "lastgasp-setup: " << e.what() << " (see lastgasp-setup --help)\n";
+    std::string what = e.what();
+    if (app.get_subcommands().empty()) {
+      what = "name a subcommand:";
+      for (const Subcommand& sc : kSubcommands) what += std::string(" ") + sc.name;
+    }
+    std::cerr << "lastgasp-setup: " << what << " (see lastgasp-setup --help)\n";
     return kExitError;
   }
   std::error_code ec;
