@@ -12,7 +12,11 @@
 //   per-host            --hosts N --per-host M            every host sends M records, then stops
 //   burst               --burst K --burst-ms T            K records from one host in T ms,
 //                                                         ending with a real panic sequence
-// The load loop is bounded by a record count and by --max-seconds; it always stops by itself.
+// --warmup-per-host M first has every host send M records at --warmup-rate and then pauses
+// --warmup-pause s, so a receiver meets the hosts (creates their files) before the measured
+// phase; the warm-up is counted in the totals, not in the achieved rate.
+// Hosts beyond one process's RLIMIT_NOFILE are split over forked workers.
+// Each load loop is bounded by a record count and by --max-seconds; it always stops by itself.
 // The last line on stdout is one JSON object saying what was sent.
 
 #include <CLI/CLI.hpp>
@@ -47,8 +51,9 @@ struct Line {
 };
 
 // Ordinary console traffic: kernel lines as they come from real machines and from the
-// capture (/work/shared/qemu-recipe/capture-sample.txt). None of them starts with
-// "Kernel panic" or "Oops:", so the ceiling runs never trigger the receiver's panic path.
+// capture (/work/shared/qemu-recipe/capture-sample.txt). None of them starts like an
+// incident ("Kernel panic", "Oops:", "BUG:", "WARNING: CPU:", "INFO: task ... blocked"), so
+// the ceiling runs measure the receiver's ordinary path, not its fsync-on-incident path.
 constexpr Line kOrdinary[] = {
     {14, "E2E: hello from the guest, info level", ""},
     {11, "E2E: an error-level line", ""},
@@ -80,10 +85,10 @@ constexpr Line kOrdinary[] = {
      "Out of memory: Killed process 23817 (java) total-vm:8912344kB, anon-rss:6123456kB, "
      "file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:12836kB oom_score_adj:0",
      ""},
-    {3, "INFO: task kworker/u16:2:1234 blocked for more than 120 seconds.", ""},
+    {5, "nfs: server nfs01.example.net not responding, still trying", ""},
     {3, "      Not tainted 6.1.0-56-amd64 #1 Debian 6.1.192-2", ""},
     {3, "\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.", ""},
-    {4, "WARNING: CPU: 1 PID: 347 at net/core/dev.c:4512 netif_rx_internal+0x5b/0x110", ""},
+    {4, "hrtimer: interrupt took 2853746 ns", ""},
     {4, "CPU: 1 PID: 347 Comm: kworker/1:2 Tainted: G        W          6.1.0-56-amd64 #1  Debian 6.1.192-2", ""},
     {4, "Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014", ""},
     {4, "RIP: 0010:netif_rx_internal+0x5b/0x110", ""},
@@ -264,6 +269,9 @@ struct Options {
   double tick_us = 500;
   double max_seconds = 0;  // 0 = derived from the count and the rate
   std::uint64_t seed = 1;
+  std::uint32_t warmup_per_host = 0;
+  double warmup_rate = 20000;
+  double warmup_pause = 2.0;
 };
 
 sockaddr_in parse_addr(const std::string& s, int default_port) {
@@ -430,48 +438,55 @@ struct Totals {
   std::uint64_t send_errors = 0;
   std::uint64_t unsent_datagrams = 0;
   std::uint64_t timed_out = 0;
-  double elapsed = 0;
+  std::uint64_t warmup_records = 0;
+  double elapsed = 0;  // of the measured phase
 };
 
-// The load loop: round-robin over this share's hosts, per_visit records per sendmmsg call,
-// paced in tick_us steps. Bounded by s.total records and by s.max_seconds.
-Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const std::vector<std::string>& long_bodies) {
-  Rng rng{s.seed * 0x9E3779B97F4A7C15ULL + 1};
-  std::vector<Host> hosts = open_hosts(o, s, target, rng);
-  const bool burst = o.burst > 0;
-  constexpr std::size_t kTail = std::size(kPanicTail);
+// One paced phase: round-robin over the hosts, up to per_visit records per sendmmsg call,
+// paced in tick_us steps. Bounded by `total` records and by `max_seconds`.
+struct Phase {
+  std::uint64_t total = 0;
+  double rate = 0;             // 0 = unthrottled
+  std::uint32_t per_host = 0;  // 0 = no per-host limit
+  double stop_after = 0;       // unthrottled with no count: seconds to send for, else 0
+  double max_seconds = 0;
+  bool panic_tail = false;     // the phase's last records are the panic sequence
+};
 
+Totals run_phase(const Options& o, const Phase& p, std::vector<Host>& hosts, Rng& rng,
+                 const std::vector<std::string>& long_bodies) {
+  constexpr std::size_t kTail = std::size(kPanicTail);
   Batch batch(o.per_visit);
   std::string rec;
   rec.reserve(8192);
   Totals t;
   const double tick = o.tick_us * 1e-6;
   std::size_t cursor = 0;
+  for (auto& h : hosts) h.sent = 0;
   const double t0 = now_s();
-  const double deadline = t0 + s.max_seconds;
-  const double stop_at = s.stop_after > 0 ? t0 + s.stop_after : deadline;
+  const double stop_at = t0 + (p.stop_after > 0 ? p.stop_after : p.max_seconds);
   std::uint64_t next_tick = 1;
 
-  while (t.records < s.total) {
+  while (t.records < p.total) {
     const double now = now_s();
     if (now > stop_at) {
-      t.timed_out = s.stop_after > 0 ? 0 : 1;
+      t.timed_out = p.stop_after > 0 ? 0 : 1;
       break;
     }
     const std::uint64_t due =
-        s.rate > 0 ? std::min<std::uint64_t>(s.total, static_cast<std::uint64_t>(std::ceil(s.rate * (now - t0))))
-                   : s.total;
+        p.rate > 0 ? std::min<std::uint64_t>(p.total, static_cast<std::uint64_t>(std::ceil(p.rate * (now - t0))))
+                   : p.total;
     while (t.records < due) {
       Host& h = hosts[cursor];
       std::uint64_t k = std::min<std::uint64_t>(o.per_visit, due - t.records);
-      if (o.per_host > 0) k = std::min<std::uint64_t>(k, o.per_host - h.sent);
+      if (p.per_host > 0) k = std::min<std::uint64_t>(k, p.per_host - h.sent);
       batch.clear();
       for (std::uint64_t j = 0; j < k; ++j) {
-        const std::uint64_t index = t.records + j;  // burst mode: one host, so index is its record
+        const std::uint64_t index = t.records + j;  // with a panic tail there is one host
         const Line* line = nullptr;
         std::string_view body_long;
-        if (burst && index + kTail >= s.total) {
-          line = &kPanicTail[index + kTail - s.total];
+        if (p.panic_tail && index + kTail >= p.total) {
+          line = &kPanicTail[index + kTail - p.total];
         } else if (o.long_share > 0 && rng.unit() < o.long_share) {
           body_long = long_bodies[rng.below(long_bodies.size())];
         } else {
@@ -500,15 +515,15 @@ Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const 
       t.records += k;
       h.sent += static_cast<std::uint32_t>(k);
       if (++cursor == hosts.size()) cursor = 0;
-      if (o.per_host > 0) {
+      if (p.per_host > 0) {
         // skip hosts that are done (only when per_visit < per_host, on the last round)
-        for (std::size_t guard = 0; guard < hosts.size() && hosts[cursor].sent >= o.per_host; ++guard) {
+        for (std::size_t guard = 0; guard < hosts.size() && hosts[cursor].sent >= p.per_host; ++guard) {
           if (++cursor == hosts.size()) cursor = 0;
         }
       }
-      if (s.rate <= 0 && now_s() > stop_at) break;
+      if (p.rate <= 0 && now_s() > stop_at) break;
     }
-    if (s.rate > 0 && t.records < s.total) {
+    if (p.rate > 0 && t.records < p.total) {
       const auto passed = static_cast<std::uint64_t>((now_s() - t0) / tick);
       next_tick = std::max(next_tick, passed + 1);
       sleep_until(t0 + static_cast<double>(next_tick) * tick);
@@ -516,7 +531,42 @@ Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const 
     }
   }
   t.elapsed = now_s() - t0;
+  return t;
+}
+
+// A worker's whole run: open its hosts, the optional warm-up (every host introduces itself
+// with a few records, then a pause lets the receiver create its files), then the measured
+// phase. Totals count both phases; elapsed is the measured phase's.
+Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const std::vector<std::string>& long_bodies) {
+  Rng rng{s.seed * 0x9E3779B97F4A7C15ULL + 1};
+  std::vector<Host> hosts = open_hosts(o, s, target, rng);
+  Totals warm;
+  if (o.warmup_per_host > 0) {
+    Phase w;
+    w.per_host = o.warmup_per_host;
+    w.total = static_cast<std::uint64_t>(w.per_host) * s.hosts;
+    w.rate = o.warmup_rate * s.hosts / o.hosts;
+    w.max_seconds = s.max_seconds;
+    warm = run_phase(o, w, hosts, rng, long_bodies);
+    sleep_until(now_s() + o.warmup_pause);
+  }
+  Phase m;
+  m.total = s.total;
+  m.rate = s.rate;
+  m.per_host = o.per_host;
+  m.stop_after = s.stop_after;
+  m.max_seconds = s.max_seconds;
+  m.panic_tail = o.burst > 0;
+  Totals t = run_phase(o, m, hosts, rng, long_bodies);
   for (auto& h : hosts) close(h.fd);
+  t.warmup_records = warm.records;
+  t.records += warm.records;
+  t.datagrams += warm.datagrams;
+  t.fragmented += warm.fragmented;
+  t.bytes += warm.bytes;
+  t.send_errors += warm.send_errors;
+  t.unsent_datagrams += warm.unsent_datagrams;
+  t.timed_out += warm.timed_out;
   return t;
 }
 
@@ -562,6 +612,7 @@ Totals run_workers(const Options& o, const std::vector<Share>& shares, const soc
     sum.send_errors += t.send_errors;
     sum.unsent_datagrams += t.unsent_datagrams;
     sum.timed_out += t.timed_out;
+    sum.warmup_records += t.warmup_records;
     sum.elapsed = std::max(sum.elapsed, t.elapsed);
   }
   if (failed) throw std::runtime_error("a worker failed");
@@ -594,6 +645,10 @@ int main(int argc, char** argv) {
   app.add_option("--tick-us", o.tick_us, "pacing step in microseconds")->capture_default_str();
   app.add_option("--max-seconds", o.max_seconds, "hard time bound (0: twice the planned time + 5 s)");
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
+  app.add_option("--warmup-per-host", o.warmup_per_host,
+                 "before the measured phase every host sends this many records (not in the rate)");
+  app.add_option("--warmup-rate", o.warmup_rate, "records/s of the warm-up")->capture_default_str();
+  app.add_option("--warmup-pause", o.warmup_pause, "seconds between warm-up and measured phase")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -644,13 +699,14 @@ int main(int argc, char** argv) {
     const char* mode = burst ? "burst" : (o.per_host > 0 ? "per-host" : "rate");
     std::printf(
         "{\"tool\":\"lastgasp-blaster\",\"mode\":\"%s\",\"hosts\":%u,\"workers\":%u,\"offered_rate\":%.0f,"
-        "\"records\":%llu,\"fragmented_records\":%llu,\"datagrams\":%llu,\"bytes\":%llu,"
+        "\"records\":%llu,\"warmup_records\":%llu,\"fragmented_records\":%llu,\"datagrams\":%llu,\"bytes\":%llu,"
         "\"elapsed_s\":%.6f,\"achieved_rate\":%.0f,\"send_errors\":%llu,\"unsent_datagrams\":%llu,"
         "\"timed_out\":%s}\n",
         mode, o.hosts, workers, o.rate, static_cast<unsigned long long>(t.records),
+        static_cast<unsigned long long>(t.warmup_records),
         static_cast<unsigned long long>(t.fragmented), static_cast<unsigned long long>(t.datagrams),
         static_cast<unsigned long long>(t.bytes), t.elapsed,
-        t.elapsed > 0 ? static_cast<double>(t.records) / t.elapsed : 0.0,
+        t.elapsed > 0 ? static_cast<double>(t.records - t.warmup_records) / t.elapsed : 0.0,
         static_cast<unsigned long long>(t.send_errors), static_cast<unsigned long long>(t.unsent_datagrams),
         t.timed_out ? "true" : "false");
     return t.timed_out || t.unsent_datagrams > 0 ? 2 : 0;
