@@ -303,6 +303,13 @@ TEST(SenderConfig, BadKeyNamesFileLineAndKey) {
   }
 }
 
+TEST(SenderConfig, DocumentedExampleLoads) {
+  config::SenderConfig example = config::load_sender_config(LASTGASP_SENDER_EXAMPLE);
+  EXPECT_EQ(example.netconsole.to, "192.0.2.10:6666");
+  EXPECT_EQ(example.netconsole.name, "lastgasp");
+  EXPECT_EQ(example.panic.timeout, 10);
+}
+
 TEST(SenderConfig, WrittenConfigReadsBackTheSame) {
   FakeTree tree;
   config::SenderConfig config = config_to("[fd00::1]:7000");
