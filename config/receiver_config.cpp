@@ -61,6 +61,7 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.size("reassembly_stream_cap", 1 << 17, 1ull << 30)) cfg.reassembly_stream_cap = *v;
   if (auto v = root.size("reassembly_global_cap", 1 << 17, 1ull << 34)) cfg.reassembly_global_cap = *v;
   if (auto v = root.integer("max_open_files", 16, 1 << 20)) cfg.max_open_files = unsigned(*v);
+  if (auto v = root.integer("max_hosts", 1, 1 << 24)) cfg.max_hosts = unsigned(*v);
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;

@@ -29,7 +29,8 @@ struct ReceiverConfig {
 
   unsigned incident_context = 200;      // records before a trigger copied into the incident file
   seconds incident_quiet{30};           // silence that closes an open incident
-  seconds stream_idle{300};             // idle streams give back their working memory
+  seconds stream_idle{300};             // a host silent this long is evicted (it resumes from its log)
+  unsigned max_hosts = 262144;          // hosts held at once; datagrams from more are counted and dropped
 
   std::uint64_t reassembly_stream_cap = 256u << 10;  // pending fragment bytes per stream
   std::uint64_t reassembly_global_cap = 64u << 20;   // pending fragment bytes in all

@@ -9,6 +9,7 @@ namespace lastgasp::daemon {
 namespace {
 
 constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
+constexpr auto kReportInterval = std::chrono::seconds(60);
 
 stream::StreamSettings stream_settings(const config::ReceiverConfig& c) {
   stream::StreamSettings s;
@@ -35,7 +36,7 @@ Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config
       log_dir_(config.log_dir),
       files_(log_dir_, file_settings(config)),
       budget_{config.reassembly_global_cap, 0},
-      hosts_(config.hosts, log_dir_, stream_settings(config), budget_),
+      hosts_(config.hosts, log_dir_, stream_settings(config), budget_, config.max_hosts),
       timer_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP) {}
 
@@ -73,10 +74,14 @@ void Daemon::on_datagram(const sockaddr* source, socklen_t source_len, std::stri
                          const wire::Instant& now) {
   auto sender = hosts::SenderAddress::from_sockaddr(source, source_len);
   if (!sender) return;
-  hosts::Host& host = hosts_.host(*sender);
+  hosts::Host* found = hosts_.host(*sender);
+  if (!found) {
+    ++hosts_refused_;
+    return;
+  }
+  hosts::Host& host = *found;
   hosts::Stream& stream = hosts_.stream(host, sender->port);
   host.last_seen = now.mono;
-  host.compacted = false;
   stream.machine.feed(payload, now, events_, counters_);
   write_events(host, stream, now.mono);
   if (stream.machine.next_deadline()) schedule(host);
@@ -117,11 +122,24 @@ void Daemon::tick() {
 void Daemon::housekeeping(wire::MonoTime now) {
   last_housekeeping_ = now;
   files_.close_quiet_incidents(now);
-  hosts_.for_each([&](hosts::Host& host) {
-    if (host.compacted || host.scheduled || now - host.last_seen < config_.stream_idle) return;
-    for (hosts::Stream& stream : host.streams) stream.machine.sequencer().compact();
-    host.compacted = true;
+  // A silent host holds nothing (its deadlines have all passed): drop it, it resumes from its log.
+  hosts_.evict_if([&](hosts::Host& host) {
+    if (host.scheduled || now - host.last_seen < config_.stream_idle) return false;
+    files_.forget(host.files);
+    return true;
   });
+  report_trouble(now);
+}
+
+// Tells the operator, at most once a minute, when something went wrong since the last time.
+void Daemon::report_trouble(wire::MonoTime now) {
+  if (now - last_report_ < kReportInterval) return;
+  std::uint64_t trouble = hosts_refused_ + counters_.wire.malformed_total() + files_.counters().write_errors;
+  for (const auto& l : listeners_) trouble += l->counters().kernel_drops;
+  if (trouble == reported_trouble_) return;
+  reported_trouble_ = trouble;
+  last_report_ = now;
+  notice(Severity::warning, summary());
 }
 
 void Daemon::stop() {
@@ -153,7 +171,8 @@ std::string Daemon::summary() const {
                     std::to_string(s.records) + " records, " + std::to_string(s.gaps) + " gaps (" +
                     std::to_string(s.lost) + " lost), " + std::to_string(s.reboots) + " reboots, " +
                     std::to_string(s.duplicates) + " duplicates, " + std::to_string(drops) + " kernel drops, " +
-                    std::to_string(files_.counters().write_errors) + " write errors, malformed:";
+                    std::to_string(files_.counters().write_errors) + " write errors, " +
+                    std::to_string(hosts_refused_) + " datagrams from hosts over max_hosts, malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {
     if (!w.malformed[i]) continue;

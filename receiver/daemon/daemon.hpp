@@ -36,6 +36,7 @@ class Daemon : public net::DatagramHandler {
  private:
   void tick();
   void housekeeping(wire::MonoTime now);
+  void report_trouble(wire::MonoTime now);
   void write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now);
   void schedule(hosts::Host& host);
   void watch_signals();
@@ -54,6 +55,9 @@ class Daemon : public net::DatagramHandler {
   std::vector<hosts::Host*> scheduled_;  // hosts with a deadline pending
   stream::StreamCounters counters_;
   wire::MonoTime last_housekeeping_{};
+  wire::MonoTime last_report_{};
+  std::uint64_t reported_trouble_ = 0;
+  std::uint64_t hosts_refused_ = 0;
   bool stopped_ = false;
 };
 

@@ -5,8 +5,8 @@
 namespace lastgasp::hosts {
 
 HostTable::HostTable(const std::map<std::string, std::string>& names, const sinks::LogDirectory& dir,
-                     stream::StreamSettings settings, wire::ReassemblyBudget& budget)
-    : dir_(dir), settings_(settings), budget_(budget) {
+                     stream::StreamSettings settings, wire::ReassemblyBudget& budget, std::size_t max_hosts)
+    : dir_(dir), settings_(settings), budget_(budget), max_hosts_(max_hosts) {
   for (const auto& [address, name] : names)
     if (auto a = SenderAddress::from_text(address)) names_[a->bytes] = sanitize_host_name(name);
 }
@@ -18,15 +18,13 @@ std::string HostTable::name_for(const SenderAddress& address) const {
   return sanitize_host_name(text);
 }
 
-Host& HostTable::host(const SenderAddress& address) {
-  auto [it, fresh] = hosts_.try_emplace(address.bytes);
-  if (fresh) {
-    it->second = std::make_unique<Host>(name_for(address));
-    Host& host = *it->second;
-    host.resume = sinks::read_resume_points(dir_, host.name());
-    host.multi_port = std::any_of(host.resume.begin(), host.resume.end(), [](auto& p) { return p.port.has_value(); });
-  }
-  return *it->second;
+Host* HostTable::host(const SenderAddress& address) {
+  if (auto it = hosts_.find(address.bytes); it != hosts_.end()) return it->second.get();
+  if (hosts_.size() >= max_hosts_) return nullptr;
+  auto host = std::make_unique<Host>(name_for(address));
+  host->resume = sinks::read_resume_points(dir_, host->name());
+  host->multi_port = std::any_of(host->resume.begin(), host->resume.end(), [](auto& p) { return p.port.has_value(); });
+  return hosts_.emplace(address.bytes, std::move(host)).first->second.get();
 }
 
 Stream& HostTable::stream(Host& host, std::uint16_t port) {

@@ -38,21 +38,26 @@ struct Host {
   wire::MonoTime last_seen{};
   bool multi_port = false;
   bool scheduled = false;  // has a deadline pending: on the daemon's timer list
-  bool compacted = true;
 };
 
 class HostTable {
  public:
   // NAMES maps a numeric address to its host name, as the config's [hosts] table does.
   HostTable(const std::map<std::string, std::string>& names, const sinks::LogDirectory& dir,
-            stream::StreamSettings settings, wire::ReassemblyBudget& budget);
+            stream::StreamSettings settings, wire::ReassemblyBudget& budget, std::size_t max_hosts);
 
-  Host& host(const SenderAddress& address);
+  // The host at ADDRESS, added if new; nullptr when the table is full.
+  Host* host(const SenderAddress& address);
   Stream& stream(Host& host, std::uint16_t port);
 
   template <class F>
   void for_each(F&& f) {
     for (auto& [key, host] : hosts_) f(*host);
+  }
+  // Removes every host for which EVICT(host) is true; EVICT may flush it first.
+  template <class F>
+  void evict_if(F&& evict) {
+    std::erase_if(hosts_, [&](auto& entry) { return evict(*entry.second); });
   }
   std::size_t size() const { return hosts_.size(); }
 
@@ -62,6 +67,7 @@ class HostTable {
   const sinks::LogDirectory& dir_;
   stream::StreamSettings settings_;
   wire::ReassemblyBudget& budget_;
+  std::size_t max_hosts_;
   std::unordered_map<std::array<std::uint8_t, 16>, std::string, HostKeyHash> names_;
   std::unordered_map<std::array<std::uint8_t, 16>, std::unique_ptr<Host>, HostKeyHash> hosts_;
 };

@@ -243,15 +243,4 @@ std::optional<wire::MonoTime> Sequencer::next_deadline() const {
   return oldest ? std::optional(*oldest + window_) : std::nullopt;
 }
 
-void Sequencer::compact() {
-  recent_.reset();
-  std::vector<Gap>().swap(gaps_);
-  if (held_head_ == held_.size()) {
-    std::vector<wire::Record>().swap(held_);
-    held_head_ = 0;
-    std::vector<Arrival>().swap(arrivals_);
-    arrivals_head_ = 0;
-  }
-}
-
 }  // namespace lastgasp::stream

@@ -40,9 +40,6 @@ class Sequencer {
   void drain(std::vector<Event>& out, SequenceCounters& counters);
   std::optional<wire::MonoTime> next_deadline() const;
 
-  // Gives back the memory that only matters while records are flowing.
-  void compact();
-
   std::optional<Position> last() const { return last_; }
   std::uint32_t boot() const { return boot_; }
 

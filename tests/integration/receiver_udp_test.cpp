@@ -204,6 +204,27 @@ TEST_F(Receiver, AnExistingLogIsAppendedToNeverTruncated) {
   EXPECT_TRUE(read_file(log_of("127.0.0.1")).starts_with("earlier history\n"));
 }
 
+TEST_F(Receiver, HostsAreCappedAndIdleOnesEvictedThenResumedFromTheirLog) {
+  TempDir cfg_dir;
+  std::ofstream(cfg_dir.path() / "rx.toml") << "max_hosts = 2\nstream_idle_s = 1\n";
+  start({"--config", (cfg_dir.path() / "rx.toml").string()});
+  UdpSender a("127.0.0.1", port_, "127.0.0.2"), b("127.0.0.1", port_, "127.0.0.3"), c("127.0.0.1", port_, "127.0.0.4");
+  a.send(ext(6, 1, 100, "a1"));
+  b.send(ext(6, 1, 100, "b1"));
+  ASSERT_TRUE(eventually([&] { return has_line("127.0.0.2", "a1") && has_line("127.0.0.3", "b1"); }));
+  c.send(ext(6, 1, 100, "c1, over the cap"));
+  ASSERT_TRUE(eventually([&] { return rx_->stderr_text().find("1 datagrams from hosts over max_hosts") != std::string::npos; },
+                         5000ms))
+      << rx_->stderr_text();
+  EXPECT_FALSE(std::filesystem::exists(logs_.path() / "127.0.0.4"));
+  ::usleep(2'500'000);  // both hosts go idle and are evicted
+  c.send(ext(6, 1, 100, "c1, room now"));
+  a.send(ext(6, 2, 200, "a2"));
+  ASSERT_TRUE(eventually([&] { return has_line("127.0.0.4", "room now") && has_line("127.0.0.2", "a2"); }));
+  EXPECT_EQ(texts(read_lines(log_of("127.0.0.2"))), (std::vector<std::string>{"a1", "a2"}))
+      << "an evicted host resumes from its log: no gap, no reboot";
+}
+
 TEST(CheckConfig, ValidatesAndNamesTheLineOfAnError) {
   TempDir dir;
   std::ofstream(dir.path() / "good.toml") << "listen = [\"127.0.0.1:7000\"]\nlog_dir = \"/tmp/x\"\n";

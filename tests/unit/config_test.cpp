@@ -43,6 +43,7 @@ stream_idle_s = 60
 reassembly_stream_cap = "512K"
 reassembly_global_cap = "128M"
 max_open_files = 256
+max_hosts = 1000
 [hosts]
 "10.0.0.5" = "web1"
 "fd00::7" = "db1"
@@ -60,6 +61,7 @@ max_open_files = 256
   EXPECT_EQ(cfg.reassembly_stream_cap, 512u << 10);
   EXPECT_EQ(cfg.reassembly_global_cap, 128u << 20);
   EXPECT_EQ(cfg.max_open_files, 256u);
+  EXPECT_EQ(cfg.max_hosts, 1000u);
   EXPECT_EQ(cfg.hosts.at("10.0.0.5"), "web1");
   EXPECT_EQ(cfg.hosts.at("fd00::7"), "db1");
 }
