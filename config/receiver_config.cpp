@@ -62,6 +62,10 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.size("reassembly_global_cap", 1 << 17, 1ull << 34)) cfg.reassembly_global_cap = *v;
   if (auto v = root.integer("max_open_files", 16, 1 << 20)) cfg.max_open_files = unsigned(*v);
   if (auto v = root.integer("max_hosts", 1, 1 << 24)) cfg.max_hosts = unsigned(*v);
+  if (auto v = root.boolean("journal")) cfg.journal = *v;
+  if (auto v = root.size("rotate_size", 0, 1ull << 40)) cfg.rotate_size = *v;
+  if (auto v = root.integer("rotate_keep", 0, 1000)) cfg.rotate_keep = unsigned(*v);
+  if (auto v = root.integer("silent_after_s", 1, 86'400 * 365)) cfg.silent_after = seconds(*v);
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;

@@ -36,6 +36,11 @@ struct ReceiverConfig {
   std::uint64_t reassembly_global_cap = 64u << 20;   // pending fragment bytes in all
   unsigned max_open_files = 1024;       // log files kept open at once (least recently used closed)
 
+  bool journal = false;                 // also write every record to the systemd journal
+  std::uint64_t rotate_size = 256u << 20;  // rotate console.log past this size (0: never)
+  unsigned rotate_keep = 5;             // rotated files kept: console.log.1 .. console.log.N
+  seconds silent_after{300};            // `hosts` calls a host silent after this long
+
   std::map<std::string, std::string> hosts;  // sender address -> host name (directory)
 };
 

@@ -18,6 +18,7 @@ struct RunOptions {
   std::string config_file;
   std::vector<std::string> listen;
   std::string log_dir;
+  bool journal = false;
 };
 
 // The config file named, or the default one if it exists, with the flags on top.
@@ -28,6 +29,7 @@ config::ReceiverConfig effective_config(const RunOptions& options) {
     cfg = config::load_receiver_config(config::kDefaultReceiverConfig);
   if (!options.listen.empty()) cfg.listen = options.listen;
   if (!options.log_dir.empty()) cfg.log_dir = options.log_dir;
+  if (options.journal) cfg.journal = true;
   return cfg;
 }
 
@@ -41,7 +43,7 @@ int run_daemon(const RunOptions& options) {
   }
   try {
     boost::asio::io_context io(1);
-    daemon::Daemon daemon(io, cfg);
+    daemon::Daemon daemon(io, cfg, [options] { return effective_config(options); });
     daemon.start();
     io.run();
     return 0;
@@ -61,6 +63,7 @@ Command add_run(CLI::App& app) {
   app.add_option("--listen", options->listen,
                  "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)");
   app.add_option("--log-dir", options->log_dir, "where per-host logs go (default /var/log/lastgasp)");
+  app.add_flag("--journal", options->journal, "also write every record to the systemd journal");
   return [options] { return run_daemon(*options); };
 }
 

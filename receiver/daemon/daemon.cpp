@@ -1,7 +1,10 @@
 #include "daemon.hpp"
 
+#include <systemd/sd-daemon.h>
+
 #include <csignal>
 
+#include "hosts/host_state.hpp"
 #include "notice.hpp"
 
 namespace lastgasp::daemon {
@@ -9,6 +12,7 @@ namespace lastgasp::daemon {
 namespace {
 
 constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
+constexpr auto kStateSaveInterval = std::chrono::seconds(5);
 constexpr auto kReportInterval = std::chrono::seconds(60);
 
 stream::StreamSettings stream_settings(const config::ReceiverConfig& c) {
@@ -25,49 +29,98 @@ sinks::FileSinkSettings file_settings(const config::ReceiverConfig& c) {
   s.incident_context = c.incident_context;
   s.incident_quiet = c.incident_quiet;
   s.max_open_files = c.max_open_files;
+  s.rotate_size = c.rotate_size;
+  s.rotate_keep = c.rotate_keep;
   return s;
+}
+
+std::uint64_t monotonic_usec() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
 }
 
 }  // namespace
 
-Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config)
+Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config, ConfigLoader reload)
     : io_(io),
       config_(config),
+      reload_(std::move(reload)),
       log_dir_(config.log_dir),
       files_(log_dir_, file_settings(config)),
       budget_{config.reassembly_global_cap, 0},
       hosts_(config.hosts, log_dir_, stream_settings(config), budget_, config.max_hosts),
       timer_(io),
-      signals_(io, SIGTERM, SIGINT, SIGHUP) {}
+      signals_(io, SIGTERM, SIGINT, SIGHUP) {
+  if (config.journal) journal_.emplace();
+}
 
 Daemon::~Daemon() {
-  hosts_.for_each([&](hosts::Host& host) { files_.forget(host.files); });
+  hosts_.for_each([&](hosts::Host& host) {
+    save_state(host);
+    files_.forget(host.files);
+  });
+}
+
+void Daemon::open_listeners() {
+  // Under socket activation systemd holds the sockets (and the service may have no network of its own).
+  int passed = sd_listen_fds(1);
+  for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + passed; ++fd) {
+    if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
+      listeners_.push_back(std::make_unique<net::UdpListener>(io_, fd, config_.receive_buffer, *this));
+    else
+      notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: not a UDP socket");
+  }
+  if (passed > 0) return;
+  for (const std::string& address : config_.listen)
+    listeners_.push_back(std::make_unique<net::UdpListener>(io_, address, config_.receive_buffer, *this));
 }
 
 void Daemon::start() {
-  for (const std::string& address : config_.listen) {
-    auto listener = std::make_unique<net::UdpListener>(io_, address, config_.receive_buffer, *this);
+  open_listeners();
+  for (auto& listener : listeners_) {
     notice(Severity::info, "listening on " + listener->name() + ", receive buffer " +
                                std::to_string(listener->receive_buffer()) + " bytes, logs in " +
                                config_.log_dir.string());
-    listeners_.push_back(std::move(listener));
+    listener->start();
   }
-  for (auto& listener : listeners_) listener->start();
+  std::uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) watchdog_interval_ = std::chrono::microseconds(watchdog_usec / 2);
   watch_signals();
   tick();
+  sd_notify(0, "READY=1");
 }
 
 void Daemon::watch_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (ec) return;
-    if (signal == SIGHUP) {
-      files_.reopen();
-      notice(Severity::info, "SIGHUP: log files reopened");
-      watch_signals();
-      return;
-    }
-    stop();
+    if (signal != SIGHUP) return stop();
+    reload();
+    watch_signals();
   });
+}
+
+// SIGHUP: reopen every file (after an outside rotation) and take the config afresh.
+void Daemon::reload() {
+  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", static_cast<unsigned long long>(monotonic_usec()));
+  files_.reopen();
+  try {
+    config::ReceiverConfig fresh = reload_();
+    if (fresh.listen != config_.listen || fresh.log_dir != config_.log_dir)
+      notice(Severity::warning, "listen and log_dir changes take effect at the next restart");
+    fresh.listen = config_.listen;
+    fresh.log_dir = config_.log_dir;
+    config_ = fresh;
+    files_.configure(file_settings(config_));
+    hosts_.configure(config_.hosts, stream_settings(config_), config_.max_hosts);
+    budget_.cap = config_.reassembly_global_cap;
+    if (config_.journal && !journal_) journal_.emplace();
+    if (!config_.journal) journal_.reset();
+    notice(Severity::info, "SIGHUP: log files reopened, config reloaded");
+  } catch (const std::exception& e) {
+    notice(Severity::error, std::string("SIGHUP: keeping the old config: ") + e.what());
+  }
+  sd_notify(0, "READY=1");
 }
 
 void Daemon::on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
@@ -88,7 +141,13 @@ void Daemon::on_datagram(const sockaddr* source, socklen_t source_len, std::stri
 }
 
 void Daemon::write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now) {
-  for (const stream::Event& event : events_) files_.write(host.files, event, host.src_field(stream), now);
+  for (stream::Event& event : events_) {
+    host.state.count(event);
+    if (event.type == stream::EventType::reboot) event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
+    files_.write(host.files, event, host.src_field(stream), now);
+    if (journal_) journal_->write(host.name(), host.state.boots, event);
+    if (event.type == stream::EventType::incident) save_state(host);
+  }
   events_.clear();
 }
 
@@ -96,6 +155,11 @@ void Daemon::schedule(hosts::Host& host) {
   if (host.scheduled) return;
   host.scheduled = true;
   scheduled_.push_back(&host);
+}
+
+void Daemon::save_state(hosts::Host& host) {
+  if (host.state.dirty && !hosts::save_host_state(log_dir_, host.name(), host.state))
+    notice(Severity::warning, "cannot save " + host.name() + "/" + hosts::kStateFile + ": " + std::strerror(errno));
 }
 
 void Daemon::tick() {
@@ -113,22 +177,33 @@ void Daemon::tick() {
   }
   files_.flush();
   if (now - last_housekeeping_ >= kHousekeepingInterval) housekeeping(now);
+  pet_watchdog(now);
   timer_.expires_at(now + config_.flush_interval);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });
 }
 
+void Daemon::pet_watchdog(wire::MonoTime now) {
+  if (watchdog_interval_.count() == 0 || now - last_watchdog_ < watchdog_interval_) return;
+  last_watchdog_ = now;
+  sd_notify(0, "WATCHDOG=1");
+}
+
 void Daemon::housekeeping(wire::MonoTime now) {
   last_housekeeping_ = now;
   files_.close_quiet_incidents(now);
+  bool save = now - last_state_save_ >= kStateSaveInterval;
+  if (save) last_state_save_ = now;
   // A silent host holds nothing (its deadlines have all passed): drop it, it resumes from its log.
   hosts_.evict_if([&](hosts::Host& host) {
-    if (host.scheduled || now - host.last_seen < config_.stream_idle) return false;
-    files_.forget(host.files);
-    return true;
+    bool evict = !host.scheduled && now - host.last_seen >= config_.stream_idle;
+    if (save || evict) save_state(host);
+    if (evict) files_.forget(host.files);
+    return evict;
   });
   report_trouble(now);
+  sd_notify(0, ("STATUS=" + summary()).c_str());
 }
 
 // Tells the operator, at most once a minute, when something went wrong since the last time.
@@ -136,6 +211,7 @@ void Daemon::report_trouble(wire::MonoTime now) {
   if (now - last_report_ < kReportInterval) return;
   std::uint64_t trouble = hosts_refused_ + counters_.wire.malformed_total() + files_.counters().write_errors;
   for (const auto& l : listeners_) trouble += l->counters().kernel_drops;
+  if (journal_) trouble += journal_->errors();
   if (trouble == reported_trouble_) return;
   reported_trouble_ = trouble;
   last_report_ = now;
@@ -145,6 +221,7 @@ void Daemon::report_trouble(wire::MonoTime now) {
 void Daemon::stop() {
   if (stopped_) return;
   stopped_ = true;
+  sd_notify(0, "STOPPING=1");
   auto now = wire::MonoTime::clock::now();
   hosts_.for_each([&](hosts::Host& host) {
     for (hosts::Stream& stream : host.streams) {
@@ -170,8 +247,10 @@ std::string Daemon::summary() const {
   std::string out = std::to_string(hosts_.size()) + " hosts, " + std::to_string(datagrams) + " datagrams, " +
                     std::to_string(s.records) + " records, " + std::to_string(s.gaps) + " gaps (" +
                     std::to_string(s.lost) + " lost), " + std::to_string(s.reboots) + " reboots, " +
+                    std::to_string(s.incidents[static_cast<std::size_t>(stream::IncidentKind::panic)]) + " panics, " +
                     std::to_string(s.duplicates) + " duplicates, " + std::to_string(drops) + " kernel drops, " +
                     std::to_string(files_.counters().write_errors) + " write errors, " +
+                    std::to_string(journal_ ? journal_->errors() : 0) + " journal errors, " +
                     std::to_string(hosts_refused_) + " datagrams from hosts over max_hosts, malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {

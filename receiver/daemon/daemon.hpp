@@ -1,28 +1,37 @@
 // The receiver daemon: listeners feed datagrams to each host's streams, the
-// events go to the per-host logs, and one event-loop timer does everything
-// that must happen with no packet arriving: the ordering window, fragment and
-// partial-line timeouts, writing buffered lines, closing quiet incidents.
+// events go to the per-host logs (and the journal, if asked), and one
+// event-loop timer does everything that must happen with no packet arriving:
+// the ordering window, fragment and partial-line timeouts, writing buffered
+// lines, closing quiet incidents, saving host state, evicting silent hosts,
+// and telling systemd how we are.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "hosts/host_table.hpp"
 #include "net/udp_listener.hpp"
 #include "receiver_config.hpp"
 #include "sinks/file_sink.hpp"
+#include "sinks/journal_sink.hpp"
 
 namespace lastgasp::daemon {
 
+// Reads the config afresh (on SIGHUP); throws config::ConfigError.
+using ConfigLoader = std::function<config::ReceiverConfig()>;
+
 class Daemon : public net::DatagramHandler {
  public:
-  Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config);
+  Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config, ConfigLoader reload);
   ~Daemon() override;
 
-  // Opens the listeners (throws std::system_error or std::invalid_argument) and starts the timers.
+  // Opens the listeners, or adopts systemd's sockets (throws std::system_error
+  // or std::invalid_argument), starts the timers and says READY=1.
   void start();
   // Writes everything held and stops the loop.
   void stop();
@@ -30,22 +39,25 @@ class Daemon : public net::DatagramHandler {
   void on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
                    const wire::Instant& now) override;
 
-  const std::vector<std::unique_ptr<net::UdpListener>>& listeners() const { return listeners_; }
-  stream::StreamCounters stream_counters() const { return counters_; }
-
  private:
+  void open_listeners();
   void tick();
   void housekeeping(wire::MonoTime now);
-  void report_trouble(wire::MonoTime now);
+  void reload();
   void write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now);
   void schedule(hosts::Host& host);
+  void save_state(hosts::Host& host);
   void watch_signals();
+  void report_trouble(wire::MonoTime now);
+  void pet_watchdog(wire::MonoTime now);
   std::string summary() const;
 
   boost::asio::io_context& io_;
   config::ReceiverConfig config_;
+  ConfigLoader reload_;
   sinks::LogDirectory log_dir_;
   sinks::FileSink files_;
+  std::optional<sinks::JournalSink> journal_;
   wire::ReassemblyBudget budget_;
   hosts::HostTable hosts_;
   std::vector<std::unique_ptr<net::UdpListener>> listeners_;
@@ -54,10 +66,13 @@ class Daemon : public net::DatagramHandler {
   std::vector<stream::Event> events_;
   std::vector<hosts::Host*> scheduled_;  // hosts with a deadline pending
   stream::StreamCounters counters_;
+  std::uint64_t hosts_refused_ = 0;
   wire::MonoTime last_housekeeping_{};
+  wire::MonoTime last_state_save_{};
   wire::MonoTime last_report_{};
   std::uint64_t reported_trouble_ = 0;
-  std::uint64_t hosts_refused_ = 0;
+  std::chrono::microseconds watchdog_interval_{0};  // 0: systemd asked for no watchdog
+  wire::MonoTime last_watchdog_{};
   bool stopped_ = false;
 };
 

@@ -6,7 +6,15 @@ namespace lastgasp::hosts {
 
 HostTable::HostTable(const std::map<std::string, std::string>& names, const sinks::LogDirectory& dir,
                      stream::StreamSettings settings, wire::ReassemblyBudget& budget, std::size_t max_hosts)
-    : dir_(dir), settings_(settings), budget_(budget), max_hosts_(max_hosts) {
+    : dir_(dir), budget_(budget) {
+  configure(names, settings, max_hosts);
+}
+
+void HostTable::configure(const std::map<std::string, std::string>& names, stream::StreamSettings settings,
+                          std::size_t max_hosts) {
+  settings_ = settings;
+  max_hosts_ = max_hosts;
+  names_.clear();
   for (const auto& [address, name] : names)
     if (auto a = SenderAddress::from_text(address)) names_[a->bytes] = sanitize_host_name(name);
 }
@@ -24,6 +32,8 @@ Host* HostTable::host(const SenderAddress& address) {
   auto host = std::make_unique<Host>(name_for(address));
   host->resume = sinks::read_resume_points(dir_, host->name());
   host->multi_port = std::any_of(host->resume.begin(), host->resume.end(), [](auto& p) { return p.port.has_value(); });
+  host->state = load_host_state(dir_, host->name()).value_or(HostState{});
+  host->state.address = address.text();
   return hosts_.emplace(address.bytes, std::move(host)).first->second.get();
 }
 
@@ -37,7 +47,7 @@ Stream& HostTable::stream(Host& host, std::uint16_t port) {
   if (point == host.resume.end())
     point = std::find_if(host.resume.begin(), host.resume.end(), [](auto& p) { return !p.port; });
   if (point != host.resume.end()) {
-    s.machine.sequencer().resume(point->position, 1);
+    s.machine.sequencer().resume(point->position);
     host.resume.erase(point);
   }
   if (host.resume.empty()) std::vector<sinks::ResumePoint>().swap(host.resume);

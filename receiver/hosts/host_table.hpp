@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "host_state.hpp"
 #include "sender_address.hpp"
 #include "sinks/file_sink.hpp"
 #include "sinks/log_resume.hpp"
@@ -33,6 +34,7 @@ struct Host {
   }
 
   sinks::HostFiles files;
+  HostState state;
   std::vector<Stream> streams;
   std::vector<sinks::ResumePoint> resume;  // read from the log, until each stream takes its own
   wire::MonoTime last_seen{};
@@ -45,6 +47,10 @@ class HostTable {
   // NAMES maps a numeric address to its host name, as the config's [hosts] table does.
   HostTable(const std::map<std::string, std::string>& names, const sinks::LogDirectory& dir,
             stream::StreamSettings settings, wire::ReassemblyBudget& budget, std::size_t max_hosts);
+
+  // New names, settings and cap apply to hosts and streams added from now on.
+  void configure(const std::map<std::string, std::string>& names, stream::StreamSettings settings,
+                 std::size_t max_hosts);
 
   // The host at ADDRESS, added if new; nullptr when the table is full.
   Host* host(const SenderAddress& address);
@@ -67,7 +73,7 @@ class HostTable {
   const sinks::LogDirectory& dir_;
   stream::StreamSettings settings_;
   wire::ReassemblyBudget& budget_;
-  std::size_t max_hosts_;
+  std::size_t max_hosts_ = 0;
   std::unordered_map<std::array<std::uint8_t, 16>, std::string, HostKeyHash> names_;
   std::unordered_map<std::array<std::uint8_t, 16>, std::unique_ptr<Host>, HostKeyHash> hosts_;
 };

@@ -1,5 +1,6 @@
 #include "file_sink.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,6 +125,8 @@ int FileSink::descriptor(HostFiles& host) {
   if (open_files_.size() >= settings_.max_open_files) close_file(*open_files_.back());
   host.fd = dir_.open_append(host.name, kConsoleLog);
   if (host.fd >= 0) {
+    struct stat st {};
+    host.size = ::fstat(host.fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
     open_files_.push_front(&host);
     host.lru = open_files_.begin();
   }
@@ -152,9 +155,11 @@ void FileSink::flush(HostFiles& host) {
     host.dropped_lines = 0;
   }
   if (!host.pending.empty()) {
+    rotate_if_full(host);
     int fd = descriptor(host);
     std::size_t written = fd < 0 ? 0 : write_all(fd, host.pending.data(), host.pending.size());
     int error = errno;
+    host.size += written;
     host.pending.erase(0, written);
     if (!host.pending.empty()) {
       report_write_error(host, kConsoleLog, error);
@@ -169,6 +174,16 @@ void FileSink::flush(HostFiles& host) {
     incident.pending.clear();
   }
   release_if_large(host.pending);
+}
+
+// Rotation happens only here, between whole buffers of whole lines: a record is never split.
+void FileSink::rotate_if_full(HostFiles& host) {
+  if (settings_.rotate_size == 0 || descriptor(host) < 0 || host.size == 0 ||
+      host.size + host.pending.size() <= settings_.rotate_size)
+    return;
+  close_file(host);
+  if (dir_.rotate(host.name, kConsoleLog, settings_.rotate_keep)) ++counters_.rotations;
+  else report_write_error(host, kConsoleLog, errno);
 }
 
 void FileSink::trim_pending(HostFiles& host) {

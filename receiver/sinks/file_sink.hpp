@@ -37,6 +37,7 @@ struct HostFiles {
   std::string name;  // the directory under LOG_DIR
   std::string pending;
   int fd = -1;
+  std::uint64_t size = 0;  // of console.log, while open
   std::list<HostFiles*>::iterator lru{};
   bool dirty = false;
   std::uint64_t dropped_lines = 0;  // lines given up on after write errors, still to be reported
@@ -48,6 +49,8 @@ struct FileSinkSettings {
   std::chrono::seconds incident_quiet{30};
   unsigned max_open_files = 1024;
   std::size_t max_pending_bytes = 16u << 20;  // per host, while writes fail
+  std::uint64_t rotate_size = 0;              // 0: never rotate
+  unsigned rotate_keep = 5;
 };
 
 struct FileSinkCounters {
@@ -55,11 +58,14 @@ struct FileSinkCounters {
   std::uint64_t write_errors = 0;
   std::uint64_t dropped_lines = 0;
   std::uint64_t incident_files = 0;
+  std::uint64_t rotations = 0;
 };
 
 class FileSink {
  public:
   FileSink(const LogDirectory& dir, FileSinkSettings settings) : dir_(dir), settings_(settings) {}
+  // New settings take effect from the next write (SIGHUP).
+  void configure(FileSinkSettings settings) { settings_ = settings; }
   ~FileSink();
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
@@ -81,6 +87,7 @@ class FileSink {
   int descriptor(HostFiles& host);
   void close_file(HostFiles& host);
   void trim_pending(HostFiles& host);
+  void rotate_if_full(HostFiles& host);
   void on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   void close_incident(HostFiles& host);

@@ -72,6 +72,37 @@ int LogDirectory::open_read(const std::string& host, const std::string& relative
   return fd;
 }
 
+bool LogDirectory::replace(const std::string& host, const std::string& name, const std::string& content) const {
+  int dir = open_host_dir(host, true);
+  if (dir < 0) return false;
+  std::string temporary = name + ".tmp";
+  int fd = ::openat(dir, temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, kFileMode);
+  bool ok = fd >= 0 && write_all(fd, content.data(), content.size()) == content.size();
+  int saved = errno;
+  if (fd >= 0) ::close(fd);
+  ok = ok && ::renameat(dir, temporary.c_str(), dir, name.c_str()) == 0;
+  if (!ok) saved = errno;
+  ::close(dir);
+  errno = saved;
+  return ok;
+}
+
+bool LogDirectory::rotate(const std::string& host, const std::string& name, unsigned keep) const {
+  int dir = open_host_dir(host, false);
+  if (dir < 0) return false;
+  bool ok = true;
+  for (unsigned n = keep; n > 0 && ok; --n) {
+    std::string from = n == 1 ? name : name + "." + std::to_string(n - 1);
+    std::string to = name + "." + std::to_string(n);
+    ok = ::renameat(dir, from.c_str(), dir, to.c_str()) == 0 || errno == ENOENT;
+  }
+  if (keep == 0) ok = ::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT;
+  int saved = errno;
+  ::close(dir);
+  errno = saved;
+  return ok;
+}
+
 std::vector<std::string> read_last_lines(int fd, std::size_t max_lines, std::size_t max_bytes) {
   struct stat st{};
   if (::fstat(fd, &st) != 0 || st.st_size == 0 || max_lines == 0) return {};

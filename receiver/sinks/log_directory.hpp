@@ -25,6 +25,10 @@ class LogDirectory {
   int open_append(const std::string& host, const std::string& relative, bool exclusive = false) const;
   // Opens HOST/RELATIVE for reading, or -1.
   int open_read(const std::string& host, const std::string& relative) const;
+  // Replaces HOST/NAME with CONTENT atomically (a temporary file, then rename). False with errno on failure.
+  bool replace(const std::string& host, const std::string& name, const std::string& content) const;
+  // Renames HOST/NAME to NAME.1, NAME.1 to NAME.2 ... up to NAME.KEEP, which is dropped. False with errno.
+  bool rotate(const std::string& host, const std::string& name, unsigned keep) const;
 
   const std::filesystem::path& root() const { return root_; }
 

@@ -50,11 +50,6 @@ SequenceCounters& SequenceCounters::operator+=(const SequenceCounters& o) {
   return *this;
 }
 
-void Sequencer::resume(Position last, std::uint32_t boot) {
-  last_ = last;
-  boot_ = boot;
-}
-
 void Sequencer::remember_late(Position p) {
   if (!recent_) recent_ = std::make_unique<Position[]>(kRecent);
   Position& slot = recent_[p.seq % kRecent];
@@ -213,11 +208,8 @@ void Sequencer::start_boot(wire::Record record, std::vector<Event>& out, Sequenc
   std::string before = last_ ? " after seq " + std::to_string(last_->seq) : "";
   Event& reboot = out.emplace_back();
   reboot.type = EventType::reboot;
-  ++boot_;
-  reboot.record = own_line("lastgasp: reboot: boot " + std::to_string(boot_) + " begins at seq " +
-                               std::to_string(*record.seq) + before,
-                           record);
-  reboot.record.fields = {{"boot", std::to_string(boot_)}};
+  reboot.record = own_line("lastgasp: reboot: a new boot begins at seq " + std::to_string(*record.seq) + before, record);
+  reboot.record.fields = {{"seq", std::to_string(*record.seq)}};
   if (last_) reboot.record.fields.push_back({"prev_seq", std::to_string(last_->seq)});
   ++counters.reboots;
   last_.reset();

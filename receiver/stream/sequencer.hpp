@@ -31,7 +31,7 @@ class Sequencer {
   explicit Sequencer(std::chrono::milliseconds window) : window_(window) {}
 
   // Continue after a restart from the last record written before it.
-  void resume(Position last, std::uint32_t boot);
+  void resume(Position last) { last_ = last; }
 
   void push(wire::Record record, wire::MonoTime now, std::vector<Event>& out, SequenceCounters& counters);
   // Writes what has waited the window out.
@@ -41,7 +41,6 @@ class Sequencer {
   std::optional<wire::MonoTime> next_deadline() const;
 
   std::optional<Position> last() const { return last_; }
-  std::uint32_t boot() const { return boot_; }
 
  private:
   enum class Verdict { hold, duplicate, late, new_boot };
@@ -72,7 +71,6 @@ class Sequencer {
   std::chrono::milliseconds window_;
   std::optional<Position> last_;
   std::optional<std::uint32_t> last_msgid_;
-  std::uint32_t boot_ = 1;
 
   // Held records, sorted by seq; [held_head_, end) are live.
   std::vector<wire::Record> held_;

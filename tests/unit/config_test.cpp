@@ -44,6 +44,10 @@ reassembly_stream_cap = "512K"
 reassembly_global_cap = "128M"
 max_open_files = 256
 max_hosts = 1000
+journal = true
+rotate_size = "1M"
+rotate_keep = 3
+silent_after_s = 30
 [hosts]
 "10.0.0.5" = "web1"
 "fd00::7" = "db1"
@@ -62,6 +66,10 @@ max_hosts = 1000
   EXPECT_EQ(cfg.reassembly_global_cap, 128u << 20);
   EXPECT_EQ(cfg.max_open_files, 256u);
   EXPECT_EQ(cfg.max_hosts, 1000u);
+  EXPECT_TRUE(cfg.journal);
+  EXPECT_EQ(cfg.rotate_size, 1u << 20);
+  EXPECT_EQ(cfg.rotate_keep, 3u);
+  EXPECT_EQ(cfg.silent_after.count(), 30);
   EXPECT_EQ(cfg.hosts.at("10.0.0.5"), "web1");
   EXPECT_EQ(cfg.hosts.at("fd00::7"), "db1");
 }

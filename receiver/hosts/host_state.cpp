@@ -1,0 +1,97 @@
+#include "host_state.hpp"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace lastgasp::hosts {
+
+namespace {
+
+constexpr std::size_t kMaxStateBytes = 64 * 1024;
+
+std::int64_t micros(wire::WallTime t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+void HostState::count(const stream::Event& event) {
+  dirty = true;
+  last_seen_us = micros(event.record.arrived.wall);
+  if (first_seen_us == 0) first_seen_us = last_seen_us;
+  switch (event.type) {
+    case stream::EventType::record:
+      ++records;
+      for (const wire::Field& f : event.record.fields)
+        if (f.key == "host" && f.value != self_name) self_name = f.value;
+      break;
+    case stream::EventType::gap:
+      ++gaps;
+      for (const wire::Field& f : event.record.fields)
+        if (f.key == "lost") lost += std::stoull(f.value);
+      break;
+    case stream::EventType::reboot:
+      ++boots;
+      last_event = "reboot";
+      break;
+    case stream::EventType::incident:
+      if (event.incident == stream::IncidentKind::panic) {
+        ++panics;
+        last_event = "panic";
+      } else {
+        ++incidents;
+        last_event = "incident";
+      }
+      break;
+  }
+}
+
+std::string HostState::to_json() const {
+  nlohmann::json j = {{"address", address},     {"self_name", self_name}, {"first_seen_us", first_seen_us},
+                      {"last_seen_us", last_seen_us}, {"boots", boots},       {"records", records},
+                      {"gaps", gaps},           {"lost", lost},           {"panics", panics},
+                      {"incidents", incidents}, {"last_event", last_event}};
+  return j.dump(2) + "\n";
+}
+
+std::optional<HostState> HostState::from_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  HostState s;
+  try {
+    s.address = j.value("address", "");
+    s.self_name = j.value("self_name", "");
+    s.first_seen_us = j.value("first_seen_us", std::int64_t{0});
+    s.last_seen_us = j.value("last_seen_us", std::int64_t{0});
+    s.boots = j.value("boots", std::uint64_t{1});
+    s.records = j.value("records", std::uint64_t{0});
+    s.gaps = j.value("gaps", std::uint64_t{0});
+    s.lost = j.value("lost", std::uint64_t{0});
+    s.panics = j.value("panics", std::uint64_t{0});
+    s.incidents = j.value("incidents", std::uint64_t{0});
+    s.last_event = j.value("last_event", "");
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // a hand-edited file with wrong types: start afresh rather than fail
+  }
+  return s;
+}
+
+std::optional<HostState> load_host_state(const sinks::LogDirectory& dir, const std::string& host) {
+  int fd = dir.open_read(host, kStateFile);
+  if (fd < 0) return std::nullopt;
+  std::string text(kMaxStateBytes, '\0');
+  ssize_t n = ::read(fd, text.data(), text.size());
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  text.resize(static_cast<std::size_t>(n));
+  return HostState::from_json(text);
+}
+
+bool save_host_state(const sinks::LogDirectory& dir, const std::string& host, HostState& state) {
+  if (!dir.replace(host, kStateFile, state.to_json())) return false;
+  state.dirty = false;
+  return true;
+}
+
+}  // namespace lastgasp::hosts

@@ -1,0 +1,40 @@
+// What `lastgasp-receiver hosts` shows for a host, kept by the daemon in
+// LOG_DIR/<host>/state.json (replaced atomically), so any user who can read
+// the logs can read it, and it survives restarts and evictions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "sinks/log_directory.hpp"
+#include "stream/event.hpp"
+
+namespace lastgasp::hosts {
+
+inline constexpr const char* kStateFile = "state.json";
+
+struct HostState {
+  std::string address;
+  std::string self_name;  // what the host calls itself (userdata host=), where sent
+  std::int64_t first_seen_us = 0;  // wall clock, microseconds since the epoch
+  std::int64_t last_seen_us = 0;
+  std::uint64_t boots = 1;  // the receiver's boot counter for this host
+  std::uint64_t records = 0;
+  std::uint64_t gaps = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t panics = 0;
+  std::uint64_t incidents = 0;
+  std::string last_event;  // "panic", "incident", "reboot", or empty
+  bool dirty = false;      // changed since last saved
+
+  // Counts EVENT; a reboot raises `boots`, so call it before writing the event.
+  void count(const stream::Event& event);
+  std::string to_json() const;
+  static std::optional<HostState> from_json(const std::string& text);
+};
+
+std::optional<HostState> load_host_state(const sinks::LogDirectory& dir, const std::string& host);
+bool save_host_state(const sinks::LogDirectory& dir, const std::string& host, HostState& state);
+
+}  // namespace lastgasp::hosts
