@@ -110,7 +110,7 @@ void check_target(Sysroot& root, Netlink* netlink, const std::string& name, Repo
   std::optional<LinkInfo> link = netlink ? netlink->link_by_name(dev) : std::nullopt;
   if (!link) {
     report.fail(prefix + "device", dev + " (not found)", "lastgasp-setup netconsole --dev IFACE --to RECEIVER");
-  } else if (auto reason = unusable_device_reason(*link, root.exists("/sys/class/net/" + dev + "/wireless"))) {
+  } else if (auto reason = unusable_device_reason(*link, is_wireless(root, dev))) {
     report.fail(prefix + "device", dev, *reason);
   } else {
     report.ok(prefix + "device", dev);

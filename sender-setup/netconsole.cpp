@@ -222,10 +222,7 @@ nlohmann::json configure_netconsole(config::SenderConfig config, const Netconsol
   if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
   options.neighbour_timeout = run.neighbour_timeout;
   options.allow_broadcast = config.netconsole.allow_broadcast;
-  options.is_wireless = [&ctx](const std::string& dev) {
-    return ctx.root.exists("/sys/class/net/" + dev + "/wireless") ||
-           ctx.root.exists("/sys/class/net/" + dev + "/phy80211");
-  };
+  options.is_wireless = [&ctx](const std::string& dev) { return is_wireless(ctx.root, dev); };
   Netlink netlink;
   NetPath path = resolve_path(netlink, receiver.host, options);
   return apply_netconsole(std::move(config), path, run, ctx);

@@ -69,7 +69,7 @@ struct ResolveOptions {
   std::optional<std::string> device;  // --dev
   std::chrono::milliseconds neighbour_timeout{3000};
   bool allow_broadcast = false;
-  // Whether the device is wireless; sysfs knows, netlink does not say.
+  // Whether the device is Wi-Fi, which netpoll cannot rely on.
   std::function<bool(const std::string& device)> is_wireless;
 };
 

@@ -53,6 +53,10 @@ bool kdump_loaded(const Sysroot& root) {
 
 bool is_true(std::string_view value) { return value == "Y" || value == "1" || value == "y"; }
 
+bool is_wireless(const Sysroot& root, const std::string& dev) {
+  return root.exists("/sys/class/net/" + dev + "/wireless") || root.exists("/sys/class/net/" + dev + "/phy80211");
+}
+
 bool is_mounted(const Sysroot& root, std::string_view mount_point, std::string_view type) {
   std::istringstream mounts(root.read("/proc/mounts").value_or(""));
   std::string device, where, fstype, rest;

@@ -30,6 +30,8 @@ std::optional<std::string> printk_with_console_loglevel(const Sysroot& root, int
 bool kdump_loaded(const Sysroot& root);
 // A module parameter of type bool reads "Y" or "N" (or 1/0 on old kernels).
 bool is_true(std::string_view value);
+// Whether DEV is a Wi-Fi device: sysfs knows, netlink's link message does not say.
+bool is_wireless(const Sysroot& root, const std::string& dev);
 // Whether a filesystem of TYPE is mounted at MOUNT_POINT, from /proc/mounts.
 bool is_mounted(const Sysroot& root, std::string_view mount_point, std::string_view type);
 

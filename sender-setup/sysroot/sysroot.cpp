@@ -30,6 +30,17 @@ namespace {
                      error_number);
 }
 
+// One open and one write(2), so that a kernel attribute sees the whole value at
+// once and its errno comes back. Returns 0 or the errno.
+int write_whole(const fs::path& target, std::string_view content) {
+  int fd = ::open(target.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  ssize_t written = ::write(fd, content.data(), content.size());
+  int error = written < 0 ? errno : 0;
+  ::close(fd);
+  return error;
+}
+
 }  // namespace
 
 Sysroot::Sysroot(fs::path root, bool dry_run, std::ostream& dry_run_out)
@@ -97,15 +108,10 @@ void Sysroot::write(std::string_view path, std::string_view value) {
   if (announce_dry_run("write", path, value)) return;
   std::optional<std::string> previous = read(path);
   fs::path target = host_path(path);
-  int fd = ::open(target.c_str(), O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail("open", target, errno);
   std::string line(value);
   if (!line.ends_with('\n')) line += '\n';
-  ssize_t written = ::write(fd, line.data(), line.size());
-  int write_errno = errno;
-  ::close(fd);
-  if (written < 0) fail("write '" + trim(value) + "' to", target, write_errno);
-  undo_.push_back({"write", std::string(path), previous});
+  if (int error = write_whole(target, line)) fail("write '" + trim(value) + "' to", target, error);
+  undo_.push_back({Undo::kRestoreContent, std::string(path), previous});
 }
 
 void Sysroot::create_parents(std::string_view path) {
@@ -122,11 +128,8 @@ void Sysroot::write_file(std::string_view path, std::string_view content) {
   if (announce_dry_run("write", path, content)) return;
   std::optional<std::string> previous = read(path);
   fs::path target = host_path(path);
-  std::ofstream out(target, std::ios::binary | std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) fail("write", target, errno);
-  undo_.push_back({"write", std::string(path), previous});
+  if (int error = write_whole(target, content)) fail("write", target, error);
+  undo_.push_back({Undo::kRestoreContent, std::string(path), previous});
 }
 
 void Sysroot::make_dir(std::string_view path) {
@@ -134,7 +137,7 @@ void Sysroot::make_dir(std::string_view path) {
   if (announce_dry_run("create directory", path, "")) return;
   fs::path target = host_path(path);
   if (::mkdir(target.c_str(), 0755) != 0) fail("create directory", target, errno);
-  undo_.push_back({"mkdir", std::string(path), std::nullopt});
+  undo_.push_back({Undo::kRemoveDir, std::string(path), std::nullopt});
   if (!live_ && after_mkdir) after_mkdir(target);
 }
 
@@ -150,7 +153,7 @@ void Sysroot::remove_dir(std::string_view path) {
     fs::remove_all(target, ec);
     if (ec) fail("remove directory", target, ec.value());
   }
-  undo_.push_back({"rmdir", std::string(path), std::nullopt});
+  undo_.push_back({Undo::kRecreateDir, std::string(path), std::nullopt});
 }
 
 void Sysroot::remove_file(std::string_view path) {
@@ -161,8 +164,8 @@ void Sysroot::remove_file(std::string_view path) {
   std::error_code ec;
   fs::path link_target = fs::is_symlink(fs::symlink_status(target, ec)) ? fs::read_symlink(target, ec) : fs::path();
   if (::unlink(target.c_str()) != 0) fail("remove", target, errno);
-  if (!link_target.empty()) undo_.push_back({"unlink-symlink", std::string(path), link_target.string()});
-  else undo_.push_back({"remove", std::string(path), previous});
+  if (!link_target.empty()) undo_.push_back({Undo::kRestoreSymlink, std::string(path), link_target.string()});
+  else undo_.push_back({Undo::kRestoreContent, std::string(path), previous});
 }
 
 void Sysroot::make_symlink(std::string_view link_target, std::string_view path) {
@@ -171,7 +174,7 @@ void Sysroot::make_symlink(std::string_view link_target, std::string_view path) 
   if (announce_dry_run("link", path, link_target)) return;
   fs::path target = host_path(path);
   if (::symlink(std::string(link_target).c_str(), target.c_str()) != 0) fail("create link", target, errno);
-  undo_.push_back({"symlink", std::string(path), std::nullopt});
+  undo_.push_back({Undo::kRemoveLink, std::string(path), std::nullopt});
 }
 
 void Sysroot::commit() { undo_.clear(); }
@@ -181,31 +184,27 @@ std::vector<std::string> Sysroot::rollback() {
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
     fs::path target = host_path(it->path);
     std::error_code ec;
-    try {
-      if (it->action == "write" || it->action == "remove") {
-        if (!it->previous) {
-          fs::remove(target, ec);
-        } else {
-          std::ofstream out(target, std::ios::binary | std::ios::trunc);
-          out << *it->previous;
-          out.close();
-          if (!out) throw SysrootError("cannot restore " + target.string(), errno);
-        }
-      } else if (it->action == "unlink-symlink") {
+    switch (it->kind) {
+      case Undo::kRestoreContent:
+        if (!it->previous) fs::remove(target, ec);
+        else if (int error = write_whole(target, *it->previous)) ec.assign(error, std::generic_category());
+        break;
+      case Undo::kRestoreSymlink:
         fs::create_symlink(*it->previous, target, ec);
-      } else if (it->action == "mkdir" || it->action == "symlink") {
-        if (live_ && it->action == "mkdir") {
-          if (::rmdir(target.c_str()) != 0) ec.assign(errno, std::generic_category());
-        } else {
-          fs::remove_all(target, ec);
-        }
-      } else if (it->action == "rmdir") {
+        break;
+      case Undo::kRemoveDir:
+        // Live, rmdir(2) is how configfs drops an item.
+        if (live_ && ::rmdir(target.c_str()) != 0) ec.assign(errno, std::generic_category());
+        if (!live_) fs::remove_all(target, ec);
+        break;
+      case Undo::kRemoveLink:
+        fs::remove(target, ec);
+        break;
+      case Undo::kRecreateDir:
         fs::create_directory(target, ec);
-      }
-      if (ec) failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
-    } catch (const std::exception& e) {
-      failures.push_back(e.what());
+        break;
     }
+    if (ec) failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
   }
   undo_.clear();
   return failures;

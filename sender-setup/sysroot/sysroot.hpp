@@ -67,7 +67,7 @@ class Sysroot {
 
  private:
   struct Undo {
-    std::string action;
+    enum Kind { kRestoreContent, kRestoreSymlink, kRemoveDir, kRemoveLink, kRecreateDir } kind;
     std::string path;
     std::optional<std::string> previous;
   };

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -277,6 +278,48 @@ TEST(Ipv6, OnLinkReceiver) {
   EXPECT_EQ(tree.read(kDir + "lastgasp/local_ip"), "fd00:77:1::2\n");
   EXPECT_EQ(tree.read(kDir + "lastgasp/remote_port"), "6667\n");
   EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), receiver.mac("b0") + "\n");
+}
+
+// sender fd00:77:1::2 -> router fe80::1 (link-local) | fd00:77:2::1 -> receiver fd00:77:2::2
+TEST(Ipv6, BehindARouterWithALinkLocalGatewayTheMacIsTheRouters) {
+  Namespace sender{"snd6r"}, router{"rtr6"}, receiver{"rcv6r"};
+  FakeTree tree;
+  connect(sender, "a0", router, "r0");
+  connect(router, "r1", receiver, "b0");
+  sender.ip("addr add fd00:77:1::2/64 dev a0 nodad");
+  router.ip("addr add fe80::1/64 dev r0 nodad");
+  router.ip("addr add fd00:77:1::1/64 dev r0 nodad");
+  router.ip("addr add fd00:77:2::1/64 dev r1 nodad");
+  receiver.ip("addr add fd00:77:2::2/64 dev b0 nodad");
+  sender.ip("-6 route add default via fe80::1 dev a0");
+  receiver.ip("-6 route add default via fd00:77:2::1");
+  sh("ip netns exec " + router.name() + " sysctl -qw net.ipv6.conf.all.forwarding=1");
+
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "[fd00:77:2::2]:6666"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json path = json_of(r)["path"];
+  EXPECT_EQ(path["gateway"], "fe80::1");
+  EXPECT_EQ(path["mac"], router.mac("r0"));
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "fd00:77:2::2\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), router.mac("r0") + "\n");
+}
+
+TEST_F(OnLink, HostNameIsResolvedOnceAndSavedAsAnAddress) {
+  // ip netns exec bind-mounts /etc/netns/NS/hosts over /etc/hosts.
+  std::filesystem::path hosts_dir = "/etc/netns/" + sender.name();
+  std::filesystem::create_directories(hosts_dir);
+  struct RemoveDir {
+    std::filesystem::path dir;
+    ~RemoveDir() { std::filesystem::remove_all(dir); }
+  } cleanup{hosts_dir};
+  std::ofstream(hosts_dir / "hosts") << "10.77.1.1 receiver.lgst-test\n";
+
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "receiver.lgst-test:6000"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "10.77.1.1\n");
+  std::string saved = tree.read("/etc/lastgasp/sender.toml");
+  EXPECT_NE(saved.find("to = '10.77.1.1:6000'"), std::string::npos) << saved;
+  EXPECT_NE(saved.find("to_name = 'receiver.lgst-test'"), std::string::npos) << saved;
 }
 
 TEST(Bridge, PortIsRefusedNamingItsMasterAndTheBridgeItselfWorks) {
