@@ -11,12 +11,12 @@
 
 namespace lastgasp::config {
 
-namespace {
-
 bool is_ip_address(const std::string& text) {
   unsigned char buf[16];
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
+
+namespace {
 
 void read_netconsole(TableReader& reader, SenderConfig::Netconsole& nc) {
   if (auto v = reader.string("name")) {

@@ -30,6 +30,9 @@ struct SenderConfig {
   } panic;
 };
 
+// Whether TEXT is a numeric IPv4 or IPv6 address, as `to` must hold.
+bool is_ip_address(const std::string& text);
+
 // Reads FILE. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
 SenderConfig load_sender_config(const std::filesystem::path& file);
 // The TOML text that load_sender_config reads back to the same settings.

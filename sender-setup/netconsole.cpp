@@ -27,11 +27,6 @@ namespace {
 constexpr int kConsoleLoglevel = 8;  // every message, debug included, reaches the consoles
 constexpr std::size_t kMaxBootOption = 255;
 
-bool is_numeric_address(const std::string& host) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
 // Runs a program and waits for it; true when it exited with status 0.
 bool run_program(std::vector<std::string> argv) {
   std::vector<char*> args;
@@ -170,6 +165,30 @@ void persist_boot_option(Context& ctx, State& state, const std::string& option) 
                    "netconsole\n");
 }
 
+// Everything that brings the setup back after a reboot, and the state that `remove` reads.
+void persist_setup(Context& ctx, State& state, const config::SenderConfig& config, const NetPath& path,
+                   const TargetFeatures& features, const std::vector<KernelValue>& kernel_values) {
+  persist_kernel_values(ctx, state, kernel_values);
+  if (config.netconsole.boot_option) {
+    persist_boot_option(ctx, state, format_boot_option(config, path, features.release));
+  } else {
+    remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
+    remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
+  }
+  write_owned_file(ctx.root, state, kSenderConfigFile, config::format_sender_config(config));
+  install_unit(ctx.root, state);
+  save_state(ctx.root, state);
+}
+
+void tell_outcome(const Context& ctx, const std::string& name, const config::HostPort& receiver,
+                  const NetPath& path, bool changed) {
+  std::string where = config::format_host_port(receiver.host, receiver.port) + " via " + path.device +
+                      ", next hop " + path.next_hop + " (MAC " + path.mac + ")";
+  if (!changed) ctx.say("Nothing to change: netconsole target '" + name + "' already sends to " + where + ".");
+  else if (ctx.root.dry_run()) ctx.say("Would send the console to " + where + ".");
+  else ctx.say("netconsole target '" + name + "' sends the console to " + where + ".");
+}
+
 nlohmann::json path_json(const NetPath& path) {
   return {{"receiver", path.receiver}, {"device", path.device}, {"source", path.source},
           {"gateway", path.gateway ? nlohmann::json(*path.gateway) : nlohmann::json(nullptr)},
@@ -190,7 +209,7 @@ std::string resolve_receiver(const std::string& to, std::string& resolved_from_n
   auto endpoint = config::parse_host_port(to, 6666, error);
   if (!endpoint) throw Error("bad --to " + error);
   resolved_from_name.clear();
-  if (is_numeric_address(endpoint->host)) return config::format_host_port(endpoint->host, endpoint->port);
+  if (config::is_ip_address(endpoint->host)) return config::format_host_port(endpoint->host, endpoint->port);
   if (endpoint->bracketed) throw Error("bad --to '" + to + "': '" + endpoint->host + "' is not an IPv6 address");
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -232,7 +251,6 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
                                 Context& ctx) {
   Sysroot& root = ctx.root;
   config::HostPort receiver = receiver_endpoint(config);
-  std::string receiver_text = config::format_host_port(receiver.host, receiver.port);
   if (path.mac_is_broadcast)
     ctx.warn("the MAC of " + path.next_hop + " did not resolve, so the target uses the broadcast MAC: every host "
              "on " + path.device + "'s segment gets the console, and switches may drop it");
@@ -261,43 +279,28 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
 
   // configfs shows boot-time targets only on kernels that can adopt them
   // (cmdline0, v6.7); userdata (v6.9) proves a kernel at least that new.
-  bool boot_option = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + kBootTargetName) ||
-                     applied.features.userdata;
-  config.netconsole.boot_option = boot_option;
-  if (run.persist) {
-    persist_kernel_values(ctx, state, kernel_values);
-    if (boot_option) {
-      persist_boot_option(ctx, state, format_boot_option(config, path, applied.features.release));
-    } else {
-      remove_owned_file(root, state, kNetconsoleModprobeFile);
-      remove_owned_file(root, state, kNetconsoleModulesLoadFile);
-    }
-    write_owned_file(root, state, kSenderConfigFile, config::format_sender_config(config));
-    install_unit(root, state);
-    save_state(root, state);
-  }
+  config.netconsole.boot_option = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + kBootTargetName) ||
+                                  applied.features.userdata;
+  if (run.persist) persist_setup(ctx, state, config, path, applied.features, kernel_values);
 
   bool changed = root.change_count() > 0;
-  std::string via = path.device + ", next hop " + path.next_hop + " (MAC " + path.mac + ")";
-  if (!changed) ctx.say("Nothing to change: netconsole target '" + name + "' already sends to " + receiver_text + " via " + via + ".");
-  else ctx.say(std::string(root.dry_run() ? "Would send" : "netconsole target '" + name + "' sends") +
-               " the console to " + receiver_text + " via " + via + ".");
+  tell_outcome(ctx, name, receiver, path, changed);
   if (applied.transmit_errors) ctx.say("transmit_errors: " + *applied.transmit_errors);
-  if (changed && run.persist && !boot_option)
+  if (changed && run.persist && !config.netconsole.boot_option)
     ctx.say("Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, so early "
             "boot messages are not replayed to the receiver.");
 
-  nlohmann::json changes = nlohmann::json::array();
+  nlohmann::json attributes = nlohmann::json::array();
   for (const AttributeChange& c : applied.changes)
-    changes.push_back({{"attribute", c.attribute}, {"before", c.before}, {"after", c.after}});
+    attributes.push_back({{"attribute", c.attribute}, {"before", c.before}, {"after", c.after}});
   return {{"changed", changed},
           {"dry_run", root.dry_run()},
           {"target", name},
           {"created", applied.created},
           {"path", path_json(path)},
-          {"attributes", changes},
+          {"attributes", attributes},
           {"settings", settings},
-          {"boot_option", boot_option},
+          {"boot_option", config.netconsole.boot_option},
           {"transmit_errors", applied.transmit_errors ? nlohmann::json(*applied.transmit_errors) : nlohmann::json(nullptr)}};
 }
 
