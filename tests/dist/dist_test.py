@@ -412,6 +412,7 @@ def step_lnav(work, receiver_bin, capture, make_log):
 
 def main():
     work, step, *args = sys.argv[1:]
+    work = os.path.abspath(work)
     steps = {
         "package": step_package, "files": step_files, "verify": step_verify,
         "verify-setup-unit": step_verify_setup_unit, "security": step_security,
