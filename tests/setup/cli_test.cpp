@@ -47,7 +47,6 @@ INSTANTIATE_TEST_SUITE_P(
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1:0"}, "port must be a number"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "fd00::1:6666"}, "[ADDR]:PORT"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "[not-an-address]:6666"}, "is not an IPv6 address"),
-        std::make_pair(std::vector<std::string>{"netconsole", "--to", "no-such-host.invalid"}, "cannot resolve the receiver"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--src-port", "0"}, "--src-port"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--name", "a/b"}, "bad --name"),
         std::make_pair(std::vector<std::string>{"netconsole"}, "--to is required"),

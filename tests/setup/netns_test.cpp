@@ -208,6 +208,31 @@ TEST_F(OnLink, WirelessDeviceIsRefused) {
   EXPECT_NE(r.err.find("a0 is a wireless device"), std::string::npos) << r.err;
 }
 
+TEST_F(OnLink, RemoveUndoesEveryFileAndValue) {
+  auto files_only = [](std::map<std::string, std::string> snapshot) {
+    std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
+    return snapshot;
+  };
+  auto original = files_only(tree.snapshot());
+  ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name()).status, 0);
+  ToolResult r = run_tool(setup_args(tree, {"remove"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json removed = json_of(r);
+  EXPECT_EQ(removed["targets"], nlohmann::json::array({"lastgasp"}));
+  EXPECT_EQ(removed["restored"].size(), 3u) << removed.dump(2);
+  EXPECT_EQ(files_only(tree.snapshot()), original);
+  EXPECT_FALSE(tree.exists(kDir + "lastgasp"));
+}
+
+TEST_F(OnLink, UnresolvableHostNameIsBadInput) {
+  // Inside the namespace the resolver cannot reach anything, so no query leaves the machine.
+  auto before = tree.snapshot();
+  ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "no-such-host.invalid"}), sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("cannot resolve the receiver 'no-such-host.invalid'"), std::string::npos) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
 TEST_F(OnLink, UnknownInterfaceIsBadInput) {
   auto before = tree.snapshot();
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--dev", "nosuch0"}), sender.name());
