@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
     subcommands.emplace_back(app.get_subcommands({})[before], std::move(command));
   };
   add(lastgasp::cli::add_check_config);
+  add(lastgasp::cli::add_tail);
+  add(lastgasp::cli::add_hosts);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

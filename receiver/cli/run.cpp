@@ -21,12 +21,9 @@ struct RunOptions {
   bool journal = false;
 };
 
-// The config file named, or the default one if it exists, with the flags on top.
+// The config file, with the flags on top.
 config::ReceiverConfig effective_config(const RunOptions& options) {
-  config::ReceiverConfig cfg;
-  if (!options.config_file.empty()) cfg = config::load_receiver_config(options.config_file);
-  else if (std::filesystem::exists(config::kDefaultReceiverConfig))
-    cfg = config::load_receiver_config(config::kDefaultReceiverConfig);
+  config::ReceiverConfig cfg = load_config(options.config_file);
   if (!options.listen.empty()) cfg.listen = options.listen;
   if (!options.log_dir.empty()) cfg.log_dir = options.log_dir;
   if (options.journal) cfg.journal = true;
@@ -54,6 +51,13 @@ int run_daemon(const RunOptions& options) {
 }
 
 }  // namespace
+
+config::ReceiverConfig load_config(const std::string& file) {
+  if (!file.empty()) return config::load_receiver_config(file);
+  if (std::filesystem::exists(config::kDefaultReceiverConfig))
+    return config::load_receiver_config(config::kDefaultReceiverConfig);
+  return {};
+}
 
 Command add_run(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();

@@ -1,0 +1,147 @@
+#include "entry.hpp"
+
+#include <fnmatch.h>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+
+#include "sinks/log_line.hpp"
+
+namespace lastgasp::tail {
+
+namespace {
+
+constexpr std::array<std::string_view, 8> kLevels = {"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"};
+
+template <class T>
+bool read_number(std::string_view& s, std::size_t digits, T& out) {
+  if (s.size() < digits) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + digits, out);
+  if (ec != std::errc{} || end != s.data() + digits) return false;
+  s.remove_prefix(digits);
+  return true;
+}
+
+bool expect(std::string_view& s, char c) {
+  if (s.empty() || (s[0] != c && !(c == 'T' && (s[0] == 't' || s[0] == ' ')))) return false;
+  s.remove_prefix(1);
+  return true;
+}
+
+std::string_view event_of(std::string_view level_name, std::string_view text) {
+  if (level_name != "lastgasp") return {};
+  if (text.starts_with("lastgasp: lost")) return "gap";
+  if (text.starts_with("lastgasp: reboot")) return "reboot";
+  if (text.starts_with("lastgasp: panic")) return "panic";
+  if (text.starts_with("lastgasp: incident")) return "incident";
+  if (text.starts_with("lastgasp: pstore")) return "pstore";
+  return "incident";
+}
+
+}  // namespace
+
+std::optional<Entry> Entry::parse(const std::string& host, std::string_view line) {
+  Entry e;
+  e.host = host;
+  auto cols = sinks::split_log_line(line);
+  if (!cols) return std::nullopt;
+  auto us = parse_rfc3339(cols->recv_time);
+  if (!us) return std::nullopt;
+  e.recv_time = cols->recv_time;
+  e.level_name = cols->level;
+  e.seq = cols->seq;
+  e.ktime = cols->ktime;
+  e.text = cols->text;
+  e.fields = cols->fields;
+  e.recv_us = *us;
+  auto dot = e.level_name.find('.');
+  if (dot != std::string::npos) e.level = level_from_name(std::string_view(e.level_name).substr(dot + 1));
+  e.event = event_of(e.level_name, e.text);
+  return e;
+}
+
+std::optional<int> level_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kLevels.size(); ++i)
+    if (kLevels[i] == name) return static_cast<int>(i);
+  if (name == "warning") return 4;
+  if (name == "error") return 3;
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
+  std::tm tm{};
+  if (!read_number(s, 4, tm.tm_year) || !expect(s, '-') || !read_number(s, 2, tm.tm_mon) || !expect(s, '-') ||
+      !read_number(s, 2, tm.tm_mday) || !expect(s, 'T') || !read_number(s, 2, tm.tm_hour) || !expect(s, ':') ||
+      !read_number(s, 2, tm.tm_min) || !expect(s, ':') || !read_number(s, 2, tm.tm_sec))
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::int64_t micros = 0;
+  if (!s.empty() && s[0] == '.') {
+    s.remove_prefix(1);
+    std::int64_t scale = 100000;
+    while (!s.empty() && s[0] >= '0' && s[0] <= '9') {
+      micros += (s[0] - '0') * scale;
+      scale /= 10;
+      s.remove_prefix(1);
+    }
+  }
+  std::int64_t offset = 0;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    int sign = s[0] == '-' ? -1 : 1;
+    s.remove_prefix(1);
+    int hh = 0, mm = 0;
+    if (!read_number(s, 2, hh) || !expect(s, ':') || !read_number(s, 2, mm)) return std::nullopt;
+    offset = sign * (hh * 3600 + mm * 60);
+  } else if (!s.empty() && (s[0] == 'Z' || s[0] == 'z')) {
+    s.remove_prefix(1);
+  }
+  if (!s.empty()) return std::nullopt;
+  return (static_cast<std::int64_t>(timegm(&tm)) - offset) * 1'000'000 + micros;
+}
+
+std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_us) {
+  if (auto absolute = parse_rfc3339(text)) return absolute;
+  std::int64_t amount = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), amount);
+  if (ec != std::errc{} || end == text.data() || amount < 0) return std::nullopt;
+  std::string_view unit(end, text.data() + text.size() - end);
+  std::int64_t seconds = unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (seconds == 0) return std::nullopt;
+  return now_us - amount * seconds * 1'000'000;
+}
+
+std::string format_rfc3339(std::int64_t us) {
+  std::time_t t = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool Filter::set_level(std::string_view spec) {
+  level_or_worse = !spec.empty() && spec.back() == '+';
+  if (level_or_worse) spec.remove_suffix(1);
+  level = level_from_name(spec);
+  return level.has_value();
+}
+
+bool Filter::wants_host(const std::string& host) const {
+  if (host_globs.empty()) return true;
+  for (const std::string& glob : host_globs)
+    if (::fnmatch(glob.c_str(), host.c_str(), 0) == 0) return true;
+  return false;
+}
+
+bool Filter::wants(const Entry& e) const {
+  if (since_us && e.recv_us < *since_us) return false;
+  // The receiver's own lines (gaps, reboots, panics) pass any level filter: they are what matters most.
+  if (level && e.level && (level_or_worse ? *e.level > *level : *e.level != *level)) return false;
+  if (grep && !std::regex_search(e.text.begin(), e.text.end(), *grep)) return false;
+  return true;
+}
+
+}  // namespace lastgasp::tail

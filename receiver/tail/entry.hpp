@@ -1,0 +1,46 @@
+// One line of a per-host log as `tail` and `hosts` see it: the columns, what
+// kind of line it is, and the filters people ask for (host glob, level, regex,
+// time). Everything here is read from the log's own columns.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lastgasp::tail {
+
+struct Entry {
+  std::string host;
+  std::string recv_time, level_name, seq, ktime, text, fields;  // the log's columns
+  std::optional<int> level;   // 0 (emerg) .. 7 (debug); none for the receiver's own lines
+  std::string_view event;     // "", or "gap", "reboot", "panic", "incident", "pstore"
+  std::int64_t recv_us = 0;   // RECV_TIME as microseconds since the epoch
+
+  // Parses LINE of HOST's log; nullopt for a line that is not in the format.
+  static std::optional<Entry> parse(const std::string& host, std::string_view line);
+};
+
+// "2026-11-25T21:02:58.366482Z" (any RFC 3339 offset) -> microseconds since the epoch.
+std::optional<std::int64_t> parse_rfc3339(std::string_view text);
+// RFC 3339 or relative to NOW ("10m", "2h", "30s", "1d").
+std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_us);
+std::string format_rfc3339(std::int64_t us);
+std::optional<int> level_from_name(std::string_view name);
+
+struct Filter {
+  std::vector<std::string> host_globs;  // empty: every host
+  std::optional<int> level;             // with level_or_worse: this level and more severe
+  bool level_or_worse = false;
+  std::optional<std::regex> grep;
+  std::optional<std::int64_t> since_us;
+
+  // LEVEL[+], as dmesg --level takes it. False on a bad spec.
+  bool set_level(std::string_view spec);
+  bool wants_host(const std::string& host) const;
+  bool wants(const Entry& entry) const;
+};
+
+}  // namespace lastgasp::tail
