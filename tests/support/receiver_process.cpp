@@ -36,11 +36,12 @@ sockaddr_storage make_address(const std::string& host, std::uint16_t port, sockl
   return ss;
 }
 
-pid_t spawn(const std::vector<std::string>& args, int out_fd) {
+pid_t spawn(const std::vector<std::string>& args, int out_fd, const std::vector<std::string>& environment = {}) {
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(out_fd, STDERR_FILENO);
+  for (const auto& assignment : environment) ::putenv(const_cast<char*>(assignment.c_str()));
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -80,13 +81,15 @@ std::uint16_t free_udp_port(const std::string& address) {
                                        : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
-ReceiverProcess::ReceiverProcess(std::vector<std::string> args) {
-  args.insert(args.begin(), kReceiverBinary);
+ReceiverProcess::ReceiverProcess(std::vector<std::string> args, const std::string& ready_text,
+                                 const std::vector<std::string>& environment) {
+  if (args.empty() || args[0].find('/') == std::string::npos) args.insert(args.begin(), kReceiverBinary);
   int out = ::open((scratch_.path() / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  pid_ = spawn(args, out);
+  pid_ = spawn(args, out, environment);
   ::close(out);
+  if (ready_text.empty()) return;
   bool ready = eventually([&] {
-    if (stderr_text().find("listening on") != std::string::npos) return true;
+    if (stderr_text().find(ready_text) != std::string::npos) return true;
     int status;
     return ::waitpid(pid_, &status, WNOHANG) == pid_ ? (pid_ = -1, true) : false;
   }, std::chrono::milliseconds(10'000));

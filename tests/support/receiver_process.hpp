@@ -28,14 +28,15 @@ std::uint16_t free_udp_port(const std::string& address = "127.0.0.1");
 
 class ReceiverProcess {
  public:
-  // Starts the binary with ARGS and waits until it says it is listening.
-  explicit ReceiverProcess(std::vector<std::string> args);
+  // Starts the receiver with ARGS and, unless READY is empty, waits until its output says READY.
+  explicit ReceiverProcess(std::vector<std::string> args, const std::string& ready = "listening on",
+                           const std::vector<std::string>& environment = {});
   ~ReceiverProcess();
 
   // Sends SIGNAL and waits for the exit; returns the exit status.
   int stop(int signal = 15);
   void kill_hard();
-  std::string stderr_text() const;
+  std::string stderr_text() const;  // stdout and stderr, as written so far
   pid_t pid() const { return pid_; }
 
  private:

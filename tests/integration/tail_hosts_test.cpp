@@ -1,0 +1,184 @@
+// `tail` and `hosts` as a user runs them: against logs on disk, and live
+// against the real daemon fed over UDP.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "receiver_process.hpp"
+
+namespace lastgasp::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text, const std::string& dict = "") {
+  return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n" + dict;
+}
+
+std::string line(const std::string& time, const std::string& level, const std::string& seq, const std::string& text,
+                 const std::string& fields = "") {
+  std::string ktime = level == "lastgasp" ? "-" : "[    1.000000]";
+  return "2026-11-25T" + time + "Z\t" + level + "\t" + seq + "\t" + ktime + "\t" + text + (fields.empty() ? "" : "\t" + fields) + "\n";
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) out.push_back(text.substr(start, nl - start));
+  return out;
+}
+
+class Tail : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write("web1", line("10:00:01.000000", "kern.info", "1", "web1 first") + line("10:00:03.000000", "kern.err", "2", "web1 error") +
+                      line("10:00:05.000000", "lastgasp", "-", "lastgasp: lost 2 messages (seq 3-4)"));
+    write("web2", line("10:00:02.000000", "kern.warn", "7", "web2 warning") +
+                      line("10:00:04.000000", "kern.emerg", "8", "Kernel panic - not syncing: web2 dies", "host=web-two cpu=1"));
+    write("db1", line("10:00:06.000000", "user.info", "1", "db1 \x1b[31mred\x1b]0;title\x07 \xc2\x9b" "csi \xff end"));
+  }
+  void write(const std::string& host, const std::string& text) {
+    std::filesystem::create_directories(logs_.path() / host);
+    std::ofstream(logs_.path() / host / "console.log", std::ios::app) << text;
+  }
+  std::vector<std::string> tail(std::vector<std::string> args) {
+    args.insert(args.begin(), {kReceiverBinary, "tail", "--log-dir", logs_.path().string()});  // stdout is no tty: no colour
+    std::string out;
+    EXPECT_EQ(run_command(args, out), 0) << out;
+    return split_lines(out);
+  }
+  TempDir logs_;
+};
+
+TEST_F(Tail, LastNAcrossHostsMergedByReceiveTime) {
+  auto out = tail({"-n", "4"});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_NE(out[0].find("web1 error"), std::string::npos) << out[0];
+  EXPECT_NE(out[1].find(" web2 kern.emerg [    1.000000] Kernel panic"), std::string::npos)
+      << "host prefix when several hosts: " << out[1];
+  EXPECT_NE(out[2].find("web1 lastgasp lastgasp: lost 2 messages"), std::string::npos) << out[2];
+  EXPECT_NE(out[3].find("db1 user.info"), std::string::npos) << out[3];
+}
+
+TEST_F(Tail, HostGlobsLevelGrepAndSince) {
+  auto web = tail({"-n", "100", "--host", "web*"});
+  EXPECT_EQ(web.size(), 5u);
+  auto one = tail({"-n", "100", "--host", "web2"});
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_EQ(one[0].find("web2 kern"), std::string::npos) << "no host prefix for a single host: " << one[0];
+  auto errs = tail({"-n", "100", "--level", "err+"});
+  ASSERT_EQ(errs.size(), 3u) << "err, emerg, and the receiver's own gap line";
+  auto warn = tail({"-n", "100", "--level", "warn"});
+  ASSERT_EQ(warn.size(), 2u);
+  EXPECT_NE(warn[0].find("web2 warning"), std::string::npos);
+  auto grep = tail({"-n", "100", "--grep", "panic|error"});
+  EXPECT_EQ(grep.size(), 2u);
+  auto since = tail({"--since", "2026-11-25T10:00:04Z"});
+  EXPECT_EQ(since.size(), 3u) << "with --since and no -n: everything since";
+  auto none = tail({"--since", "1m"});
+  EXPECT_EQ(none.size(), 0u);
+}
+
+TEST_F(Tail, JsonHasTheDocumentedKeys) {
+  auto out = tail({"-n", "3", "-o", "json"});
+  ASSERT_EQ(out.size(), 3u);
+  auto panic = nlohmann::json::parse(out[0]);
+  EXPECT_EQ(panic["host"], "web2");
+  EXPECT_EQ(panic["recv_time"], "2026-11-25T10:00:04.000000Z");
+  EXPECT_EQ(panic["level"], "emerg");
+  EXPECT_EQ(panic["facility"], "kern");
+  EXPECT_EQ(panic["seq"], 8);
+  EXPECT_EQ(panic["ktime_usec"], 1000000);
+  EXPECT_EQ(panic["text"], "Kernel panic - not syncing: web2 dies");
+  EXPECT_EQ(panic["fields"], (nlohmann::json{{"host", "web-two"}, {"cpu", "1"}}));
+  EXPECT_TRUE(panic["event"].is_null());
+  auto gap = nlohmann::json::parse(out[1]);
+  EXPECT_EQ(gap["event"], "gap");
+  EXPECT_TRUE(gap["level"].is_null());
+  EXPECT_TRUE(gap["seq"].is_null());
+}
+
+TEST_F(Tail, ControlCharactersNeverReachTheTerminalRaw) {
+  auto out = tail({"-n", "1"});
+  ASSERT_EQ(out.size(), 1u);
+  for (char c : out[0]) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f) << out[0];
+  EXPECT_NE(out[0].find("db1 \\x1b[31mred\\x1b]0;title\\x07 \\xc2\\x9bcsi \\xff end"), std::string::npos) << out[0];
+  auto colored = tail({"-n", "1", "--color", "always"});
+  EXPECT_NE(colored[0].find("\x1b["), std::string::npos) << "--color always colours";
+}
+
+TEST_F(Tail, RotatedFilesGiveOlderHistory) {
+  std::filesystem::rename(logs_.path() / "web1" / "console.log", logs_.path() / "web1" / "console.log.1");
+  write("web1", line("10:00:09.000000", "kern.info", "5", "web1 after rotation"));
+  auto out = tail({"-n", "3", "--host", "web1"});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_NE(out[0].find("web1 error"), std::string::npos);
+  EXPECT_NE(out[2].find("after rotation"), std::string::npos);
+}
+
+TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
+  std::uint16_t port = free_udp_port();
+  ReceiverProcess rx({"--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs_.path().string()});
+  UdpSender first("127.0.0.1", port, "127.0.0.7");
+  first.send(ext(6, 1, 10, "before the tail starts"));
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(logs_.path() / "127.0.0.7" / "console.log"); }));
+  ::usleep(300'000);
+  ReceiverProcess follow({kReceiverBinary, "tail", "-f", "-n", "1", "--host", "127.0.0.*", "--log-dir",
+                          logs_.path().string(), "--color", "never"},
+                         "before the tail starts");
+  first.send(ext(6, 2, 20, "live line one"));
+  ASSERT_TRUE(eventually([&] { return follow.stderr_text().find("live line one") != std::string::npos; }))
+      << follow.stderr_text();
+  // Rotation by hand, as logrotate would do without copytruncate, then SIGHUP.
+  std::filesystem::rename(logs_.path() / "127.0.0.7" / "console.log", logs_.path() / "127.0.0.7" / "console.log.1");
+  ::kill(rx.pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("SIGHUP") != std::string::npos; }));
+  first.send(ext(6, 3, 30, "after the rotation"));
+  UdpSender second("127.0.0.1", port, "127.0.0.8");
+  second.send(ext(6, 1, 10, "a host that appeared later"));
+  ASSERT_TRUE(eventually([&] {
+    auto text = follow.stderr_text();
+    return text.find("after the rotation") != std::string::npos && text.find("appeared later") != std::string::npos;
+  })) << follow.stderr_text();
+  EXPECT_TRUE(std::filesystem::exists(logs_.path() / "127.0.0.7" / "console.log"));
+  follow.stop(SIGTERM);
+}
+
+TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
+  TempDir logs;
+  std::uint16_t port = free_udp_port();
+  ReceiverProcess rx({"--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs.path().string()});
+  UdpSender quiet("127.0.0.1", port, "127.0.0.11"), dead("127.0.0.1", port, "127.0.0.12");
+  quiet.send(ext(6, 1, 10, "hello", " host=quiet-box\n"));
+  dead.send(ext(6, 1, 10, "hello"));
+  dead.send(ext(6, 4, 40, "after a gap"));
+  dead.send(ext(0, 5, 50, "Kernel panic - not syncing: gone"));
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(logs.path() / "127.0.0.12" / "state.json"); }, 5000ms));
+  EXPECT_EQ(rx.stop(SIGTERM), 0);
+  std::string out;
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs.path().string(), "--json"}, out), 0) << out;
+  auto rows = nlohmann::json::parse(out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["host"], "127.0.0.11");
+  EXPECT_EQ(rows[0]["state"], "live");
+  EXPECT_EQ(rows[0]["self_name"], "quiet-box");
+  EXPECT_EQ(rows[0]["records"], 1);
+  EXPECT_EQ(rows[1]["state"], "panicked");
+  EXPECT_EQ(rows[1]["records"], 3);
+  EXPECT_EQ(rows[1]["gaps"], 1);
+  EXPECT_EQ(rows[1]["lost"], 2);
+  EXPECT_EQ(rows[1]["panics"], 1);
+  EXPECT_EQ(rows[1]["boots"], 1);
+  ::sleep(2);
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs.path().string(), "--silent-after", "1"}, out), 0);
+  auto table = split_lines(out);
+  ASSERT_EQ(table.size(), 3u);
+  EXPECT_NE(table[1].find("silent"), std::string::npos) << table[1];
+  EXPECT_NE(table[1].find("quiet-box"), std::string::npos) << table[1];
+  EXPECT_NE(table[2].find("panicked"), std::string::npos) << table[2];
+}
+
+}  // namespace
+}  // namespace lastgasp::test
