@@ -325,6 +325,54 @@ def step_completion(work):
     print("ok: completion")
 
 
+def help_of(binary, sub):
+    r = subprocess.run([binary] + ([sub] if sub else []) + ["--help"], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"{binary} {sub} --help: exit {r.returncode}: {r.stderr}")
+    text = r.stdout
+    options = set(re.findall(r"^\s+(?:-\w,)?(--[a-z][a-z0-9-]*)", text, re.M))
+    shorts = set(re.findall(r"^\s+(-\w),--", text, re.M))
+    subs = set()
+    if "Subcommands:" in text:
+        subs = set(re.findall(r"^  ([a-z][a-z0-9-]*)\s", text.split("Subcommands:", 1)[1], re.M))
+    return (options | shorts) - {"--help", "-h"}, subs
+
+
+def step_cli_coverage(work, binary):
+    """Every subcommand and option the binary's --help lists is in the completion and the man page."""
+    root = os.path.join(work, "root")
+    script = os.path.join(root, "usr/share/bash-completion/completions/lastgasp-receiver")
+    r = subprocess.run(["zcat", os.path.join(root, "usr/share/man/man8/lastgasp-receiver.8.gz")],
+                       capture_output=True, text=True, check=True)
+    page = r.stdout.replace("\\-", "-")
+    _, subs = help_of(binary, "")
+    if not subs:
+        fail("no subcommands in --help")
+    problems = []
+    got = complete(script, ["lastgasp-receiver", ""], False, work)
+    problems += [f"completion lacks subcommand {s}" for s in subs - got]
+    for sub in [""] + sorted(subs):
+        options, _ = help_of(binary, sub)
+        words = ["lastgasp-receiver"] + ([sub] if sub else []) + ["-"]
+        got = complete(script, words, False, work)
+        where = sub or "the daemon"
+        problems += [f"completion of {where} lacks {o}" for o in options - got]
+        section = page
+        if sub:
+            m = re.search(rf"^\.SS {re.escape(sub)}\b(.*?)(?=^\.S[SH] )", page, re.M | re.S)
+            section = m.group(1) if m else ""
+            if not m:
+                problems.append(f"man page has no .SS {sub}")
+        else:
+            m = re.search(r"^\.SH OPTIONS\n(.*?)(?=^\.SH )", page, re.M | re.S)
+            section = m.group(1) if m else ""
+        problems += [f"man page section for {where} lacks {o}" for o in options
+                     if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", section)]
+    if problems:
+        fail("\n  ".join(["the binary and its docs disagree:"] + problems))
+    print(f"ok: {len(subs)} subcommands and their options are completed and documented")
+
+
 def pcre_to_python(pattern):
     return re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
 
@@ -417,7 +465,7 @@ def main():
         "package": step_package, "files": step_files, "verify": step_verify,
         "verify-setup-unit": step_verify_setup_unit, "security": step_security,
         "man": step_man, "man-keys": step_man_keys, "completion": step_completion,
-        "lnav": step_lnav,
+        "lnav": step_lnav, "cli-coverage": step_cli_coverage,
     }
     steps[step](work, *args)
 
