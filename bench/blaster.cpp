@@ -353,11 +353,12 @@ class Batch {
 
  private:
   void push(std::string_view a, std::string_view b, std::string_view c = {}) {
+    const std::size_t len = a.size() + b.size() + c.size();
+    if (used_ + len > arena_.size()) throw std::logic_error("Batch arena too small for this visit");
     char* p = arena_.data() + used_;
     std::memcpy(p, a.data(), a.size());
     std::memcpy(p + a.size(), b.data(), b.size());
     std::memcpy(p + a.size() + b.size(), c.data(), c.size());
-    const std::size_t len = a.size() + b.size() + c.size();
     iovs_.push_back({p, len});
     used_ += len;
   }
