@@ -134,9 +134,14 @@ Route Netlink::route_to(const std::string& address, std::optional<int> oif) {
     throw Error("cannot build a route request");
 
   RouteReply reply;
-  nl_socket_modify_cb(sock_, NL_CB_VALID, NL_CB_CUSTOM, on_route, &reply);
+  // A callback of this request's own: the socket's default one outlives `reply`.
+  nl_cb* socket_cb = nl_socket_get_cb(sock_);  // a new reference
+  std::unique_ptr<nl_cb, Deleter<nl_cb, nl_cb_put>> cb(nl_cb_clone(socket_cb));
+  nl_cb_put(socket_cb);
+  if (!cb) throw Error("cannot allocate a netlink callback");
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_route, &reply);
   int err = nl_send_auto(sock_, msg.get());
-  if (err >= 0) err = nl_recvmsgs_default(sock_);
+  if (err >= 0) err = nl_recvmsgs(sock_, cb.get());
   // The kernel acks after the reply; left unread, the ack would answer the next request.
   if (err >= 0) err = nl_wait_for_ack(sock_);
   if (err < 0 || !reply.route)
