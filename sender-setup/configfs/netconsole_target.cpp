@@ -11,6 +11,8 @@ namespace lastgasp::setup {
 
 namespace {
 
+// release_enabled is left out: `release` already prepends the release, and on
+// v7.0 that flag's read-back shows the taskname bit, so it could never verify.
 constexpr const char* kSysdataFlags[] = {"msgid_enabled", "cpu_nr_enabled", "taskname_enabled"};
 
 std::string normalized_ip(const std::string& text) {

@@ -181,6 +181,14 @@ TEST_F(Pstore, WithoutApplyProposesAndWritesNothing) {
   EXPECT_EQ(tree.snapshot(), before);
 }
 
+TEST_F(Pstore, DryRunApplyChangesNothing) {
+  auto before = tree.snapshot();
+  ToolResult r = run_tool(on(tree, {"--dry-run", "pstore", "--apply"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("would write /etc/default/grub.d/lastgasp-pstore.cfg"), std::string::npos) << r.out;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
 TEST_F(Pstore, OldKernelGetsMemmapWithGrubEscapingAndModuleOptions) {
   nlohmann::json report = run({"--apply"});
   // Middle of the largest RAM range below 4 GiB, 1 MiB aligned.
