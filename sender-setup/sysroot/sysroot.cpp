@@ -127,8 +127,15 @@ void Sysroot::write_file(std::string_view path, std::string_view content) {
   record("write", path, content);
   if (announce_dry_run("write", path, content)) return;
   std::optional<std::string> previous = read(path);
+  // Through a temporary file and rename(2): a crash never leaves half a config file.
   fs::path target = host_path(path);
-  if (int error = write_whole(target, content)) fail("write", target, error);
+  fs::path temporary = target.string() + ".lastgasp-new";
+  if (int error = write_whole(temporary, content)) fail("write", temporary, error);
+  if (::rename(temporary.c_str(), target.c_str()) != 0) {
+    int error = errno;
+    ::unlink(temporary.c_str());
+    fail("replace", target, error);
+  }
   undo_.push_back({Undo::kRestoreContent, std::string(path), previous});
 }
 

@@ -43,7 +43,7 @@ class Sysroot {
   // Writes VALUE (a kernel attribute: one write(2), so the kernel's errno reaches
   // the caller as a SysrootError). Creates the file in a fake tree.
   void write(std::string_view path, std::string_view value);
-  // Writes a whole configuration file, creating its parent directories.
+  // Replaces a whole configuration file atomically, creating its parent directories.
   void write_file(std::string_view path, std::string_view content);
   void make_dir(std::string_view path);
   // Removes a directory. Live, this is rmdir(2), which is how configfs drops an item.
