@@ -143,6 +143,27 @@ nlohmann::json ensure_collection(Context& ctx, State& state, const PstoreStatus&
   return report;
 }
 
+// No backend: on x86, a ramoops region (written with --apply); elsewhere, advice.
+void propose_backend(Context& ctx, State& state, bool apply, nlohmann::json& report) {
+  if (!is_x86()) {
+    ctx.say("No pstore backend. On this architecture, describe a ramoops region in the device tree "
+            "(reserved-memory, compatible = \"ramoops\").");
+    return;
+  }
+  RamoopsProposal proposal = propose_ramoops(ctx.root);
+  report["proposal"] = {{"kernel_args", proposal.kernel_args},
+                        {"modprobe", modprobe_options("ramoops", proposal.module_options)}};
+  ctx.say("No pstore backend. Proposed ramoops region, as kernel arguments: " + proposal.kernel_args);
+  if (!apply) {
+    ctx.say("Run with --apply to write it as a GRUB drop-in and modprobe.d options.");
+    return;
+  }
+  persist_ramoops(ctx.root, state, proposal);
+  report["applied"] = true;
+  ctx.say("Written to " + std::string(kGrubDropIn) + ", " + kRamoopsModprobeFile + " and " +
+          kRamoopsModulesLoadFile + ": run update-grub, then reboot.");
+}
+
 int run_pstore(Context& ctx, bool apply) {
   Sysroot& root = ctx.root;
   PstoreStatus status = probe_pstore(root);
@@ -154,25 +175,7 @@ int run_pstore(Context& ctx, bool apply) {
       ::mount("pstore", "/sys/fs/pstore", "pstore", 0, nullptr) != 0)
     ctx.warn("cannot mount pstore on /sys/fs/pstore; add it to /etc/fstab");
 
-  if (status.backend == "none") {
-    if (!is_x86()) {
-      ctx.say("No pstore backend. On this architecture, describe a ramoops region in the device tree "
-              "(reserved-memory, compatible = \"ramoops\").");
-    } else {
-      RamoopsProposal proposal = propose_ramoops(root);
-      report["proposal"] = {{"kernel_args", proposal.kernel_args},
-                            {"modprobe", modprobe_options("ramoops", proposal.module_options)}};
-      ctx.say("No pstore backend. Proposed ramoops region, as kernel arguments: " + proposal.kernel_args);
-      if (apply) {
-        persist_ramoops(root, state, proposal);
-        report["applied"] = true;
-        ctx.say("Written to " + std::string(kGrubDropIn) + ", " + kRamoopsModprobeFile + " and " +
-                kRamoopsModulesLoadFile + ": run update-grub, then reboot.");
-      } else {
-        ctx.say("Run with --apply to write it as a GRUB drop-in and modprobe.d options.");
-      }
-    }
-  }
+  if (status.backend == "none") propose_backend(ctx, state, apply, report);
   report["collection"] = ensure_collection(ctx, state, status, apply);
   if (apply) save_state(root, state);
   if (ctx.json) ctx.out << report.dump(2) << "\n";
