@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include "cidr.hpp"
 #include "endpoint.hpp"
 #include "toml_reader.hpp"
 
@@ -66,6 +67,13 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.size("rotate_size", 0, 1ull << 40)) cfg.rotate_size = *v;
   if (auto v = root.integer("rotate_keep", 0, 1000)) cfg.rotate_keep = unsigned(*v);
   if (auto v = root.integer("silent_after_s", 1, 86'400 * 365)) cfg.silent_after = seconds(*v);
+  if (auto v = root.strings("allow")) {
+    std::string error;
+    for (const std::string& cidr : *v)
+      if (!parse_cidr(cidr, error)) root.fail("allow", error);
+    cfg.allow = *v;
+  }
+  if (auto v = root.size("max_upload", 1024, 1ull << 30)) cfg.max_upload = *v;
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;

@@ -41,6 +41,9 @@ struct ReceiverConfig {
   unsigned rotate_keep = 5;             // rotated files kept: console.log.1 .. console.log.N
   seconds silent_after{300};            // `hosts` calls a host silent after this long
 
+  std::vector<std::string> allow;       // CIDRs senders may come from (netconsole and uploads); empty: any
+  std::uint64_t max_upload = 4u << 20;  // bytes in one pstore record upload
+
   std::map<std::string, std::string> hosts;  // sender address -> host name (directory)
 };
 

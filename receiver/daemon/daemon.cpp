@@ -6,6 +6,8 @@
 
 #include "hosts/host_state.hpp"
 #include "notice.hpp"
+#include "sinks/log_line.hpp"
+#include "wire/escape.hpp"
 
 namespace lastgasp::daemon {
 
@@ -50,6 +52,8 @@ Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config
       files_(log_dir_, file_settings(config)),
       budget_{config.reassembly_global_cap, 0},
       hosts_(config.hosts, log_dir_, stream_settings(config), budget_, config.max_hosts),
+      allow_(config.allow),
+      pstore_(log_dir_),
       timer_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP) {
   if (config.journal) journal_.emplace();
@@ -63,17 +67,24 @@ Daemon::~Daemon() {
 }
 
 void Daemon::open_listeners() {
+  net::TcpLimits limits;
+  limits.max_upload = config_.max_upload;
   // Under socket activation systemd holds the sockets (and the service may have no network of its own).
   int passed = sd_listen_fds(1);
   for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + passed; ++fd) {
     if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
       listeners_.push_back(std::make_unique<net::UdpListener>(io_, fd, config_.receive_buffer, *this));
+    else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
+      endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, fd, *this, limits));
     else
-      notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: not a UDP socket");
+      notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: neither UDP nor listening TCP");
   }
   if (passed > 0) return;
-  for (const std::string& address : config_.listen)
+  // netconsole over UDP, and uploads and verify queries over TCP, on the same address and port.
+  for (const std::string& address : config_.listen) {
     listeners_.push_back(std::make_unique<net::UdpListener>(io_, address, config_.receive_buffer, *this));
+    endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, address, *this, limits));
+  }
 }
 
 void Daemon::start() {
@@ -83,6 +94,10 @@ void Daemon::start() {
                                std::to_string(listener->receive_buffer()) + " bytes, logs in " +
                                config_.log_dir.string());
     listener->start();
+  }
+  for (auto& endpoint : endpoints_) {
+    notice(Severity::info, "listening on " + endpoint->name() + " for pstore uploads and verify queries");
+    endpoint->start();
   }
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) watchdog_interval_ = std::chrono::microseconds(watchdog_usec / 2);
@@ -113,6 +128,7 @@ void Daemon::reload() {
     config_ = fresh;
     files_.configure(file_settings(config_));
     hosts_.configure(config_.hosts, stream_settings(config_), config_.max_hosts);
+    allow_ = hosts::AllowList(config_.allow);
     budget_.cap = config_.reassembly_global_cap;
     if (config_.journal && !journal_) journal_.emplace();
     if (!config_.journal) journal_.reset();
@@ -127,6 +143,10 @@ void Daemon::on_datagram(const sockaddr* source, socklen_t source_len, std::stri
                          const wire::Instant& now) {
   auto sender = hosts::SenderAddress::from_sockaddr(source, source_len);
   if (!sender) return;
+  if (!allow_.allows(*sender)) {
+    ++not_allowed_;
+    return;
+  }
   hosts::Host* found = hosts_.host(*sender);
   if (!found) {
     ++hosts_refused_;
@@ -147,8 +167,76 @@ void Daemon::write_events(hosts::Host& host, const hosts::Stream& stream, wire::
     files_.write(host.files, event, host.src_field(stream), now);
     if (journal_) journal_->write(host.name(), host.state.boots, event);
     if (event.type == stream::EventType::incident) save_state(host);
+    if (!verifies_.empty() && event.type == stream::EventType::record) answer_verifies(host, event);
   }
   events_.clear();
+}
+
+std::string Daemon::on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) {
+  hosts::Host* host = hosts_.host(peer);
+  if (!host) return "ERR io too-many-hosts\n";
+  std::string path;
+  sinks::StoreResult result = pstore_.store(host->name(), record, path);
+  if (result == sinks::StoreResult::failed) {
+    notice(Severity::error, "cannot store a pstore record of " + host->name() + ": " + std::strerror(errno));
+    return "ERR io\n";
+  }
+  if (result == sinks::StoreResult::duplicate) return "OK duplicate sha256=" + record.sha256 + "\n";
+  std::string panic = sinks::find_panic_line(record.bytes);
+  stream::Event event;
+  event.type = stream::EventType::pstore;
+  event.incident = panic.empty() ? stream::IncidentKind::warning : stream::IncidentKind::panic;
+  event.record.arrived = {wire::MonoTime::clock::now(), wire::WallTime::clock::now()};
+  event.record.text = std::string("lastgasp: pstore ") + (panic.empty() ? "record " : "panic record ") + record.name +
+                      " from the boot before " + record.boot_id + " arrived (" + std::to_string(record.bytes.size()) +
+                      " bytes)";
+  if (!panic.empty()) wire::append_escaped(event.record.text.append(": "), panic);
+  event.record.fields = {{"file", path}, {"sha256", record.sha256}, {"boot_id", record.boot_id}};
+  wire::Field sender{"sender", {}};
+  wire::append_escaped_value(sender.value, record.host_name);
+  event.record.fields.push_back(std::move(sender));
+  host->last_seen = event.record.arrived.mono;
+  host->state.count(event);
+  files_.write_pstore(host->files, event, record.bytes, event.record.arrived.mono);
+  if (journal_) journal_->write(host->name(), host->state.boots, event);
+  save_state(*host);
+  return "OK stored sha256=" + record.sha256 + "\n";
+}
+
+void Daemon::on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
+                       std::function<void(std::string)> reply) {
+  // The canary may be here already: look in the tail of the peer's log first.
+  files_.flush();
+  std::string name = hosts_.directory_for(peer);
+  if (int fd = log_dir_.open_read(name, sinks::kConsoleLog); fd >= 0) {
+    auto lines = sinks::read_last_lines(fd, 4096, 1u << 20);
+    ::close(fd);
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+      auto cols = sinks::split_log_line(*it);
+      if (cols && cols->level != "lastgasp" && cols->text.find(token) != std::string_view::npos)
+        return reply("OK found host=" + name + " recv_time=" + std::string(cols->recv_time) + "\n");
+    }
+  }
+  verifies_.push_back({peer.bytes, token, wire::MonoTime::clock::now() + wait, std::move(reply)});
+}
+
+void Daemon::answer_verifies(const hosts::Host& host, const stream::Event& event) {
+  std::erase_if(verifies_, [&](VerifyWaiter& w) {
+    if (host.state.address != hosts::SenderAddress{w.peer, 0}.text() || event.record.text.find(w.token) == std::string::npos)
+      return false;
+    std::string time;
+    sinks::TimeFormatter().append(time, event.record.arrived.wall);
+    w.reply("OK found host=" + host.name() + " recv_time=" + time + "\n");
+    return true;
+  });
+}
+
+void Daemon::expire_verifies(wire::MonoTime now) {
+  std::erase_if(verifies_, [&](VerifyWaiter& w) {
+    if (w.deadline > now) return false;
+    w.reply("ERR not-found\n");
+    return true;
+  });
 }
 
 void Daemon::schedule(hosts::Host& host) {
@@ -176,6 +264,7 @@ void Daemon::tick() {
     }
   }
   files_.flush();
+  expire_verifies(now);
   if (now - last_housekeeping_ >= kHousekeepingInterval) housekeeping(now);
   pet_watchdog(now);
   timer_.expires_at(now + config_.flush_interval);
@@ -209,7 +298,8 @@ void Daemon::housekeeping(wire::MonoTime now) {
 // Tells the operator, at most once a minute, when something went wrong since the last time.
 void Daemon::report_trouble(wire::MonoTime now) {
   if (now - last_report_ < kReportInterval) return;
-  std::uint64_t trouble = hosts_refused_ + counters_.wire.malformed_total() + files_.counters().write_errors;
+  std::uint64_t trouble =
+      hosts_refused_ + not_allowed_ + counters_.wire.malformed_total() + files_.counters().write_errors;
   for (const auto& l : listeners_) trouble += l->counters().kernel_drops;
   if (journal_) trouble += journal_->errors();
   if (trouble == reported_trouble_) return;
@@ -231,6 +321,7 @@ void Daemon::stop() {
   });
   files_.flush();
   for (auto& listener : listeners_) listener->close();
+  for (auto& endpoint : endpoints_) endpoint->close();
   timer_.cancel();
   signals_.cancel();
   notice(Severity::info, "stopping: " + summary());
@@ -251,7 +342,8 @@ std::string Daemon::summary() const {
                     std::to_string(s.duplicates) + " duplicates, " + std::to_string(drops) + " kernel drops, " +
                     std::to_string(files_.counters().write_errors) + " write errors, " +
                     std::to_string(journal_ ? journal_->errors() : 0) + " journal errors, " +
-                    std::to_string(hosts_refused_) + " datagrams from hosts over max_hosts, malformed:";
+                    std::to_string(hosts_refused_) + " datagrams from hosts over max_hosts, " +
+                    std::to_string(not_allowed_) + " from outside the allow list, malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {
     if (!w.malformed[i]) continue;

@@ -14,7 +14,9 @@
 #include <optional>
 #include <vector>
 
+#include "hosts/allow_list.hpp"
 #include "hosts/host_table.hpp"
+#include "net/tcp_endpoint.hpp"
 #include "net/udp_listener.hpp"
 #include "receiver_config.hpp"
 #include "sinks/file_sink.hpp"
@@ -25,7 +27,7 @@ namespace lastgasp::daemon {
 // Reads the config afresh (on SIGHUP); throws config::ConfigError.
 using ConfigLoader = std::function<config::ReceiverConfig()>;
 
-class Daemon : public net::DatagramHandler {
+class Daemon : public net::DatagramHandler, public net::TcpHandler {
  public:
   Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config, ConfigLoader reload);
   ~Daemon() override;
@@ -38,6 +40,10 @@ class Daemon : public net::DatagramHandler {
 
   void on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
                    const wire::Instant& now) override;
+  bool allows(const hosts::SenderAddress& peer) const override { return allow_.allows(peer); }
+  std::string on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) override;
+  void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
+                 std::function<void(std::string)> reply) override;
 
  private:
   void open_listeners();
@@ -50,6 +56,8 @@ class Daemon : public net::DatagramHandler {
   void watch_signals();
   void report_trouble(wire::MonoTime now);
   void pet_watchdog(wire::MonoTime now);
+  void answer_verifies(const hosts::Host& host, const stream::Event& event);
+  void expire_verifies(wire::MonoTime now);
   std::string summary() const;
 
   boost::asio::io_context& io_;
@@ -60,13 +68,24 @@ class Daemon : public net::DatagramHandler {
   std::optional<sinks::JournalSink> journal_;
   wire::ReassemblyBudget budget_;
   hosts::HostTable hosts_;
+  hosts::AllowList allow_;
+  sinks::PstoreStore pstore_;
   std::vector<std::unique_ptr<net::UdpListener>> listeners_;
+  std::vector<std::unique_ptr<net::TcpEndpoint>> endpoints_;
+  struct VerifyWaiter {
+    std::array<std::uint8_t, 16> peer;
+    std::string token;
+    wire::MonoTime deadline;
+    std::function<void(std::string)> reply;
+  };
+  std::vector<VerifyWaiter> verifies_;
   boost::asio::steady_timer timer_;
   boost::asio::signal_set signals_;
   std::vector<stream::Event> events_;
   std::vector<hosts::Host*> scheduled_;  // hosts with a deadline pending
   stream::StreamCounters counters_;
   std::uint64_t hosts_refused_ = 0;
+  std::uint64_t not_allowed_ = 0;  // datagrams from outside the allow list
   wire::MonoTime last_housekeeping_{};
   wire::MonoTime last_state_save_{};
   wire::MonoTime last_report_{};

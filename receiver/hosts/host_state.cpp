@@ -35,6 +35,9 @@ void HostState::count(const stream::Event& event) {
       ++boots;
       last_event = "reboot";
       break;
+    case stream::EventType::pstore:
+      if (event.incident == stream::IncidentKind::panic) ++panics;  // a past boot's: the host is up again
+      break;
     case stream::EventType::incident:
       if (event.incident == stream::IncidentKind::panic) {
         ++panics;

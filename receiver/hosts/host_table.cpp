@@ -19,7 +19,7 @@ void HostTable::configure(const std::map<std::string, std::string>& names, strea
     if (auto a = SenderAddress::from_text(address)) names_[a->bytes] = sanitize_host_name(name);
 }
 
-std::string HostTable::name_for(const SenderAddress& address) const {
+std::string HostTable::directory_for(const SenderAddress& address) const {
   if (auto it = names_.find(address.bytes); it != names_.end()) return it->second;
   std::string text = address.text();
   std::replace(text.begin(), text.end(), ':', '_');
@@ -29,7 +29,7 @@ std::string HostTable::name_for(const SenderAddress& address) const {
 Host* HostTable::host(const SenderAddress& address) {
   if (auto it = hosts_.find(address.bytes); it != hosts_.end()) return it->second.get();
   if (hosts_.size() >= max_hosts_) return nullptr;
-  auto host = std::make_unique<Host>(name_for(address));
+  auto host = std::make_unique<Host>(directory_for(address));
   host->resume = sinks::read_resume_points(dir_, host->name());
   host->multi_port = std::any_of(host->resume.begin(), host->resume.end(), [](auto& p) { return p.port.has_value(); });
   host->state = load_host_state(dir_, host->name()).value_or(HostState{});

@@ -66,9 +66,10 @@ class HostTable {
     std::erase_if(hosts_, [&](auto& entry) { return evict(*entry.second); });
   }
   std::size_t size() const { return hosts_.size(); }
+  // The directory a host at ADDRESS writes to.
+  std::string directory_for(const SenderAddress& address) const;
 
  private:
-  std::string name_for(const SenderAddress& address) const;
 
   const sinks::LogDirectory& dir_;
   stream::StreamSettings settings_;

@@ -19,13 +19,13 @@ constexpr std::size_t kMaxIncidentContextBytes = 4u << 20;
 constexpr std::size_t kKeepBufferCapacity = 4096;       // larger buffers go back after a flush
 constexpr auto kErrorReportInterval = std::chrono::seconds(10);
 
-std::string incident_file_name(wire::WallTime when, stream::IncidentKind kind, int attempt) {
+std::string incident_file_name(wire::WallTime when, const std::string& label, int attempt) {
   std::time_t t = std::chrono::system_clock::to_time_t(when);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  std::string name = std::string("incidents/") + stamp + "-" + stream::incident_name(kind);
+  std::string name = std::string("incidents/") + stamp + "-" + label;
   if (attempt > 0) name += "." + std::to_string(attempt);
   return name + ".log";
 }
@@ -80,22 +80,39 @@ void FileSink::open_incident(HostFiles& host, const stream::Event& event, wire::
       context += line + "\n";
     ::close(in);
   }
+  int fd = create_incident_file(host, event, stream::incident_name(event.incident));
+  if (fd < 0) return;
+  if (write_all(fd, context.data(), context.size()) != context.size() || ::fdatasync(fd) != 0)
+    report_write_error(host, "incidents/", errno);
+  host.incident = std::make_unique<OpenIncident>(OpenIncident{fd, event.incident, now, {}});
+  incidents_.push_back(&host);
+}
+
+// A new file in HOST/incidents/, named for the event's time and LABEL, never over an existing one.
+int FileSink::create_incident_file(HostFiles& host, const stream::Event& event, const std::string& label) {
   int fd = -1;
   std::string file;
   for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
-    file = incident_file_name(event.record.arrived.wall, event.incident, attempt);
+    file = incident_file_name(event.record.arrived.wall, label, attempt);
     fd = dir_.open_append(host.name, file, true);
     if (fd < 0 && errno != EEXIST) break;
   }
-  if (fd < 0) {
-    report_write_error(host, file, errno);
-    return;
-  }
-  if (write_all(fd, context.data(), context.size()) != context.size() || ::fdatasync(fd) != 0)
-    report_write_error(host, file, errno);
-  host.incident = std::make_unique<OpenIncident>(OpenIncident{fd, event.incident, now, {}});
-  incidents_.push_back(&host);
-  ++counters_.incident_files;
+  if (fd < 0) report_write_error(host, file, errno);
+  else ++counters_.incident_files;
+  return fd;
+}
+
+void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const std::string& content,
+                            wire::MonoTime now) {
+  write(host, event, std::nullopt, now);
+  flush(host);
+  if (host.fd >= 0 && ::fdatasync(host.fd) != 0) report_write_error(host, kConsoleLog, errno);
+  if (event.incident != stream::IncidentKind::panic) return;
+  int fd = create_incident_file(host, event, "pstore-panic");
+  if (fd < 0) return;
+  if (write_all(fd, content.data(), content.size()) != content.size() || ::fdatasync(fd) != 0)
+    report_write_error(host, "incidents/", errno);
+  ::close(fd);
 }
 
 void FileSink::close_incident(HostFiles& host) {

@@ -73,6 +73,8 @@ class FileSink {
   void write(HostFiles& host, const stream::Event& event, std::optional<std::uint16_t> src_port, wire::MonoTime now);
   // Writes every host's buffered lines.
   void flush();
+  // Writes EVENT (a pstore line) and, for a panic record, an incident file holding CONTENT.
+  void write_pstore(HostFiles& host, const stream::Event& event, const std::string& content, wire::MonoTime now);
   // Closes incidents whose host has been quiet long enough.
   void close_quiet_incidents(wire::MonoTime now);
   // Closes every file (SIGHUP, after rotation by another tool); they reopen on the next write.
@@ -90,6 +92,7 @@ class FileSink {
   void rotate_if_full(HostFiles& host);
   void on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
+  int create_incident_file(HostFiles& host, const stream::Event& event, const std::string& label);
   void close_incident(HostFiles& host);
   void mark_dirty(HostFiles& host);
   void report_write_error(const HostFiles& host, const std::string& file, int error);

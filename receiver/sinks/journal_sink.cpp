@@ -21,7 +21,8 @@ const char* message_id(const stream::Event& event) {
   switch (event.type) {
     case stream::EventType::gap: return kGapMessageId;
     case stream::EventType::reboot: return kRebootMessageId;
-    case stream::EventType::incident: return event.incident == stream::IncidentKind::panic ? kPanicMessageId : nullptr;
+    case stream::EventType::incident:
+    case stream::EventType::pstore: return event.incident == stream::IncidentKind::panic ? kPanicMessageId : nullptr;
     case stream::EventType::record: return nullptr;
   }
   return nullptr;
@@ -35,6 +36,7 @@ int journal_priority(const stream::Event& event) {
     case stream::EventType::gap: return 4;
     case stream::EventType::reboot: return 5;
     case stream::EventType::incident: return event.incident == stream::IncidentKind::panic ? 2 : 3;
+    case stream::EventType::pstore: return event.incident == stream::IncidentKind::panic ? 2 : 5;
   }
   return 6;
 }

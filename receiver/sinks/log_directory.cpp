@@ -46,13 +46,15 @@ int LogDirectory::open_append(const std::string& host, const std::string& relati
   int dir = open_host_dir(host, true);
   if (dir < 0) return -1;
   std::string name = relative;
-  auto slash = relative.find('/');
-  if (slash != std::string::npos) {
-    int sub = open_dir_at(dir, relative.substr(0, slash).c_str(), true);
+  // Walk down, creating each directory; none may be a link or a way up.
+  for (auto slash = name.find('/'); slash != std::string::npos; slash = name.find('/')) {
+    std::string component = name.substr(0, slash);
+    int sub = component.empty() || component == "." || component == ".." ? (errno = EINVAL, -1)
+                                                                          : open_dir_at(dir, component.c_str(), true);
     ::close(dir);
     if (sub < 0) return -1;
     dir = sub;
-    name = relative.substr(slash + 1);
+    name.erase(0, slash + 1);
   }
   int flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0);
   int fd = ::openat(dir, name.c_str(), flags, kFileMode);

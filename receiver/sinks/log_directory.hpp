@@ -19,9 +19,9 @@ class LogDirectory {
   LogDirectory(const LogDirectory&) = delete;
   LogDirectory& operator=(const LogDirectory&) = delete;
 
-  // Opens HOST/RELATIVE for appending (creating HOST/ and one level of
-  // subdirectory when needed); EXCLUSIVE fails with EEXIST on an existing
-  // file. Returns -1 with errno set on failure.
+  // Opens HOST/RELATIVE for appending, creating HOST/ and the directories on
+  // the way; EXCLUSIVE fails with EEXIST on an existing file. Returns -1 with
+  // errno set on failure.
   int open_append(const std::string& host, const std::string& relative, bool exclusive = false) const;
   // Opens HOST/RELATIVE for reading, or -1.
   int open_read(const std::string& host, const std::string& relative) const;

@@ -14,12 +14,13 @@ enum class EventType {
   gap,       // records that never came: "lastgasp: lost N messages (seq A-B)"
   reboot,    // the sender started a new boot: "lastgasp: reboot ..."
   incident,  // the record before it was a trigger: "lastgasp: panic ..." / "lastgasp: incident kind=..."
+  pstore,    // a pstore record of the previous boot was uploaded: "lastgasp: pstore ..."
 };
 
 struct Event {
   EventType type = EventType::record;
   wire::Record record;  // for lines of our own: no prio/seq/ts, the sentence in text
-  IncidentKind incident = IncidentKind::warning;  // for EventType::incident
+  IncidentKind incident = IncidentKind::warning;  // for EventType::incident, and pstore panic records
 };
 
 struct SequenceCounters {

@@ -48,6 +48,8 @@ journal = true
 rotate_size = "1M"
 rotate_keep = 3
 silent_after_s = 30
+allow = ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+max_upload = "1M"
 [hosts]
 "10.0.0.5" = "web1"
 "fd00::7" = "db1"
@@ -70,6 +72,8 @@ silent_after_s = 30
   EXPECT_EQ(cfg.rotate_size, 1u << 20);
   EXPECT_EQ(cfg.rotate_keep, 3u);
   EXPECT_EQ(cfg.silent_after.count(), 30);
+  EXPECT_EQ(cfg.allow, (std::vector<std::string>{"10.0.0.0/8", "fd00::/8", "192.0.2.7"}));
+  EXPECT_EQ(cfg.max_upload, 1u << 20);
   EXPECT_EQ(cfg.hosts.at("10.0.0.5"), "web1");
   EXPECT_EQ(cfg.hosts.at("fd00::7"), "db1");
 }
@@ -83,6 +87,7 @@ TEST_F(ConfigFile, ErrorsNameFileLineColumnAndKey) {
   EXPECT_EQ(error_of("[hosts]\n\"web\" = \"x\"\n"), file + ":2:9: key 'hosts.web': expected an IP address as the key");
   EXPECT_EQ(error_of("receive_buffer = \"lots\"\n"),
             file + ":1:18: key 'receive_buffer': expected a size in bytes, such as 8388608 or \"8M\"");
+  EXPECT_EQ(error_of("allow = [\"10.0.0.0/33\"]\n"), file + ":1:9: key 'allow': '10.0.0.0/33': the prefix length must be 0 to 32");
   EXPECT_NE(error_of("listen = [\n"), "");
   EXPECT_TRUE(error_of("listen = [\n").starts_with(file + ":"));
 }
