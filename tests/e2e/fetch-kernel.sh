@@ -64,9 +64,16 @@ for off in $(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$vmlinuz" | cut -d: -f1); do
   if tail -c +$((off + 1)) "$vmlinuz" | xz -dc --single-stream > "$dir.tmp/vmlinux" 2>/dev/null ||
      [ "$(head -c 4 "$dir.tmp/vmlinux" | od -An -c | tr -d ' ')" = "177ELF" ]; then break; fi
 done
+# 6.12 is zstd-compressed (CONFIG_KERNEL_ZSTD): zstd complains about the bytes after the frame.
+if [ "$(head -c 4 "$dir.tmp/vmlinux" 2>/dev/null | od -An -c | tr -d ' ')" != "177ELF" ]; then
+  for off in $(LC_ALL=C grep -abo $'\x28\xb5\x2f\xfd' "$vmlinuz" | cut -d: -f1); do
+    tail -c +$((off + 1)) "$vmlinuz" | zstd -dcq > "$dir.tmp/vmlinux" 2>/dev/null || true
+    [ "$(head -c 4 "$dir.tmp/vmlinux" | od -An -c | tr -d ' ')" = "177ELF" ] && break
+  done
+fi
 set -o pipefail
 [ "$(head -c 4 "$dir.tmp/vmlinux" | od -An -c | tr -d ' ')" = "177ELF" ] ||
-  { echo "fetch-kernel: no xz-compressed ELF in $vmlinuz" >&2; exit 1; }
+  { echo "fetch-kernel: no xz- or zstd-compressed ELF in $vmlinuz" >&2; exit 1; }
 cp "$dir.tmp/unpacked/boot/config-$ver" "$dir.tmp/config"
 echo "$ver" > "$dir.tmp/version"
 echo "$pkg" > "$dir.tmp/package"
