@@ -2,8 +2,8 @@
 # Fetches one of Debian's kernels for the e2e tests and prepares it, cached:
 #   fetch-kernel.sh 6.1|6.12  ->  prints the prepared directory, which holds
 #   vmlinux (uncompressed, PVH-bootable: saves seconds of xz under TCG),
-#   version (the module directory name) and lib/modules/<version>/ (plain .ko,
-#   with modules.dep from depmod -b).
+#   version (the module directory name), config, and lib/modules/<version>/
+#   (as packaged, plus modules.dep from depmod -b).
 # The package is downloaded with apt-get download and unpacked, never installed.
 # Its name is resolved at run time with apt-cache, because pinned versions
 # vanish from the archive. When apt-cache cannot answer, the newest cached
@@ -49,11 +49,10 @@ if [ -z "$deb" ]; then
 fi
 dpkg-deb -x "$deb" "$dir.tmp/unpacked"
 ver=$(ls "$dir.tmp/unpacked/lib/modules" | head -1)
-# Plain .ko files (6.12 ships .ko.xz): busybox insmod/modprobe take only plain ones.
+# The .deb ships no modules.dep (its postinst makes it). 6.12's modules stay
+# .ko.xz here; the initramfs builder decompresses the few it takes.
 mkdir -p "$dir.tmp/lib/modules"
 mv "$dir.tmp/unpacked/lib/modules/$ver" "$dir.tmp/lib/modules/$ver"
-find "$dir.tmp/lib/modules/$ver" -name '*.ko.xz' -print0 | xargs -0 -r -n 64 -P 2 xz -d
-find "$dir.tmp/lib/modules/$ver" -name '*.ko.zst' -print0 | xargs -0 -r -n 64 zstd -q -d --rm
 depmod -b "$dir.tmp" "$ver"
 # The uncompressed, PVH-bootable ELF: the bzImage payload is one xz stream.
 vmlinuz=$dir.tmp/unpacked/boot/vmlinuz-$ver

@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""lastgasp's end-to-end test: Debian's own kernel really panics under qemu (TCG).
+
+The host runs lastgasp-receiver on loopback; the guest (slirp: 10.0.2.2 is the
+host's loopback) is configured by lastgasp-setup inside it, logs test lines and
+panics with sysrq-c. qemu's serial console is the ground truth: every kernel
+record it shows from the moment netconsole was enabled must be in the
+receiver's log for the host, in order, with the same text.
+
+Scenarios:
+  netconsole  one boot, netconsole only (qemu -no-reboot exits at the reset)
+  pstore      ramoops from lastgasp-setup pstore; boot 2 runs collect; the
+              receiver holds the boot-1 panic from pstore next to netconsole's
+  nicdeath    netconsole in boot 1 points where nothing listens; the panic
+              still arrives, through pstore, after the reboot
+
+Exit 0 pass, 1 fail, 77 skip (the receiver has no TCP yet, for collect/verify).
+"""
+import argparse, glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+
+
+class Failure(Exception):
+    pass
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close(); t.close()
+    raise Failure("no free port")
+
+
+def log(msg):
+    print(f"[{time.monotonic() - T0:7.2f}] {msg}", flush=True)
+
+
+def escape_kernel(text: bytes) -> str:
+    """The kernel's extended-format escaping: bytes outside printable ASCII, and
+    the backslash, become \\xNN."""
+    out = []
+    for b in text:
+        if b < 0x20 or b >= 0x7f or b == 0x5c:
+            out.append("\\x%02x" % b)
+        else:
+            out.append(chr(b))
+    return "".join(out)
+
+
+SERIAL_RECORD = re.compile(rb"^\[\s*(\d+\.\d{6})\] (.*)$")
+
+
+def serial_records(lines):
+    """(ktime, escaped text) of every kernel record line of the serial console."""
+    recs = []
+    for raw in lines:
+        m = SERIAL_RECORD.match(raw)
+        if m:
+            recs.append((m.group(1).decode(), escape_kernel(m.group(2))))
+    return recs
+
+
+def parse_log(path):
+    """The receiver's console.log: one dict per line."""
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path, "rb") as f:
+        for raw in f:
+            cols = raw.rstrip(b"\n").decode("utf-8", "replace").split("\t")
+            if len(cols) < 5:
+                continue
+            ktime = cols[3].strip()
+            m = re.match(r"^\[\s*(\d+\.\d+)\]$", ktime)
+            rows.append({"recv": cols[0], "level": cols[1], "seq": cols[2],
+                         "ktime": m.group(1) if m else None, "text": cols[4],
+                         "fields": cols[5] if len(cols) > 5 else "", "raw": raw})
+    return rows
+
+
+def fields_of(row):
+    d = {}
+    for word in row["fields"].split():
+        k, _, v = word.partition("=")
+        d[k] = v
+    return d
+
+
+def bound(table, port, state):
+    """Whether /proc/net/{udp,tcp} shows 127.0.0.1:PORT in STATE (07 UDP bound, 0A TCP listening)."""
+    want = "0100007F:%04X" % port
+    with open(table) as f:
+        return any(l.split()[1] == want and l.split()[3] == state for l in list(f)[1:])
+
+
+class Receiver:
+    def __init__(self, binary, work, port, config=None):
+        self.log_dir = os.path.join(work, "logs")
+        os.makedirs(self.log_dir, exist_ok=True)
+        args = [binary, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir]
+        if config:
+            args += ["--config", config]
+        self.out = open(os.path.join(work, "receiver.out"), "wb")
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
+        self.port = port
+        self.tcp = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Failure(f"the receiver exited with {self.proc.returncode}: {open(self.out.name).read()}")
+            if bound("/proc/net/udp", port, "07"):
+                time.sleep(0.2)  # TCP, when there is one, is opened next to UDP
+                self.tcp = bound("/proc/net/tcp", port, "0A")
+                return
+            time.sleep(0.05)
+        raise Failure("the receiver did not bind its UDP port within 10 s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill(); self.proc.wait()
+        self.out.close()
+
+
+def run_qemu(a, initrd, append, reboot, timeout, serial_path):
+    qemu = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-M", "q35", "-m", "256", "-smp", "1",
+            "-nodefaults", "-display", "none", "-serial", "stdio",
+            "-kernel", os.path.join(a.kernel_dir, "vmlinux"), "-initrd", initrd, "-append", append,
+            "-netdev", "user,id=n0,restrict=off", "-device", "virtio-net-pci,netdev=n0,romfile="]
+    if not reboot:
+        qemu.append("-no-reboot")
+    log("qemu " + " ".join(repr(x) if " " in x or "$" in x else x for x in qemu))
+    p = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines, events = [], {}
+    inits = 0
+    killed = []
+
+    def kill(why):
+        if p.poll() is None:
+            killed.append(why); p.kill()
+    timer = threading.Timer(timeout, kill, ["timeout"]); timer.start()
+    t0 = time.monotonic()
+    with open(serial_path, "wb") as serial:
+        for raw in iter(p.stdout.readline, b""):
+            line = raw.rstrip(b"\r\n").replace(b"\r", b"")
+            line = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]|\x1bc", b"", line)
+            t = time.monotonic() - t0
+            serial.write(b"%8.3f " % t + line + b"\n"); serial.flush()
+            lines.append(line)
+            if a.verbose:
+                print(f"{t:8.3f} {line.decode('utf-8', 'replace')}", flush=True)
+            if b"userspace reached" in line:
+                inits += 1
+                events.setdefault(f"boot{inits}_userspace", t)
+                if inits >= 3:
+                    kill("a third boot: pstore did not stop the loop")
+            for key, ev in ((b"Kernel panic - not syncing", "panic"), (b"network logging started", "netconsole"),
+                            (b"powering off", "poweroff")):
+                if key in line:
+                    events.setdefault(f"boot{inits}_{ev}", t)
+    rc = p.wait(); timer.cancel()
+    events["qemu_exit"] = time.monotonic() - t0
+    if killed:
+        raise Failure(f"qemu killed: {killed[0]} (serial console in {serial_path})")
+    log(f"qemu exited {rc}; " + ", ".join(f"{k} {v:.1f}s" for k, v in events.items()))
+    return lines, events
+
+
+def boot_segments(lines):
+    """The serial console split at each /init start's kernel banner."""
+    segs, cur = [], []
+    for line in lines:
+        if re.match(rb"^\[\s*0\.000000\] Linux version", line) and cur:
+            segs.append(cur); cur = []
+        cur.append(line)
+    segs.append(cur)
+    return segs
+
+
+def compare_boot(serial_lines, rows, what):
+    """Every kernel record of the serial console after netconsole was enabled is
+    in the receiver's rows, in order, with the same text. Returns the number checked."""
+    start = None
+    for i, line in enumerate(serial_lines):
+        if b"netconsole: network logging started" in line:
+            start = i
+    if start is None:
+        raise Failure(f"{what}: the serial console never says 'netconsole: network logging started'")
+    want = serial_records(serial_lines[start + 1:])
+    have = [(r["ktime"], r["text"]) for r in rows if r["ktime"] is not None and r["level"] != "lastgasp"]
+    j = 0
+    for k, rec in enumerate(want):
+        while j < len(have) and have[j] != rec:
+            j += 1
+        if j == len(have):
+            near = [h for h in have if h[0] == rec[0]]
+            raise Failure(f"{what}: serial record #{k} [{rec[0]}] {rec[1][:200]!r} is not in the receiver's log "
+                          f"after the previous one (same timestamp there: {near[:2]!r})")
+        j += 1
+    if not want:
+        raise Failure(f"{what}: no kernel records on the serial console after netconsole was enabled")
+    panic = [r for r in want if "Kernel panic - not syncing" in r[1]]
+    if not panic:
+        raise Failure(f"{what}: no 'Kernel panic - not syncing' on the serial console")
+    last_have = [h for h in have if h[0] is not None]
+    if want[-1] not in last_have:
+        raise Failure(f"{what}: the kernel's last line {want[-1]!r} is not in the receiver's log")
+    log(f"{what}: all {len(want)} serial records since netconsole was enabled are in the receiver's log, "
+        f"in order; the last: [{want[-1][0]}] {want[-1][1]!r}")
+    return len(want)
+
+
+def check_test_lines(rows, what):
+    texts = [r["text"] for r in rows]
+    needs = ["E2E: hello from the guest, info level",
+             "E2E: a line with non-ascii: caf\\xc3\\xa9 \\xe2\\x9c\\x93 tab[\\x09] end",
+             "E2E: long line " + "x" * 965 + " END",
+             "Kernel panic - not syncing: sysrq triggered crash"]
+    for n in needs:
+        if n not in texts:
+            raise Failure(f"{what}: the receiver's log lacks {n[:80]!r}")
+
+
+def host_dir(log_dir):
+    dirs = [d for d in os.listdir(log_dir) if os.path.isdir(os.path.join(log_dir, d))]
+    if dirs != ["127.0.0.1"]:
+        raise Failure(f"the log directory should hold only 127.0.0.1 (the sender's address): {dirs}")
+    return os.path.join(log_dir, "127.0.0.1")
+
+
+def check_incident(hdir, what):
+    files = glob.glob(os.path.join(hdir, "incidents", "*"))
+    if not any("Kernel panic - not syncing" in open(f, errors="replace").read() for f in files):
+        raise Failure(f"{what}: no incident file holds the panic ({files})")
+
+
+def check_612_fields(rows, a, guest_host, receiver_bin, log_dir):
+    if a.series != "6.12":
+        return
+    ver = open(os.path.join(a.kernel_dir, "version")).read().strip()
+    kern = [r for r in rows if r["level"] != "lastgasp" and r["ktime"]]
+    panic = [r for r in kern if "Kernel panic - not syncing" in r["text"]]
+    for r in panic + [r for r in kern if r["text"].startswith("E2E: hello")]:
+        f = fields_of(r)
+        if f.get("release") != ver or f.get("host") != guest_host:
+            raise Failure(f"6.12: the record {r['text'][:60]!r} should carry release={ver} host={guest_host} "
+                          f"as fields, has {r['fields']!r}")
+    out = subprocess.run([receiver_bin, "hosts", "--log-dir", log_dir, "--json"], capture_output=True, text=True)
+    if guest_host not in out.stdout:
+        plain = subprocess.run([receiver_bin, "hosts", "--log-dir", log_dir], capture_output=True, text=True).stdout
+        raise Failure(f"'lastgasp-receiver hosts' does not show the host's own name {guest_host}: {plain}{out.stderr}")
+    log(f"6.12: release={ver} and host={guest_host} arrive as fields; 'hosts' names the host {guest_host}")
+
+
+def main():
+    global T0
+    T0 = time.monotonic()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", required=True, choices=["6.1", "6.12"])
+    ap.add_argument("--scenario", default="netconsole", choices=["netconsole", "pstore", "nicdeath"])
+    ap.add_argument("--build", required=True, help="the plain build directory")
+    ap.add_argument("--work", default=None, help="where logs go (kept); default a temporary directory")
+    ap.add_argument("--timeout", type=float, default=150, help="seconds for the guest, all boots")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    receiver_bin = os.path.join(a.build, "receiver", "lastgasp-receiver")
+    setup_bin = os.path.join(a.build, "sender-setup", "lastgasp-setup")
+    work = a.work or tempfile.mkdtemp(prefix=f"lastgasp-e2e-{a.series}-{a.scenario}-")
+    if os.path.exists(work) and a.work:
+        shutil.rmtree(work)
+    os.makedirs(work, exist_ok=True)
+    log(f"work directory {work}")
+
+    fetched = subprocess.run([os.path.join(HERE, "fetch-kernel.sh"), a.series], stdout=subprocess.PIPE, text=True)
+    if fetched.returncode != 0:
+        raise Failure("could not fetch the kernel")
+    a.kernel_dir = fetched.stdout.strip()
+    log(f"kernel {open(os.path.join(a.kernel_dir, 'package')).read().strip()} from {a.kernel_dir}")
+    initrd = os.path.join(work, "initramfs.cpio.gz")
+    subprocess.run([os.path.join(HERE, "build-initramfs.sh"), a.kernel_dir, setup_bin, os.path.join(HERE, "init"),
+                    initrd], check=True)
+    log("initramfs built")
+
+    port = free_port()
+    rx = Receiver(receiver_bin, work, port)
+    try:
+        if a.scenario != "netconsole" and not rx.tcp:
+            log("SKIP: the receiver does not listen on TCP yet (docs/protocol.md): collect has nowhere to go")
+            return SKIP
+        guest_host = "e2e-" + a.series.replace(".", "") + "-" + a.scenario
+        append = ["console=ttyS0,115200", f"e2e.scenario={a.scenario}", f"e2e.port={port}", f"e2e.host={guest_host}",
+                  f"e2e.verify={1 if rx.tcp else 0}"]
+        if a.scenario != "netconsole":
+            # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
+            # (>= 6.11): a guest takes it on its command line, as GRUB would.
+            append += ["reserve_mem=1M:4096:lastgasp", "ramoops.mem_name=lastgasp", "pstore.kmsg_bytes=65536"]
+            if a.scenario == "nicdeath":
+                append.append(f"e2e.deadport={free_port()}")
+        serial, events = run_qemu(a, initrd, " ".join(append), reboot=a.scenario != "netconsole",
+                                  timeout=a.timeout, serial_path=os.path.join(work, "serial.log"))
+        time.sleep(0.5)  # the receiver writes every record within 250 ms
+    finally:
+        rx.stop()
+    log_dir = rx.log_dir
+    hdir = host_dir(log_dir)
+    rows = parse_log(os.path.join(hdir, "console.log"))
+    segs = boot_segments(serial)
+    text = b"\n".join(serial)
+    if rx.tcp and a.scenario == "netconsole":
+        if b"VERIFY rc=0" not in text:
+            raise Failure("lastgasp-setup verify did not succeed in the guest")
+        log("verify: the canary arrived, lastgasp-setup verify said so")
+
+    if a.scenario in ("netconsole", "pstore"):
+        boot1_rows = rows
+        if a.scenario == "pstore":
+            # boot 2's records follow a reboot line; boot 1 is what precedes it
+            cut = next((i for i, r in enumerate(rows) if r["level"] == "lastgasp" and "reboot" in r["text"]), len(rows))
+            boot1_rows = rows[:cut]
+        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1")
+        check_test_lines(boot1_rows, f"{a.series} boot 1")
+        check_incident(hdir, a.series)
+        check_612_fields(boot1_rows, a, guest_host, receiver_bin, log_dir)
+        if not any(r["level"] == "lastgasp" and "panic" in r["text"] for r in rows):
+            raise Failure("the host's log has no 'lastgasp: panic' line")
+    if a.scenario in ("pstore", "nicdeath"):
+        check_pstore(a, hdir, rows, segs, text)
+    log(f"PASS {a.series} {a.scenario} in {time.monotonic() - T0:.1f}s")
+    if not a.keep and not a.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def check_pstore(a, hdir, rows, segs, text):
+    if len(segs) < 2:
+        raise Failure("the guest did not reboot after the panic (kernel.panic as lastgasp-setup set it)")
+    m = re.search(rb"COLLECT rc=(\d+) again=(\d+) left=\[(.*)\]", text)
+    if not m:
+        raise Failure("boot 2 never reported on collect")
+    if m.group(1) != b"0" or m.group(2) != b"0":
+        raise Failure(f"collect exited {m.group(1)!r}, again {m.group(2)!r}")
+    if b"dmesg-" in m.group(3):
+        raise Failure(f"collect left the acknowledged records in /sys/fs/pstore: {m.group(3)!r}")
+    records = glob.glob(os.path.join(hdir, "pstore", "*", "*"))
+    dmesg = [f for f in records if os.path.basename(f).startswith("dmesg-")]
+    if not dmesg:
+        raise Failure(f"the receiver holds no pstore dmesg record: {records}")
+    body = b"".join(open(f, "rb").read() for f in dmesg)
+    if b"Kernel panic - not syncing: sysrq triggered crash" not in body:
+        raise Failure("the pstore record the receiver holds lacks the boot-1 panic")
+    if b"E2E: about to panic via sysrq-c" not in body:
+        raise Failure("the pstore record lacks the guest's last test line")
+    # collect ran twice: the second run must not have filed anything twice
+    names = [os.path.basename(f) for f in records]
+    if len(names) != len(set(names)):
+        raise Failure(f"a pstore record was filed twice: {records}")
+    notes = [r for r in rows if r["level"] == "lastgasp" and "pstore" in r["text"]]
+    if not any("panic" in r["text"] for r in notes):
+        raise Failure(f"no 'lastgasp: pstore panic record' line in the host's log: {[r['text'] for r in notes]}")
+    if len([r for r in notes if "arrived" in r["text"]]) != len(set(names)):
+        raise Failure(f"one 'arrived' line per record expected: {[r['text'] for r in notes]}")
+    nc_panic = [r for r in rows if r["level"] != "lastgasp" and r["text"].startswith("Kernel panic - not syncing")]
+    if a.scenario == "pstore" and not nc_panic:
+        raise Failure("the netconsole capture of the boot-1 panic is missing next to the pstore record")
+    if a.scenario == "nicdeath":
+        boot1 = "\n".join(r["text"] for r in rows)
+        if "E2E: about to panic" in boot1:
+            raise Failure("nicdeath: boot 1's lines reached the receiver over netconsole; the NIC was to be dead")
+    log(f"pstore: the receiver holds {sorted(set(names))} with the boot-1 panic, and says so in the log: "
+        f"{notes[0]['text'][:120]!r}")
+
+
+if __name__ == "__main__":
+    T0 = time.monotonic()
+    try:
+        sys.exit(main())
+    except Failure as e:
+        log(f"FAIL: {e}")
+        sys.exit(1)
