@@ -12,6 +12,7 @@
 #include <charconv>
 
 #include "endpoint.hpp"
+#include "listen_address.hpp"
 #include "notice.hpp"
 
 namespace lastgasp::net {
@@ -50,13 +51,8 @@ std::optional<std::string> percent_decode(std::string_view s) {
 }
 
 tcp::endpoint parse_endpoint(const std::string& text) {
-  std::string error;
-  auto hp = config::parse_host_port(text, std::nullopt, error);
-  if (!hp) throw std::invalid_argument(error);
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(hp->host, ec);
-  if (ec) throw std::invalid_argument("'" + text + "': not a numeric address");
-  return {address, hp->port};
+  ListenAddress listen = parse_listen_address(text);
+  return {listen.address, listen.port};
 }
 
 std::optional<std::uint64_t> number(const std::string* text) {

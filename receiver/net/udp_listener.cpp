@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "endpoint.hpp"
+#include "listen_address.hpp"
 #include "notice.hpp"
 
 namespace lastgasp::net {
@@ -25,13 +26,8 @@ constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(std::uint32_t));
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
 
 udp::endpoint parse_endpoint(const std::string& text) {
-  std::string error;
-  auto hp = config::parse_host_port(text, std::nullopt, error);
-  if (!hp) throw std::invalid_argument(error);
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(hp->host, ec);
-  if (ec) throw std::invalid_argument("'" + text + "': not a numeric address");
-  return {address, hp->port};
+  ListenAddress listen = parse_listen_address(text);
+  return {listen.address, listen.port};
 }
 
 std::string endpoint_name(int fd) {
