@@ -25,6 +25,9 @@ constexpr Subcommand kSubcommands[] = {
     {"check", "say whether a panic on this host would reach the receiver, and what to fix", define_check},
     {"remove", "undo what lastgasp-setup set up, and restore the values it changed", define_remove},
     {"apply", "apply /etc/lastgasp/sender.toml again (the boot-time unit runs this)", define_apply},
+    {"collect", "send the previous boot's pstore records to the receiver over TCP (the boot-time unit runs this)",
+     define_collect},
+    {"verify", "send a canary line through netconsole and ask the receiver whether it arrived", define_verify},
 };
 
 int run(int argc, char** argv) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "collect.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "error.hpp"
 #include "persistence.hpp"
@@ -177,6 +178,7 @@ void persist_setup(Context& ctx, State& state, const config::SenderConfig& confi
   }
   write_owned_file(ctx.root, state, kSenderConfigFile, config::format_sender_config(config));
   install_unit(ctx.root, state);
+  install_collect_unit(ctx.root, state);
   save_state(ctx.root, state);
 }
 

@@ -22,5 +22,7 @@ SubcommandRun define_apply(CLI::App& command);
 SubcommandRun define_pstore(CLI::App& command);
 SubcommandRun define_check(CLI::App& command);
 SubcommandRun define_remove(CLI::App& command);
+SubcommandRun define_collect(CLI::App& command);
+SubcommandRun define_verify(CLI::App& command);
 
 }  // namespace lastgasp::setup
