@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collect.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "netlink/path_resolver.hpp"
 #include "pstore_probe.hpp"
@@ -173,7 +174,10 @@ void check_pstore(const Sysroot& root, Report& report) {
   }
   if (pstore.mounted) report.ok("pstore.mounted", "/sys/fs/pstore");
   else report.warn("pstore.mounted", "no", "mount -t pstore pstore /sys/fs/pstore");
-  if (pstore.collects()) report.ok("pstore.collect", "systemd-pstore, Storage=external");
+  if (root.exists(kCollectUnitWantsLink))
+    report.ok("pstore.collect", std::string("lastgasp-collect.service sends the records to the receiver") +
+                                    (pstore.collects() ? " (after systemd-pstore, Storage=external)" : ""));
+  else if (pstore.collects()) report.ok("pstore.collect", "systemd-pstore, Storage=external");
   else report.warn("pstore.collect", pstore.systemd_pstore ? "systemd-pstore Storage=" + pstore.storage : "no collector",
                    "lastgasp-setup pstore --apply");
 }

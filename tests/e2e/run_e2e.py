@@ -300,12 +300,12 @@ def main():
     port = free_port()
     rx = Receiver(receiver_bin, work, port)
     try:
-        if a.scenario != "netconsole" and not rx.tcp:
-            log("SKIP: the receiver does not listen on TCP yet (docs/protocol.md): collect has nowhere to go")
+        if not rx.tcp:
+            log("SKIP: the receiver does not listen on TCP (docs/protocol.md): verify and collect have nowhere to go")
             return SKIP
         guest_host = "e2e-" + a.series.replace(".", "") + "-" + a.scenario
         append = ["console=ttyS0,115200", f"e2e.scenario={a.scenario}", f"e2e.port={port}", f"e2e.host={guest_host}",
-                  f"e2e.verify={1 if rx.tcp else 0}"]
+                  "e2e.verify=1"]
         if a.scenario != "netconsole":
             # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
             # (>= 6.11): a guest takes it on its command line, as GRUB would.
@@ -322,10 +322,18 @@ def main():
     rows = parse_log(os.path.join(hdir, "console.log"))
     segs = boot_segments(serial)
     text = b"\n".join(serial)
-    if rx.tcp and a.scenario == "netconsole":
-        if b"VERIFY rc=0" not in text:
-            raise Failure("lastgasp-setup verify did not succeed in the guest")
-        log("verify: the canary arrived, lastgasp-setup verify said so")
+    fails = [l for l in serial if re.match(rb"^fail ", l)]
+    if fails:
+        raise Failure(f"lastgasp-setup check reported fail items: {fails}")
+    died = re.search(rb"E2E\[[0-9.]+\]: FAILED: (.*)", text)
+    if died:
+        raise Failure(f"the guest's /init gave up: {died.group(1).decode(errors='replace')}")
+    # verify: the canary must arrive when netconsole works, and must not when it is dead
+    want_verify = b"VERIFY rc=1" if a.scenario == "nicdeath" else b"VERIFY rc=0"
+    if want_verify not in text:
+        raise Failure(f"lastgasp-setup verify in the guest: expected {want_verify.decode()}")
+    log(f"verify: {want_verify.decode()} as expected ("
+        + ("the canary arrived" if a.scenario != "nicdeath" else "netconsole is dead and verify says so") + ")")
 
     if a.scenario in ("netconsole", "pstore"):
         boot1_rows = rows
@@ -376,8 +384,14 @@ def check_pstore(a, hdir, rows, segs, text):
     if len([r for r in notes if "arrived" in r["text"]]) != len(set(names)):
         raise Failure(f"one 'arrived' line per record expected: {[r['text'] for r in notes]}")
     nc_panic = [r for r in rows if r["level"] != "lastgasp" and r["text"].startswith("Kernel panic - not syncing")]
-    if a.scenario == "pstore" and not nc_panic:
-        raise Failure("the netconsole capture of the boot-1 panic is missing next to the pstore record")
+    if a.scenario == "pstore":
+        if not nc_panic:
+            raise Failure("the netconsole capture of the boot-1 panic is missing next to the pstore record")
+        m = re.search(rb"\[\s*(\d+\.\d+)\] Kernel panic - not syncing", body)
+        if not m or m.group(1).decode() != nc_panic[0]["ktime"]:
+            raise Failure(f"the pstore panic line ({m.group(0) if m else None!r}) is not the panic netconsole "
+                          f"brought ([{nc_panic[0]['ktime']}])")
+        log(f"pstore and netconsole hold the same panic, [{nc_panic[0]['ktime']}] Kernel panic - not syncing")
     if a.scenario == "nicdeath":
         boot1 = "\n".join(r["text"] for r in rows)
         if "E2E: about to panic" in boot1:
