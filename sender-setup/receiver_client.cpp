@@ -141,8 +141,25 @@ void ReceiverClient::send_all(std::string_view bytes, std::chrono::steady_clock:
 
 Response ReceiverClient::request(const std::string& header, std::string_view body, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  send_all(header + "\n", deadline);
-  send_all(body, deadline);
+  // The receiver may answer before it has read everything (ERR refused at
+  // accept, ERR too-large after the header) and close: its answer, not our
+  // broken pipe, is what the user needs to hear.
+  try {
+    send_all(header + "\n", deadline);
+    send_all(body, deadline);
+  } catch (const Error& send_error) {
+    ::shutdown(fd_, SHUT_WR);
+    try {
+      return read_response(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2)), timeout);
+    } catch (const Error&) {
+      throw send_error;
+    }
+  }
+  return read_response(deadline, timeout);
+}
+
+Response ReceiverClient::read_response(std::chrono::steady_clock::time_point deadline,
+                                       std::chrono::milliseconds timeout) {
   std::string line;
   for (;;) {
     if (auto nl = pending_.find('\n'); nl != std::string::npos) {

@@ -39,6 +39,7 @@ class ReceiverClient {
 
  private:
   void send_all(std::string_view bytes, std::chrono::steady_clock::time_point deadline);
+  Response read_response(std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout);
   int fd_ = -1;
   std::string where_;
   std::string pending_;  // bytes read after a response line
