@@ -176,28 +176,32 @@ def step_verify(work):
 
 
 def step_verify_setup_unit(work, source_dir):
-    """The unit lastgasp-setup writes to /etc/systemd/system, with its path filled in."""
-    template = os.path.join(source_dir, "dist/lastgasp-setup.service")
-    if not os.path.exists(template):
-        print("SKIP: dist/lastgasp-setup.service is not in the tree")
+    """The units lastgasp-setup writes to /etc/systemd/system, with its path filled in."""
+    templates = [p for p in sorted(glob.glob(os.path.join(source_dir, "dist", "*.service")))
+                 if "%LASTGASP_SETUP%" in open(p).read()]
+    if not templates:
+        print("SKIP: no lastgasp-setup unit templates in dist/")
         return
     vroot = os.path.join(work, "vroot")
     etc = os.path.join(vroot, "etc/systemd/system")
     os.makedirs(etc, exist_ok=True)
-    with open(template) as f:
-        text = f.read().replace("%LASTGASP_SETUP%", "/usr/sbin/lastgasp-setup")
-    with open(os.path.join(etc, "lastgasp-setup.service"), "w") as f:
-        f.write(text)
+    names = []
+    for template in templates:
+        with open(template) as f:
+            text = f.read().replace("%LASTGASP_SETUP%", "/usr/sbin/lastgasp-setup")
+        names.append(os.path.basename(template))
+        with open(os.path.join(etc, names[-1]), "w") as f:
+            f.write(text)
     try:
-        r = run(["systemd-analyze", "verify", f"--root={vroot}", "lastgasp-setup.service"],
-                env=analyze_env(work), cwd=vroot)
+        r = run(["systemd-analyze", "verify", f"--root={vroot}"] + names, env=analyze_env(work), cwd=vroot)
     finally:
-        os.remove(os.path.join(etc, "lastgasp-setup.service"))
+        for name in names:
+            os.remove(os.path.join(etc, name))
     out = (r.stdout + r.stderr).strip()
     print(out)
     if r.returncode != 0 or out:
-        fail(f"systemd-analyze verify lastgasp-setup.service: exit {r.returncode}")
-    print("ok: lastgasp-setup.service as lastgasp-setup installs it")
+        fail(f"systemd-analyze verify {' '.join(names)}: exit {r.returncode}")
+    print(f"ok: {', '.join(names)} as lastgasp-setup installs them")
 
 
 def step_security(work, limit):
