@@ -2,6 +2,7 @@
 // each ok, warn or fail, with the fix. Anything that keeps the console from
 // reaching the receiver fails; what only loses the record after the fact warns.
 #include <algorithm>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -129,6 +130,24 @@ void check_target(Sysroot& root, Netlink* netlink, const std::string& name, Repo
   }
 }
 
+// Two enabled targets to one receiver deliver every message twice.
+void check_duplicates(Sysroot& root, const std::vector<std::string>& targets, Report& report) {
+  std::map<std::string, std::vector<std::string>> by_receiver;
+  for (const std::string& name : targets) {
+    NetconsoleTarget target(root, name);
+    if (!target.enabled()) continue;
+    by_receiver[target.read("remote_ip").value_or("") + " port " + target.read("remote_port").value_or("")]
+        .push_back(name);
+  }
+  for (const auto& [receiver, names] : by_receiver) {
+    if (names.size() < 2) continue;
+    std::string list;
+    for (const std::string& name : names) list += (list.empty() ? "" : ", ") + name;
+    report.fail("netconsole.duplicates", list + " all send to " + receiver,
+                "keep one: lastgasp-setup remove --name NAME, or rmdir /sys/kernel/config/netconsole/NAME");
+  }
+}
+
 void check_targets(Sysroot& root, Report& report) {
   std::vector<std::string> targets = list_targets(root);
   if (targets.empty()) {
@@ -142,6 +161,7 @@ void check_targets(Sysroot& root, Report& report) {
     report.fail("netlink", e.what(), "run as root on the host");
   }
   for (const std::string& name : targets) check_target(root, netlink.get(), name, report);
+  check_duplicates(root, targets, report);
 }
 
 void check_printk_and_panic(const Sysroot& root, Report& report) {

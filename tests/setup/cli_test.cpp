@@ -145,6 +145,17 @@ TEST(Check, DisabledTargetFailsAndRamoopsRecordsAreCounted) {
   EXPECT_EQ(item(report, "pstore.backend")["value"], "ramoops, 1 dmesg record(s) stored of 12");
 }
 
+TEST(Check, TwoEnabledTargetsToOneReceiverFail) {
+  FakeTree tree;
+  for (const char* name : {"first", "second"})
+    tree.add_target(name, {{"enabled", "1"}, {"remote_ip", "10.0.0.1"}, {"remote_port", "6666"}});
+  tree.add_target("elsewhere", {{"enabled", "1"}, {"remote_ip", "10.0.0.1"}, {"remote_port", "7777"}});
+  nlohmann::json report = nlohmann::json::parse(run_tool(on(tree, {"check", "--json"})).out);
+  nlohmann::json duplicates = item(report, "netconsole.duplicates");
+  EXPECT_EQ(duplicates["state"], "fail");
+  EXPECT_EQ(duplicates["value"], "first, second all send to 10.0.0.1 port 6666");
+}
+
 TEST(Check, TextReportShowsFixes) {
   FakeTree tree;
   ToolResult r = run_tool(on(tree, {"check"}));
