@@ -231,7 +231,7 @@ SubcommandRun define_check(CLI::App&) {
     check_printk_and_panic(ctx.root, report);
     check_pstore(ctx.root, report);
     check_kdump_and_sysrq(ctx.root, report);
-    if (ctx.json) ctx.out << report.json().dump(2) << "\n";
+    if (ctx.json) ctx.print_json(report.json());
     else report.print(ctx.out);
     return report.ready() ? kExitOk : kExitNotReady;
   };

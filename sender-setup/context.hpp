@@ -5,6 +5,8 @@
 #include <ostream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "sysroot/sysroot.hpp"
 
 namespace lastgasp::setup {
@@ -19,6 +21,11 @@ struct Context {
     if (!json) out << line << '\n';
   }
   void warn(const std::string& line) const { err << "warning: " << line << '\n'; }
+  // The --json report. Bytes that are not UTF-8 (a hostname, a kernel value) are
+  // replaced rather than thrown on: the work is done, and must not be undone.
+  void print_json(const nlohmann::json& report) const {
+    out << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  }
 };
 
 }  // namespace lastgasp::setup

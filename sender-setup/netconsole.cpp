@@ -336,7 +336,7 @@ SubcommandRun define_netconsole(CLI::App& command) {
     config.panic.knobs = !o->no_panic_knobs;
     config.panic.timeout = o->panic_timeout;
     nlohmann::json report = configure_netconsole(config, {.persist = !o->no_persist}, ctx);
-    if (ctx.json) ctx.out << report.dump(2) << "\n";
+    if (ctx.json) ctx.print_json(report);
     return kExitOk;
   };
 }
@@ -352,7 +352,7 @@ SubcommandRun define_apply(CLI::App& command) {
       throw Error(e.what());
     }
     nlohmann::json report = configure_netconsole(config, {.persist = true, .at_boot = true}, ctx);
-    if (ctx.json) ctx.out << report.dump(2) << "\n";
+    if (ctx.json) ctx.print_json(report);
     return kExitOk;
   };
 }

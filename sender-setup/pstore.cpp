@@ -178,7 +178,7 @@ int run_pstore(Context& ctx, bool apply) {
   if (status.backend == "none") propose_backend(ctx, state, apply, report);
   report["collection"] = ensure_collection(ctx, state, status, apply);
   if (apply) save_state(root, state);
-  if (ctx.json) ctx.out << report.dump(2) << "\n";
+  if (ctx.json) ctx.print_json(report);
   return kExitOk;
 }
 

@@ -54,7 +54,7 @@ int run_remove(Context& ctx, const std::string& only) {
   Removed removed;
   if (state.empty()) {
     ctx.say("Nothing to remove: lastgasp-setup has set up nothing here (no " + std::string(kStateFile) + ").");
-    if (ctx.json) ctx.out << nlohmann::json{{"changed", false}}.dump() << "\n";
+    if (ctx.json) ctx.print_json({{"changed", false}});
     return kExitOk;
   }
   if (!only.empty()) {
@@ -74,10 +74,8 @@ int run_remove(Context& ctx, const std::string& only) {
   if (ctx.root.is_dir("/etc/lastgasp") && ctx.root.list_dir("/etc/lastgasp").empty())
     ctx.root.remove_dir("/etc/lastgasp");
   if (ctx.json)
-    ctx.out << nlohmann::json{{"changed", ctx.root.change_count() > 0}, {"targets", removed.targets},
-                              {"files", removed.files}, {"restored", removed.restored}}
-                   .dump(2)
-            << "\n";
+    ctx.print_json({{"changed", ctx.root.change_count() > 0}, {"targets", removed.targets},
+                    {"files", removed.files}, {"restored", removed.restored}});
   return kExitOk;
 }
 

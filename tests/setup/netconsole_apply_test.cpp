@@ -192,6 +192,15 @@ TEST(NetconsoleApply, SomeoneElsesTargetToTheSameReceiverIsRefused) {
   EXPECT_EQ(tree.snapshot(), before);
 }
 
+TEST(NetconsoleApply, JsonReportSurvivesAHostnameThatIsNotUtf8) {
+  FakeTree tree(testing::kernel_newest());
+  tree.write("/proc/sys/kernel/hostname", "caf\xe9\n");
+  FakeContext f(tree);
+  nlohmann::json report = apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx);
+  EXPECT_NO_THROW(f.ctx.print_json(report));
+  EXPECT_NE(f.out.str().find("\"after\": \"caf\xef\xbf\xbd\""), std::string::npos) << f.out.str();
+}
+
 TEST(NetconsoleApply, NoPanicKnobsLeavesPanicSettingsAlone) {
   FakeTree tree;
   config::SenderConfig config = config_to("10.0.0.1:6666");
