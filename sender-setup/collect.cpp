@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -38,7 +39,7 @@ struct Record {
   std::string name;   // pstore name, as the protocol takes it
   std::string bytes;
   std::string sha256;
-  bool in_pstore_fs = false;
+  std::vector<std::string> copies;  // the same bytes elsewhere: archived with it
 };
 
 std::string sha256_hex(std::string_view bytes) {
@@ -79,13 +80,11 @@ void find_files(const Sysroot& root, const std::string& dir, bool recursive, std
 std::vector<Record> find_records(Context& ctx) {
   std::vector<std::string> paths;
   find_files(ctx.root, kPstoreFs, false, paths);
-  std::size_t in_fs = paths.size();
   find_files(ctx.root, kSystemdPstore, true, paths);
   std::vector<Record> records;
   for (std::size_t i = 0; i < paths.size(); ++i) {
     Record r;
     r.path = paths[i];
-    r.in_pstore_fs = i < in_fs;
     r.name = protocol_name(fs::path(r.path).filename().string());
     auto bytes = ctx.root.read(r.path);
     if (!bytes) {
@@ -103,8 +102,9 @@ std::vector<Record> find_records(Context& ctx) {
   // The same record in both places (systemd-pstore copied, did not unlink): send it once.
   std::vector<Record> unique;
   for (Record& r : records) {
-    bool seen = std::any_of(unique.begin(), unique.end(), [&](const Record& u) { return u.sha256 == r.sha256; });
-    if (!seen) unique.push_back(std::move(r));
+    auto seen = std::find_if(unique.begin(), unique.end(), [&](const Record& u) { return u.sha256 == r.sha256; });
+    if (seen == unique.end()) unique.push_back(std::move(r));
+    else seen->copies.push_back(r.path);
   }
   return unique;
 }
@@ -116,6 +116,7 @@ std::string archive(Context& ctx, const Record& r, const std::string& boot_id) {
   if (auto existing = ctx.root.read(target); existing && *existing != r.bytes) target += "." + r.sha256.substr(0, 12);
   ctx.root.write_file(target, r.bytes);
   ctx.root.remove_file(r.path);
+  for (const std::string& copy : r.copies) ctx.root.remove_file(copy);
   return target;
 }
 

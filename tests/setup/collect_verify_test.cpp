@@ -124,6 +124,18 @@ TEST_F(CollectVerify, ARecordStaysWhenTheReceiverRefusesOrIsAway) {
   EXPECT_TRUE(fs::exists(root_ / "sys/fs/pstore/dmesg-ramoops-0"));
 }
 
+TEST_F(CollectVerify, ARecordSystemdPstoreCopiedIsSentOnceAndArchivedFromBothPlaces) {
+  start_receiver();
+  write(root_ / "sys/fs/pstore/dmesg-ramoops-0", kPanicRecord);
+  write(root_ / "var/lib/systemd/pstore/1700000000/dmesg-ramoops-0", kPanicRecord);
+  ToolResult r = setup({"collect", "--to", to()});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Collected 1 pstore record(s)"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(root_ / "sys/fs/pstore/dmesg-ramoops-0"));
+  EXPECT_FALSE(fs::exists(root_ / "var/lib/systemd/pstore/1700000000/dmesg-ramoops-0"));
+  EXPECT_EQ(read_lines(host_dir() / "pstore/index").size(), 1u);
+}
+
 TEST_F(CollectVerify, CollectTakesTheReceiverFromTheSavedSettings) {
   start_receiver();
   write(root_ / "etc/lastgasp/sender.toml", "[netconsole]\nto = \"" + to() + "\"\n");
