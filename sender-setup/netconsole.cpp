@@ -164,6 +164,10 @@ void persist_boot_option(Context& ctx, State& state, const std::string& option) 
   write_owned_file(ctx.root, state, kNetconsoleModulesLoadFile,
                    "# Written by lastgasp-setup: load netconsole early, with its boot-time target.\n"
                    "netconsole\n");
+  // Only loadable modules have initstate; a built-in netconsole never reads modprobe.d.
+  if (ctx.root.exists("/sys/module/netconsole") && !ctx.root.exists("/sys/module/netconsole/initstate"))
+    ctx.warn("netconsole is built into this kernel, so the modprobe.d option does not apply: for the replay "
+             "at boot, add netconsole=" + option + " to the kernel command line");
 }
 
 // Everything that brings the setup back after a reboot, and the state that `remove` reads.

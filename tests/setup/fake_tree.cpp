@@ -33,6 +33,7 @@ FakeTree::FakeTree(KernelModel model) : model_(model) {
   write("/sys/kernel/kexec_crash_loaded", "0\n");
   write("/sys/module/kernel/parameters/crash_kexec_post_notifiers", "N\n");
   write("/sys/module/netconsole/parameters/oops_only", "N\n");
+  write("/sys/module/netconsole/initstate", "live\n");  // a module, as on Debian
   write("/sys/module/pstore/parameters/backend", "(null)\n");
   fs::create_directories(path("/sys/fs/pstore"));
   fs::create_directories(path("/sys/kernel/config/netconsole"));

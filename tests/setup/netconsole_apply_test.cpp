@@ -138,7 +138,9 @@ TEST(NetconsoleApply, NewMacUpdatesTheTargetAndTheBootOption) {
 
 TEST(NetconsoleApply, NewestKernelPersistsTheQuotedBootOption) {
   FakeTree tree(testing::kernel_newest());
-  nlohmann::json report = apply(tree);
+  FakeContext f(tree);
+  nlohmann::json report = apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx);
+  EXPECT_EQ(f.err.str(), "");  // netconsole is a module: no built-in warning
   EXPECT_TRUE(report["boot_option"]);
   std::string modprobe = tree.read(kNetconsoleModprobeFile);
   EXPECT_NE(modprobe.find("\noptions netconsole netconsole=\"+r6665@10.0.0.2/eth1,6666@10.0.0.1/aa:bb:cc:00:11:22\"\n"),
@@ -148,6 +150,17 @@ TEST(NetconsoleApply, NewestKernelPersistsTheQuotedBootOption) {
             "netconsole\n");
   FakeContext reader(tree);
   EXPECT_TRUE(config::load_sender_config(tree.path(kSenderConfigFile)).netconsole.boot_option);
+}
+
+TEST(NetconsoleApply, BuiltInNetconsoleIsToldToUseTheKernelCommandLine) {
+  FakeTree tree(testing::kernel_newest());
+  std::filesystem::remove(tree.path("/sys/module/netconsole/initstate"));
+  FakeContext f(tree);
+  apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx);
+  EXPECT_NE(f.err.str().find("warning: netconsole is built into this kernel"), std::string::npos) << f.err.str();
+  EXPECT_NE(f.err.str().find("netconsole=+r6665@10.0.0.2/eth1,6666@10.0.0.1/aa:bb:cc:00:11:22 to the kernel"),
+            std::string::npos)
+      << f.err.str();
 }
 
 TEST(NetconsoleApply, BootOptionForIpv6AndPlainFormat) {
