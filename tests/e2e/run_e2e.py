@@ -19,6 +19,7 @@ Exit 0 pass, 1 fail, 77 skip (the receiver has no TCP yet, for collect/verify).
 import argparse, glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = None
 SKIP = 77
 
 
@@ -267,6 +268,27 @@ def check_612_fields(rows, a, guest_host, receiver_bin, log_dir):
     log(f"6.12: release={ver} and host={guest_host} arrive as fields; 'hosts' names the host {guest_host}")
 
 
+def pstore_kernel_args(a, setup_bin, work):
+    """The kernel arguments lastgasp-setup pstore proposes for this kernel, as
+    GRUB would pass them: asked of the tool itself, on a tree that shows what
+    the guest will have (no backend yet, a ramoops that knows mem_name)."""
+    ver = open(os.path.join(a.kernel_dir, "version")).read().strip()
+    ko = glob.glob(os.path.join(a.kernel_dir, "lib/modules", ver, "kernel/fs/pstore/ramoops.ko*"))
+    parms = subprocess.run(["modinfo", "-F", "parm", ko[0]], capture_output=True, text=True).stdout if ko else ""
+    if "mem_name:" not in parms:
+        raise Failure(f"the pstore scenarios need ramoops.mem_name (>= 6.11): a guest cannot take a memmap= "
+                      f"region that lastgasp-setup computes inside it on its command line ({a.series})")
+    tree = os.path.join(work, "pstore-proposal-root")
+    os.makedirs(os.path.join(tree, "sys/module/ramoops/parameters"), exist_ok=True)
+    open(os.path.join(tree, "sys/module/ramoops/parameters/mem_name"), "w").close()
+    out = subprocess.run([setup_bin, "--root", tree, "--json", "pstore"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise Failure(f"lastgasp-setup pstore (proposal) failed: {out.stderr}")
+    args = json.loads(out.stdout)["proposal"]["kernel_args"].split()
+    log(f"lastgasp-setup pstore proposes: {' '.join(args)}")
+    return args
+
+
 def main():
     global T0
     T0 = time.monotonic()
@@ -286,6 +308,8 @@ def main():
         shutil.rmtree(work)
     os.makedirs(work, exist_ok=True)
     log(f"work directory {work}")
+    global WORK
+    WORK = work
 
     fetched = subprocess.run([os.path.join(HERE, "fetch-kernel.sh"), a.series], stdout=subprocess.PIPE, text=True)
     if fetched.returncode != 0:
@@ -309,7 +333,7 @@ def main():
         if a.scenario != "netconsole":
             # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
             # (>= 6.11): a guest takes it on its command line, as GRUB would.
-            append += ["reserve_mem=1M:4096:lastgasp", "ramoops.mem_name=lastgasp", "pstore.kmsg_bytes=65536"]
+            append += pstore_kernel_args(a, setup_bin, work)
             if a.scenario == "nicdeath":
                 append.append(f"e2e.deadport={free_port()}")
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=a.scenario != "netconsole",
@@ -406,4 +430,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except Failure as e:
         log(f"FAIL: {e}")
+        log(f"kept for a look: {WORK} (serial.log: the guest's console; logs/: the receiver's; receiver.out)")
         sys.exit(1)
