@@ -104,6 +104,10 @@ ApplyResult NetconsoleTarget::apply(const TargetRequest& request) {
   result.created = !exists();
   if (result.created) root_.make_dir(dir());
   result.features = probe_target_features(root_, dir());
+  // A dry run creates nothing to probe: any other target shows the same kernel's attributes.
+  std::vector<std::string> others = result.created && root_.dry_run() ? list_targets(root_) : std::vector<std::string>{};
+  if (!others.empty())
+    result.features = probe_target_features(root_, std::string(kNetconsoleConfigfs) + "/" + others.front());
   Attributes desired = desired_attributes(request, result.features);
 
   for (const auto& [attribute, value] : desired) {

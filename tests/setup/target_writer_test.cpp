@@ -210,6 +210,19 @@ TEST(TargetWriter, RemoveDisablesThenRemovesUserdataKeysThenTheTarget) {
   EXPECT_FALSE(tree.exists(kDir));
 }
 
+TEST(TargetWriter, DryRunOfANewTargetLearnsTheKernelsAttributesFromAnotherTarget) {
+  FakeTree tree(testing::kernel_newest());
+  tree.add_target("theirs", {{"enabled", "1"}, {"remote_ip", "10.9.9.9"}});
+  auto before = tree.snapshot();
+  FakeContext f(tree, /*dry_run=*/true);
+  ApplyResult result = NetconsoleTarget(f.sysroot, "lastgasp").apply(request_v4());
+  EXPECT_TRUE(result.created);
+  EXPECT_TRUE(result.features.release);
+  EXPECT_NE(f.out.str().find("would write " + kDir + "/release: 1"), std::string::npos) << f.out.str();
+  EXPECT_NE(f.out.str().find("would write " + kDir + "/userdata/msgid_enabled: 1"), std::string::npos);
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
 TEST(TargetWriter, DryRunPrintsTheWritesAndChangesNothing) {
   FakeTree tree(testing::kernel_newest());
   tree.add_target("lastgasp", {{"enabled", "1"}});
