@@ -388,7 +388,14 @@ def check_pstore(a, hdir, rows, segs, text):
     if m.group(1) != b"0" or m.group(2) != b"0":
         raise Failure(f"collect exited {m.group(1)!r}, again {m.group(2)!r}")
     if b"dmesg-" in m.group(3):
-        raise Failure(f"collect left the acknowledged records in /sys/fs/pstore: {m.group(3)!r}")
+        raise Failure(f"collect left acknowledged records in /sys/fs/pstore or /var/lib/systemd/pstore: {m.group(3)!r}")
+    first = re.search(rb"Collected (\d+) pstore record\(s\) to \S+: (\d+) new, 0 already there", text)
+    again = re.search(rb"Collected (\d+) pstore record\(s\) to \S+: 0 new, (\d+) already there", text)
+    if not first or not again or first.group(1) != again.group(2) or first.group(1) == b"0":
+        raise Failure(f"collect should store each record once (the copy systemd-pstore left is the same record) "
+                      f"and find them all already there the second time: {first and first.group(0)!r} / "
+                      f"{again and again.group(0)!r}")
+    log(f"collect: {first.group(0).decode()}; again: {again.group(0).decode()}")
     records = glob.glob(os.path.join(hdir, "pstore", "*", "*"))
     dmesg = [f for f in records if os.path.basename(f).startswith("dmesg-")]
     if not dmesg:
