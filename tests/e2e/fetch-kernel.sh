@@ -28,13 +28,19 @@ resolve() {
 
 exec 9>"$cache/.lock"
 flock 9
+cached() {  # the newest prepared kernel of the series, if any
+  local ready
+  ready=$(ls -d "$cache"/linux-image-"$series".*/ready 2>/dev/null | sort -V | tail -1 || true)
+  [ -n "$ready" ] && dirname "$ready"
+}
+fallback() {
+  local dir
+  dir=$(cached) || { echo "fetch-kernel: $1, and no $series kernel is cached" >&2; exit 1; }
+  echo "fetch-kernel: $1; using the cached $dir" >&2
+  echo "$dir"; exit 0
+}
 pkg=$(resolve | head -1 || true)
-if [ -z "$pkg" ]; then
-  dir=$(ls -d "$cache"/linux-image-"$series".*/ready 2>/dev/null | sort -V | tail -1 || true)
-  [ -n "$dir" ] || { echo "fetch-kernel: apt-cache knows no $series kernel and none is cached" >&2; exit 1; }
-  echo "fetch-kernel: apt-cache knows no $series kernel; using the cached $(dirname "$dir")" >&2
-  dirname "$dir"; exit 0
-fi
+[ -n "$pkg" ] || fallback "apt-cache knows no $series kernel"
 dir=$cache/$pkg
 if [ -e "$dir/ready" ]; then echo "$dir"; exit 0; fi
 
@@ -44,7 +50,10 @@ deb=$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | tail -1 || true)
 if [ -z "$deb" ]; then
   # as root, apt hands the download to _apt: let it write there
   chmod 1777 "$cache/debs" 2>/dev/null || true
-  (cd "$cache/debs" && apt-get download -q "$pkg" >&2)
+  if ! (cd "$cache/debs" && apt-get download -q "$pkg" >&2); then
+    rm -rf "$dir.tmp"
+    fallback "apt-get download $pkg failed"
+  fi
   deb=$(ls "$cache/debs/${pkg}_"*.deb | tail -1)
 fi
 dpkg-deb -x "$deb" "$dir.tmp/unpacked"
@@ -79,4 +88,11 @@ echo "$pkg" > "$dir.tmp/package"
 rm -rf "$dir.tmp/unpacked"
 mv "$dir.tmp" "$dir"
 touch "$dir/ready"
+# Older kernels of the series are of no more use: the cache holds one per series.
+for old in "$cache"/linux-image-"$series".*; do
+  [ "$old" = "$dir" ] || [ ! -d "$old" ] || rm -rf "$old"
+done
+for old in "$cache"/debs/linux-image-"$series".*.deb; do
+  case "$old" in "$cache/debs/${pkg}_"*) ;; *) rm -f "$old" ;; esac
+done
 echo "$dir"
