@@ -14,7 +14,11 @@ namespace lastgasp::daemon {
 namespace {
 
 constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
-constexpr auto kStateSaveInterval = std::chrono::seconds(5);
+// Saving state.json is a file creation and a rename: on ext4 about a millisecond each. A busy
+// fleet saved all at once stalls the loop long enough to overflow the socket buffer, so each
+// host is saved at most this often, and only so many per housekeeping pass.
+constexpr auto kStateSaveInterval = std::chrono::seconds(30);
+constexpr unsigned kStateSavesPerPass = 32;
 constexpr auto kReportInterval = std::chrono::seconds(60);
 
 stream::StreamSettings stream_settings(const config::ReceiverConfig& c) {
@@ -282,12 +286,16 @@ void Daemon::pet_watchdog(wire::MonoTime now) {
 void Daemon::housekeeping(wire::MonoTime now) {
   last_housekeeping_ = now;
   files_.close_quiet_incidents(now);
-  bool save = now - last_state_save_ >= kStateSaveInterval;
-  if (save) last_state_save_ = now;
+  unsigned saves = 0;
   // A silent host holds nothing (its deadlines have all passed): drop it, it resumes from its log.
   hosts_.evict_if([&](hosts::Host& host) {
     bool evict = !host.scheduled && now - host.last_seen >= config_.stream_idle;
-    if (save || evict) save_state(host);
+    bool due = host.state.dirty && now - host.last_saved >= kStateSaveInterval && saves < kStateSavesPerPass;
+    if (evict || due) {
+      saves += !evict;
+      save_state(host);
+      host.last_saved = now;
+    }
     if (evict) files_.forget(host.files);
     return evict;
   });

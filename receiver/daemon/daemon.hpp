@@ -87,7 +87,6 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   std::uint64_t hosts_refused_ = 0;
   std::uint64_t not_allowed_ = 0;  // datagrams from outside the allow list
   wire::MonoTime last_housekeeping_{};
-  wire::MonoTime last_state_save_{};
   wire::MonoTime last_report_{};
   std::uint64_t reported_trouble_ = 0;
   std::chrono::microseconds watchdog_interval_{0};  // 0: systemd asked for no watchdog

@@ -38,6 +38,7 @@ struct Host {
   std::vector<Stream> streams;
   std::vector<sinks::ResumePoint> resume;  // read from the log, until each stream takes its own
   wire::MonoTime last_seen{};
+  wire::MonoTime last_saved{};  // state.json
   bool multi_port = false;
   bool scheduled = false;  // has a deadline pending: on the daemon's timer list
 };
