@@ -69,11 +69,10 @@ def lines_of(message):
 
 
 def main():
-    binary, capture, work = sys.argv[1:4]
+    binary, capture, work = (os.path.abspath(a) for a in sys.argv[1:4])
     if os.geteuid() != 0:
         print("SKIP: needs root, to set SO_RCVBUFFORCE and make a network namespace, as PID 1 would")
         sys.exit(SKIP)
-    work = os.path.abspath(work)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     os.chmod(work, 0o755)
