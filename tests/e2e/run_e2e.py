@@ -106,6 +106,49 @@ def bound(table, port, state):
         return any(l.split()[1] == want and l.split()[3] == state for l in list(f)[1:])
 
 
+class Sniffer:
+    """Every UDP datagram to 127.0.0.1:PORT as it crosses loopback (AF_PACKET,
+    root only), written to capture.txt like the recipe's capture-sample.txt:
+    when the receiver's log and the serial console disagree, this says whether
+    the datagram was on the wire at all. Best effort: no capture, no failure."""
+    def __init__(self, port, path):
+        self.port, self.path, self.packets, self.stop_flag = port, path, [], threading.Event()
+        self.t0 = time.monotonic()
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+            self.sock.bind(("lo", 0))
+            self.sock.settimeout(0.2)
+        except OSError:
+            self.sock = None
+            return
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if addr[2] == socket.PACKET_OUTGOING or len(data) < 28 or data[9] != 17:
+                continue
+            ihl = (data[0] & 15) * 4
+            sport, dport = int.from_bytes(data[ihl:ihl + 2], "big"), int.from_bytes(data[ihl + 2:ihl + 4], "big")
+            if dport == self.port:
+                self.packets.append((time.monotonic() - self.t0, sport, data[ihl + 8:]))
+
+    def stop(self):
+        if not self.sock:
+            return
+        self.stop_flag.set()
+        self.thread.join(2)
+        with open(self.path, "w") as f:
+            for t, sport, payload in self.packets:
+                f.write(f"{t:8.3f} 127.0.0.1:{sport} {payload!r}\n")
+
+
 class Receiver:
     def __init__(self, binary, work, port, config=None):
         self.log_dir = os.path.join(work, "logs")
@@ -322,6 +365,7 @@ def main():
     log("initramfs built")
 
     port = free_port()
+    sniffer = Sniffer(port, os.path.join(work, "capture.txt"))
     rx = Receiver(receiver_bin, work, port)
     try:
         if not rx.tcp:
@@ -341,6 +385,7 @@ def main():
         time.sleep(0.5)  # the receiver writes every record within 250 ms
     finally:
         rx.stop()
+        sniffer.stop()
     log_dir = rx.log_dir
     hdir = host_dir(log_dir)
     rows = parse_log(os.path.join(hdir, "console.log"))
