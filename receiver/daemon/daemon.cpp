@@ -77,7 +77,7 @@ void Daemon::open_listeners() {
   int passed = sd_listen_fds(1);
   for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + passed; ++fd) {
     if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
-      listeners_.push_back(std::make_unique<net::UdpListener>(io_, fd, config_.receive_buffer, *this));
+      listeners_.push_back(std::make_unique<net::UdpListener>(io_, fd, *this));
     else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
       endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, fd, *this, limits));
     else

@@ -69,16 +69,25 @@ int open_bound_socket(const udp::endpoint& endpoint) {
 
 UdpListener::UdpListener(asio::io_context& io, const std::string& address, std::uint64_t receive_buffer,
                          DatagramHandler& handler)
-    : UdpListener(io, open_bound_socket(parse_endpoint(address)), receive_buffer, handler) {}
+    : UdpListener(io, open_bound_socket(parse_endpoint(address)), std::optional(receive_buffer), handler) {}
 
-UdpListener::UdpListener(asio::io_context& io, int fd, std::uint64_t receive_buffer, DatagramHandler& handler)
+UdpListener::UdpListener(asio::io_context& io, int fd, DatagramHandler& handler)
+    : UdpListener(io, fd, std::nullopt, handler) {}
+
+UdpListener::UdpListener(asio::io_context& io, int fd, std::optional<std::uint64_t> receive_buffer,
+                         DatagramHandler& handler)
     : socket_(io), handler_(handler), name_(endpoint_name(fd)) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   socket_.assign(ss.ss_family == AF_INET6 ? udp::v6() : udp::v4(), fd);
   socket_.non_blocking(true);
-  configure(fd, receive_buffer);
+  if (receive_buffer) enlarge_buffer(fd, *receive_buffer);
+  int got = 0;
+  len = sizeof got;
+  ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+  granted_buffer_ = static_cast<std::uint64_t>(got) / 2;  // the kernel reports double, for its bookkeeping
+  count_drops(fd);
   buffers_.resize(std::size_t{kBatch} * kSlot);
   messages_.resize(kBatch);
   iovecs_.resize(kBatch);
@@ -86,7 +95,7 @@ UdpListener::UdpListener(asio::io_context& io, int fd, std::uint64_t receive_buf
   control_.resize(std::size_t{kBatch} * kControlSize);
 }
 
-void UdpListener::configure(int fd, std::uint64_t receive_buffer) {
+void UdpListener::enlarge_buffer(int fd, std::uint64_t receive_buffer) {
   int want = static_cast<int>(std::min<std::uint64_t>(receive_buffer, INT32_MAX / 2));
   // SO_RCVBUFFORCE passes net.core.rmem_max when we may; otherwise take what SO_RCVBUF gives.
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
@@ -94,11 +103,13 @@ void UdpListener::configure(int fd, std::uint64_t receive_buffer) {
   int got = 0;
   socklen_t len = sizeof got;
   ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
-  granted_buffer_ = static_cast<std::uint64_t>(got) / 2;  // the kernel reports double, for its bookkeeping
-  if (granted_buffer_ < static_cast<std::uint64_t>(want))
-    notice(Severity::warning, name_ + ": receive buffer is " + std::to_string(granted_buffer_) + " bytes, not the " +
+  if (got / 2 < want)
+    notice(Severity::warning, name_ + ": receive buffer is " + std::to_string(got / 2) + " bytes, not the " +
                                   std::to_string(want) +
                                   " asked for (run as root, or raise net.core.rmem_max); carrying on");
+}
+
+void UdpListener::count_drops(int fd) {
   int on = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) != 0)
     notice(Severity::warning, name_ + ": cannot count kernel drops (SO_RXQ_OVFL): " + std::strerror(errno));

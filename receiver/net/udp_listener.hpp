@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,8 +36,9 @@ class UdpListener {
   // Opens and binds ADDRESS ("[::]:6666", "127.0.0.1:7000"). Throws std::system_error.
   UdpListener(boost::asio::io_context& io, const std::string& address, std::uint64_t receive_buffer,
               DatagramHandler& handler);
-  // Adopts an already bound socket (systemd socket activation).
-  UdpListener(boost::asio::io_context& io, int fd, std::uint64_t receive_buffer, DatagramHandler& handler);
+  // Adopts a socket systemd bound (socket activation). Its receive buffer is systemd's
+  // ReceiveBuffer=, set with privileges we lack: it is reported, never changed.
+  UdpListener(boost::asio::io_context& io, int fd, DatagramHandler& handler);
 
   void start();
   void close();
@@ -50,7 +52,10 @@ class UdpListener {
   static constexpr std::size_t kSlot = 65536;  // the largest UDP payload fits: never truncated
   static constexpr unsigned kRoundsPerWakeup = 16;  // then let timers run
 
-  void configure(int fd, std::uint64_t receive_buffer);
+  UdpListener(boost::asio::io_context& io, int fd, std::optional<std::uint64_t> receive_buffer,
+              DatagramHandler& handler);
+  void enlarge_buffer(int fd, std::uint64_t receive_buffer);
+  void count_drops(int fd);
   void wait();
   void receive();
 
