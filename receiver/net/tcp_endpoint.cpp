@@ -78,8 +78,10 @@ class Session : public std::enable_shared_from_this<Session> {
     auto remote = socket_.remote_endpoint(ec);
     std::optional<hosts::SenderAddress> peer;
     if (!ec) peer = hosts::SenderAddress::from_sockaddr(remote.data(), static_cast<socklen_t>(remote.size()));
-    if (!peer || !handler_.allows(*peer)) return finish("ERR refused\n");
+    if (!peer) return close();
     peer_ = *peer;
+    // A refused client still gets its answer after its header, rather than a reset mid-send.
+    allowed_ = handler_.allows(peer_);
     read_request();
   }
 
@@ -104,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(std::size_t length) {
     std::string line(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(length) - 1);
     buffer_.consume(length);
+    if (!allowed_) return finish("ERR refused\n");
     auto request = parse_request(line);
     if (!request) return finish("ERR bad-request\n");
     if (request->verb == "PSTORE") return on_pstore_header(*request);
@@ -183,6 +186,7 @@ class Session : public std::enable_shared_from_this<Session> {
   hosts::SenderAddress peer_;
   sinks::PstoreRecord record_;
   unsigned requests_ = 0;
+  bool allowed_ = false;
 };
 
 }  // namespace
