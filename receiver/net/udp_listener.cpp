@@ -115,8 +115,6 @@ void UdpListener::count_drops(int fd) {
     notice(Severity::warning, name_ + ": cannot count kernel drops (SO_RXQ_OVFL): " + std::strerror(errno));
 }
 
-std::uint16_t UdpListener::port() const { return socket_.local_endpoint().port(); }
-
 void UdpListener::start() { wait(); }
 
 void UdpListener::close() {
@@ -163,7 +161,6 @@ void UdpListener::receive() {
         counters_.kernel_drops += static_cast<std::uint32_t>(drops - last_drop_count_);  // cumulative, wraps
         last_drop_count_ = drops;
       }
-      if (h.msg_flags & MSG_TRUNC) ++counters_.truncated;
       ++counters_.datagrams;
       handler_.on_datagram(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen,
                            std::string_view(static_cast<const char*>(h.msg_iov->iov_base), messages_[i].msg_len), now);

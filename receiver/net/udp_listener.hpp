@@ -28,7 +28,6 @@ struct ListenerCounters {
   std::uint64_t datagrams = 0;
   std::uint64_t batches = 0;
   std::uint64_t kernel_drops = 0;  // datagrams the kernel dropped because our buffer was full
-  std::uint64_t truncated = 0;
 };
 
 class UdpListener {
@@ -45,7 +44,6 @@ class UdpListener {
   const ListenerCounters& counters() const { return counters_; }
   const std::string& name() const { return name_; }
   std::uint64_t receive_buffer() const { return granted_buffer_; }
-  std::uint16_t port() const;
 
  private:
   static constexpr unsigned kBatch = 64;

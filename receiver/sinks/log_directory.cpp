@@ -23,7 +23,7 @@ int open_dir_at(int parent, const char* name, bool create) {
 
 }  // namespace
 
-LogDirectory::LogDirectory(const std::filesystem::path& root) : root_(root) {
+LogDirectory::LogDirectory(const std::filesystem::path& root) {
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
   root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

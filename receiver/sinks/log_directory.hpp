@@ -30,12 +30,9 @@ class LogDirectory {
   // Renames HOST/NAME to NAME.1, NAME.1 to NAME.2 ... up to NAME.KEEP, which is dropped. False with errno.
   bool rotate(const std::string& host, const std::string& name, unsigned keep) const;
 
-  const std::filesystem::path& root() const { return root_; }
-
  private:
   int open_host_dir(const std::string& host, bool create) const;
 
-  std::filesystem::path root_;
   int root_fd_ = -1;
 };
 

@@ -40,8 +40,6 @@ class Sequencer {
   void drain(std::vector<Event>& out, SequenceCounters& counters);
   std::optional<wire::MonoTime> next_deadline() const;
 
-  std::optional<Position> last() const { return last_; }
-
  private:
   enum class Verdict { hold, duplicate, late, new_boot };
   struct Gap {

@@ -7,19 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "sinks/log_line.hpp"
+#include "wire/escape.hpp"
 
 namespace lastgasp::tail {
 
 namespace {
 
 constexpr std::array<const char*, 6> kHostColors = {"32", "34", "35", "36", "33", "94"};
-
-void append_hex(std::string& out, unsigned char c) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += "\\x";
-  out += kHex[c >> 4];
-  out += kHex[c & 15];
-}
 
 // Length of the valid UTF-8 sequence at S[I], or 0.
 std::size_t utf8_length(std::string_view s, std::size_t i) {
@@ -115,7 +109,7 @@ std::string terminal_safe(std::string_view text) {
     std::size_t n = c >= 0x80 ? utf8_length(text, i) : 0;
     bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;  // U+0080..U+009F
     if (n == 0 || c1) {
-      append_hex(out, c);
+      wire::append_hex(out, c);
       ++i;
       continue;
     }

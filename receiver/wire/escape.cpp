@@ -2,14 +2,14 @@
 
 namespace lastgasp::wire {
 
-namespace {
-
 void append_hex(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += "\\x";
   out += kHex[c >> 4];
   out += kHex[c & 15];
 }
+
+namespace {
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 

@@ -12,6 +12,9 @@ namespace lastgasp::wire {
 // NUL byte was seen.
 bool append_escaped(std::string& out, std::string_view bytes);
 
+// Appends C as \xNN.
+void append_hex(std::string& out, unsigned char c);
+
 // As append_escaped, and also spaces, for field values in a space-separated list.
 void append_escaped_value(std::string& out, std::string_view bytes);
 
