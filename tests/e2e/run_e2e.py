@@ -9,6 +9,7 @@ receiver's log for the host, in order, with the same text.
 
 Scenarios:
   netconsole  one boot, netconsole only (qemu -no-reboot exits at the reset)
+  plain       the same, in the legacy format (lastgasp-setup netconsole --plain)
   pstore      ramoops from lastgasp-setup pstore; boot 2 runs collect; the
               receiver holds the boot-1 panic from pstore next to netconsole's
   nicdeath    netconsole in boot 1 points where nothing listens; the panic
@@ -60,16 +61,25 @@ def escape_kernel(text: bytes) -> str:
     return "".join(out)
 
 
+def escape_legacy(text: bytes) -> str:
+    """The receiver's escaping of legacy-format text, which the kernel sends raw:
+    control bytes become \\xNN, everything else stays as sent."""
+    out = bytearray()
+    for b in text:
+        out += b"\\x%02x" % b if b < 0x20 or b == 0x7f else bytes([b])
+    return out.decode("utf-8", "replace")
+
+
 SERIAL_RECORD = re.compile(rb"^\[\s*(\d+\.\d{6})\] (.*)$")
 
 
-def serial_records(lines):
+def serial_records(lines, escape=escape_kernel):
     """(ktime, escaped text) of every kernel record line of the serial console."""
     recs = []
     for raw in lines:
         m = SERIAL_RECORD.match(raw)
         if m:
-            recs.append((m.group(1).decode(), escape_kernel(m.group(2))))
+            recs.append((m.group(1).decode(), escape(m.group(2))))
     return recs
 
 
@@ -236,7 +246,7 @@ def boot_segments(lines):
     return segs
 
 
-def compare_boot(serial_lines, rows, what):
+def compare_boot(serial_lines, rows, what, escape):
     """Every kernel record of the serial console after netconsole was enabled is
     in the receiver's rows, in order, with the same text. Returns the number checked."""
     start = None
@@ -245,7 +255,7 @@ def compare_boot(serial_lines, rows, what):
             start = i
     if start is None:
         raise Failure(f"{what}: the serial console never says 'netconsole: network logging started'")
-    want = serial_records(serial_lines[start + 1:])
+    want = serial_records(serial_lines[start + 1:], escape)
     have = [(r["ktime"], r["text"]) for r in rows if r["ktime"] is not None and r["level"] != "lastgasp"]
     j = 0
     for k, rec in enumerate(want):
@@ -269,10 +279,10 @@ def compare_boot(serial_lines, rows, what):
     return len(want)
 
 
-def check_test_lines(rows, what):
+def check_test_lines(rows, what, escape):
     texts = [r["text"] for r in rows]
     needs = ["E2E: hello from the guest, info level",
-             "E2E: a line with non-ascii: caf\\xc3\\xa9 \\xe2\\x9c\\x93 tab[\\x09] end",
+             escape("E2E: a line with non-ascii: café ✓ tab[\t] end".encode()),
              "E2E: long line " + "x" * 965 + " END",
              "Kernel panic - not syncing: sysrq triggered crash"]
     for n in needs:
@@ -337,7 +347,7 @@ def main():
     T0 = time.monotonic()
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", required=True, choices=["6.1", "6.12"])
-    ap.add_argument("--scenario", default="netconsole", choices=["netconsole", "pstore", "nicdeath"])
+    ap.add_argument("--scenario", default="netconsole", choices=["netconsole", "plain", "pstore", "nicdeath"])
     ap.add_argument("--build", required=True, help="the plain build directory")
     ap.add_argument("--work", default=None, help="where logs go (kept); default a temporary directory")
     ap.add_argument("--timeout", type=float, default=150, help="seconds for the guest, all boots")
@@ -374,13 +384,14 @@ def main():
         guest_host = "e2e-" + a.series.replace(".", "") + "-" + a.scenario
         append = ["console=ttyS0,115200", f"e2e.scenario={a.scenario}", f"e2e.port={port}", f"e2e.host={guest_host}",
                   "e2e.verify=1"]
-        if a.scenario != "netconsole":
+        one_boot = a.scenario in ("netconsole", "plain")
+        if not one_boot:
             # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
             # (>= 6.11): a guest takes it on its command line, as GRUB would.
             append += pstore_kernel_args(a, setup_bin, work)
             if a.scenario == "nicdeath":
                 append.append(f"e2e.deadport={free_port()}")
-        serial, events = run_qemu(a, initrd, " ".join(append), reboot=a.scenario != "netconsole",
+        serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
                                   timeout=a.timeout, serial_path=os.path.join(work, "serial.log"))
         time.sleep(0.5)  # the receiver writes every record within 250 ms
     finally:
@@ -404,16 +415,18 @@ def main():
     log(f"verify: {want_verify.decode()} as expected ("
         + ("the canary arrived" if a.scenario != "nicdeath" else "netconsole is dead and verify says so") + ")")
 
-    if a.scenario in ("netconsole", "pstore"):
+    if a.scenario in ("netconsole", "plain", "pstore"):
         boot1_rows = rows
         if a.scenario == "pstore":
             # boot 2's records follow a reboot line; boot 1 is what precedes it
             cut = next((i for i, r in enumerate(rows) if r["level"] == "lastgasp" and "reboot" in r["text"]), len(rows))
             boot1_rows = rows[:cut]
-        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1")
-        check_test_lines(boot1_rows, f"{a.series} boot 1")
+        escape = escape_legacy if a.scenario == "plain" else escape_kernel
+        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1", escape)
+        check_test_lines(boot1_rows, f"{a.series} boot 1", escape)
         check_incident(hdir, a.series)
-        check_612_fields(boot1_rows, a, guest_host, receiver_bin, log_dir)
+        if a.scenario != "plain":  # the legacy format carries no release and no userdata
+            check_612_fields(boot1_rows, a, guest_host, receiver_bin, log_dir)
         if not any(r["level"] == "lastgasp" and "panic" in r["text"] for r in rows):
             raise Failure("the host's log has no 'lastgasp: panic' line")
     if a.scenario in ("pstore", "nicdeath"):
