@@ -118,6 +118,35 @@ TEST_F(Receiver, SigtermWritesEverythingHeld) {
   EXPECT_EQ(t[3], "half a messa[lastgasp: 8 bytes missing]");
 }
 
+TEST_F(Receiver, AFullDiskIsReportedAndRetriedAndLosesNothing) {
+  // The log directory is a 64 KiB tmpfs in a private mount namespace, nearly filled by FILLER.
+  std::string logs = logs_.path().string();
+  std::string command = "mount -t tmpfs -o size=64k none " + logs + " && head -c 57344 /dev/zero > " + logs +
+                        "/filler && exec " + kReceiverBinary + " --config /dev/null --listen 127.0.0.1:" +
+                        std::to_string(port_) + " --log-dir " + logs;
+  ReceiverProcess rx({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", command});
+  UdpSender sender("127.0.0.1", port_);
+  const std::uint64_t count = 300;  // about 30 KiB of log: more than the disk has left
+  for (std::uint64_t seq = 1; seq <= count; ++seq)
+    sender.send(ext(6, seq, seq * 10, "a record that has to wait for room, number " + std::to_string(seq)));
+  ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("No space left on device") != std::string::npos; }))
+      << rx.stderr_text();
+  EXPECT_NE(rx.stderr_text().find("bytes held, retrying"), std::string::npos) << rx.stderr_text();
+
+  // Room again: the receiver's own view of its mount namespace is reachable through /proc.
+  auto inside = "/proc/" + std::to_string(rx.pid()) + "/root" + logs;
+  std::filesystem::remove(inside + "/filler");
+  auto log = std::filesystem::path(inside) / "127.0.0.1" / "console.log";
+  std::string last = "number " + std::to_string(count) + "\n";
+  ASSERT_TRUE(eventually([&] { return read_file(log).find(last) != std::string::npos; }, 5000ms));
+  auto lines = read_lines(log);
+  expect_well_formed(lines);
+  auto t = texts(lines);
+  ASSERT_EQ(t.size(), count) << "every record, once, and no line about losses";
+  for (std::uint64_t seq = 1; seq <= count; ++seq)
+    EXPECT_EQ(t[seq - 1], "a record that has to wait for room, number " + std::to_string(seq));
+}
+
 TEST_F(Receiver, TwoHostsBehindOneNatAddressKeepTheirOwnSequences) {
   start();
   UdpSender a("127.0.0.1", port_), b("127.0.0.1", port_);
