@@ -19,12 +19,8 @@ void read_listen(TableReader& root, ReceiverConfig& cfg) {
   auto listen = root.strings("listen");
   if (!listen) return;
   if (listen->empty()) root.fail("listen", "needs at least one ADDR:PORT");
-  for (const std::string& item : *listen) {
-    std::string error;
-    auto hp = parse_host_port(item, std::nullopt, error);
-    if (!hp) root.fail("listen", error);
-    if (!is_ip_address(hp->host)) root.fail("listen", "'" + item + "': the address must be numeric");
-  }
+  for (const std::string& item : *listen)
+    if (std::string error = listen_address_error(item); !error.empty()) root.fail("listen", error);
   cfg.listen = *listen;
 }
 
@@ -77,6 +73,14 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;
+}
+
+std::string listen_address_error(const std::string& text) {
+  std::string error;
+  auto hp = parse_host_port(text, std::nullopt, error);
+  if (!hp) return error;
+  if (!is_ip_address(hp->host)) return "'" + text + "': the address must be numeric";
+  return {};
 }
 
 }  // namespace lastgasp::config

@@ -50,4 +50,7 @@ struct ReceiverConfig {
 // Reads FILE over the defaults. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
 ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverConfig base = {});
 
+// Why TEXT is not a listen address (ADDR:PORT, the address numeric), or empty when it is one.
+std::string listen_address_error(const std::string& text);
+
 }  // namespace lastgasp::config

@@ -65,7 +65,8 @@ Command add_run(CLI::App& app) {
                  std::string("TOML config file (default: ") + config::kDefaultReceiverConfig + " if it exists)")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", options->listen,
-                 "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)");
+                 "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)")
+      ->check(config::listen_address_error);
   app.add_option("--log-dir", options->log_dir, "where per-host logs go (default /var/log/lastgasp)");
   app.add_flag("--journal", options->journal, "also write every record to the systemd journal");
   return [options] { return run_daemon(*options); };

@@ -262,8 +262,16 @@ TEST(CheckConfig, ValidatesAndNamesTheLineOfAnError) {
   EXPECT_EQ(run_command({kReceiverBinary, "check-config", (dir.path() / "good.toml").string()}, out), 0) << out;
   EXPECT_EQ(run_command({kReceiverBinary, "check-config", (dir.path() / "bad.toml").string()}, out), 2);
   EXPECT_NE(out.find("bad.toml:2:1: key 'reorder_windw_ms': unknown key"), std::string::npos) << out;
-  EXPECT_EQ(run_command({kReceiverBinary, "--listen", "nonsense"}, out), 1);
-  EXPECT_NE(out.find("nonsense"), std::string::npos) << out;
+}
+
+TEST(CommandLine, ABadListenAddressIsBadUsage) {
+  std::string out;
+  EXPECT_EQ(run_command({kReceiverBinary, "--listen", "nonsense"}, out), 2);
+  EXPECT_NE(out.find("'nonsense': missing ':PORT'"), std::string::npos) << out;
+  EXPECT_EQ(run_command({kReceiverBinary, "--listen", "127.0.0.1:70000"}, out), 2);
+  EXPECT_NE(out.find("port must be a number from 1 to 65535"), std::string::npos) << out;
+  EXPECT_EQ(run_command({kReceiverBinary, "--listen", "receiver.example:6666"}, out), 2);
+  EXPECT_NE(out.find("the address must be numeric"), std::string::npos) << out;
 }
 
 }  // namespace
