@@ -103,6 +103,7 @@ def gen_poison(port, rounds, interval):
             base = 10 * r
             if r:
                 payload = payload.replace(b"6,1,1000,", b"6,%d,%d," % (base + 1, 1000 + base * 1000), 1)
+                payload = payload[:UDP_MAX_PAYLOAD]
             socks[i].sendto(payload, (RECEIVER_ADDRESS, port))
             trigger = POISON_TRIGGER.replace(b"0,2,2000,", b"0,%d,%d," % (base + 2, 2000 + base * 1000), 1)
             socks[i].sendto(trigger, (RECEIVER_ADDRESS, port))
@@ -419,9 +420,10 @@ def test_streams_and_spoofed_flood(new):
 
 def test_tcp_sessions(new):
     """Finding 6: refused peers hold connections (80, from an address outside `allow`), then an
-    allowed upload must succeed; 64 header-only uploads declaring 4 MiB each must not grow the
-    RSS; aborted uploads leave nothing behind; SIGTERM with sessions open exits within 2 s."""
-    s = new(config='allow = ["127.0.0.1/32", "127.0.0.3/32"]\n')
+    allowed upload must succeed; 64 header-only uploads declaring 4 MiB each (8 allowed addresses,
+    8 each) must not grow the RSS; aborted uploads leave nothing behind and their records can be
+    uploaded again; SIGTERM with sessions open exits within 2 s."""
+    s = new(config='allow = ["127.0.0.1/32", "127.0.3.0/24"]\n')
     s.begin()
     held = []
     refused_connected = 0
@@ -455,7 +457,7 @@ def test_tcp_sessions(new):
     for i in range(64):
         c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         c.settimeout(1.0)
-        c.bind(("127.0.0.3", 0))
+        c.bind((f"127.0.3.{1 + i // 8}", 0))
         try:
             c.connect((RECEIVER_ADDRESS, s.port))
             c.sendall(f"LASTGASP/1 PSTORE host=hostile boot_id={boot2} name=dmesg-ramoops-{i} size={4 << 20} "
@@ -468,28 +470,41 @@ def test_tcp_sessions(new):
     while time.monotonic() < deadline:
         peak = max(peak, s.rss_now())
         time.sleep(0.02)
+    held_open = 0
+    for c in header_only:  # docs/protocol.md: no answer before the body; so each is still waiting
+        c.setblocking(False)
+        try:
+            c.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:  # connected, and nothing said: held
+            held_open += 1
+        except OSError:
+            pass
+    s.figure("header_only_sessions_held", f"{held_open} of 64")
+    s.check(held_open == 64, f"only {held_open} of 64 header-only uploads were held waiting for their body, so the "
+                             f"memory they would commit was not measured")
     s.figure("rss_growth_header_only_mib", round((peak - before) / MIB, 1))
     s.check(peak - before <= HEADER_ONLY_RSS_GROWTH_MAX,
             f"64 header-only uploads of 4 MiB grew the RSS by {(peak - before) / MIB:.1f} MiB "
             f"(max {HEADER_ONLY_RSS_GROWTH_MAX / MIB:.0f} MiB)")
-    # Eight of them give up; the same records then come whole and must be stored.
+    # The eight of 127.0.3.1 give up; the same records then come whole and must be stored.
     for c in header_only[:8]:
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # reset, as a dead client
         c.close()
     time.sleep(0.2)
     retried = []
     for i in range(8):
-        retried.append(pstore_upload(s, "127.0.0.3", boot2, f"dmesg-ramoops-{i}", body + b"retry %d\n" % i))
+        retried.append(pstore_upload(s, "127.0.3.1", boot2, f"dmesg-ramoops-{i}", body + b"retry %d\n" % i))
     ok = sum(a.startswith("OK stored") for a in retried)
     s.figure("retried_uploads_stored", f"{ok} of 8 {retried[:1]}")
     s.check(ok == 8, f"uploads retried after aborted ones: {ok} of 8 stored, e.g. {retried[0]!r}")
-    names = set()
-    for root, _, files in os.walk(os.path.join(s.host_dir("127.0.0.3"), "pstore")):
-        names.update(f for f in files if f.startswith("dmesg-ramoops-"))
-    extra = sorted(n for n in names if int(n.rsplit("-", 1)[1]) >= 8)
+    left = []
+    for k in range(1, 9):
+        for root, _, files in os.walk(os.path.join(s.host_dir(f"127.0.3.{k}"), "pstore")):
+            left += [f"127.0.3.{k}/{f}" for f in files if f.startswith("dmesg-ramoops-")]
+    extra = sorted(n for n in left if not (n.startswith("127.0.3.1/") and int(n.rsplit("-", 1)[1]) < 8))
     s.check(not extra, f"aborted uploads left {len(extra)} files behind, e.g. {extra[:3]}")
     s.figure("sessions_open_at_sigterm", len(held) + len(header_only) - 8)
-    s.end(disk_bound=LEGIT_HOST_BYTES + 9 * (len(body) + 4096) + 2 * SMALL_HOST_BYTES, dirs_bound=3)
+    s.end(disk_bound=LEGIT_HOST_BYTES + 9 * (len(body) + 4096) + 9 * SMALL_HOST_BYTES, dirs_bound=10)
     for c in held + header_only[8:]:
         c.close()
 
@@ -587,7 +602,9 @@ def test_tail_grep_long_record(new):
             "the long records never reached the log")
     lens = sorted(len(l) for l in read_lines(path))
     s.figure("longest_line", lens[-1] if lens else 0)
-    patterns = [("(a|b)*TAILEND", True), (".*TAILEND", True), ("a*TAILEND", True), ("(a+)+TAILEND", True),
+    # Each of the first four must walk the 40,000 a's to match (std::regex recursed once per
+    # character); the last cannot match the words record and backtracks in a backtracking engine.
+    patterns = [("^(a|b)+ TAILEND$", True), ("^.* TAILEND", True), ("^a* TAILEND", True), ("(a+)+ TAILEND", True),
                 (r"(\w+\s?)+$", False)]
     outcomes = []
     for pattern, must_match in patterns:

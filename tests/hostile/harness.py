@@ -60,7 +60,7 @@ LEGIT_HOST_BYTES = 4 << 20
 # console.log (a few lines), state file, incident directory and file. The issue's intent is that
 # a spoofed source costs little and bounded disk; no per-host file quota is documented yet, so
 # this is the named bound for "a host that said almost nothing".
-SMALL_HOST_BYTES = 8 << 10
+SMALL_HOST_BYTES = 4 << 10
 # Issue #8 "Disk": new directories for unknown senders are rate-limited. The receiver's config
 # being written for it (new_hosts_burst / new_hosts_per_second) admits a first burst of 16,384
 # new hosts and then 100 a second; an operator must be able to count on a spoofed flood of
