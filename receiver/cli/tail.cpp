@@ -54,11 +54,8 @@ int run_tail(const TailOptions& o) {
   filter.host_globs = o.hosts;
   if (!o.level.empty() && !filter.set_level(o.level))
     return fail("--level '" + o.level + "': use emerg, alert, crit, err, warn, notice, info or debug, with + for that and worse");
-  try {
-    if (!o.grep.empty()) filter.grep.emplace(o.grep, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    return fail("--grep '" + o.grep + "': " + e.what());
-  }
+  if (std::string error; !o.grep.empty() && !filter.set_grep(o.grep, error))
+    return fail("--grep '" + o.grep + "': " + error);
   if (!o.since.empty()) {
     auto now = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::system_clock::now().time_since_epoch()).count();

@@ -1,6 +1,7 @@
 #include "entry.hpp"
 
 #include <fnmatch.h>
+#include <re2/re2.h>
 
 #include <array>
 #include <charconv>
@@ -129,6 +130,18 @@ bool Filter::set_level(std::string_view spec) {
   return level.has_value();
 }
 
+bool Filter::set_grep(const std::string& pattern, std::string& error) {
+  RE2::Options options;
+  options.set_log_errors(false);  // the error is ours to report, once
+  auto compiled = std::make_shared<const RE2>(pattern, options);
+  if (!compiled->ok()) {
+    error = compiled->error();
+    return false;
+  }
+  grep = std::move(compiled);
+  return true;
+}
+
 bool Filter::wants_host(const std::string& host) const {
   if (host_globs.empty()) return true;
   for (const std::string& glob : host_globs)
@@ -140,7 +153,7 @@ bool Filter::wants(const Entry& e) const {
   if (since_us && e.recv_us < *since_us) return false;
   // The receiver's own lines (gaps, reboots, panics) pass any level filter: they are what matters most.
   if (level && e.level && (level_or_worse ? *e.level > *level : *e.level != *level)) return false;
-  if (grep && !std::regex_search(e.text.begin(), e.text.end(), *grep)) return false;
+  if (grep && !RE2::PartialMatch(e.text, *grep)) return false;
   return true;
 }
 

@@ -4,11 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace re2 {
+class RE2;
+}
 
 namespace lastgasp::tail {
 
@@ -34,11 +38,15 @@ struct Filter {
   std::vector<std::string> host_globs;  // empty: every host
   std::optional<int> level;             // with level_or_worse: this level and more severe
   bool level_or_worse = false;
-  std::optional<std::regex> grep;
+  // RE2, not std::regex: std::regex recurses once per character and overflows
+  // the stack on a long record; RE2 runs in time and memory linear in the text.
+  std::shared_ptr<const re2::RE2> grep;
   std::optional<std::int64_t> since_us;
 
   // LEVEL[+], as dmesg --level takes it. False on a bad spec.
   bool set_level(std::string_view spec);
+  // Records whose text PATTERN matches (anywhere in it). False with ERROR saying why on a bad pattern.
+  bool set_grep(const std::string& pattern, std::string& error);
   bool wants_host(const std::string& host) const;
   bool wants(const Entry& entry) const;
 };
