@@ -9,6 +9,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "notice.hpp"
+
 namespace lastgasp::sinks {
 
 namespace {
@@ -21,9 +23,46 @@ int open_dir_at(int parent, const char* name, bool create) {
   return ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+constexpr auto kRefusalReportInterval = std::chrono::seconds(10);
+constexpr std::size_t kMaxRefusalsRemembered = 256;
+constexpr const char* kNotARegularFile = "it is not a regular file (a FIFO, socket, device or directory)";
+
+// Why a file that opened is not ours to use, or nullptr.
+const char* planted(const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) return kNotARegularFile;
+  if (st.st_nlink > 1) return "it has another hard link, so it may be any file on this filesystem (/etc/shadow)";
+  return nullptr;
+}
+
+int planted_errno(const struct stat& st) {
+  return S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? EMLINK : ENXIO;
+}
+
+// Why a failed open means something was planted, or nullptr for an ordinary failure.
+const char* planted(int open_errno) {
+  if (open_errno == ELOOP) return "it is a symbolic link";
+  if (open_errno == ENXIO || open_errno == EISDIR) return kNotARegularFile;  // a FIFO with no reader, a socket; a directory
+  return nullptr;
+}
+
+// A last line cut short (power loss mid-write) would have the next line glued to
+// it: end it with '\n' first, its text left as it was. Returns FD, or -1 with
+// errno (FD closed) when that fails: better no log than a glued line.
+int end_cut_line(int fd) {
+  struct stat st {};
+  char last = '\n';
+  bool ended = ::fstat(fd, &st) == 0 && (st.st_size == 0 || ::pread(fd, &last, 1, st.st_size - 1) == 1) &&
+               (last == '\n' || write_all(fd, "\n", 1) == 1);
+  if (ended) return fd;
+  int error = errno;
+  ::close(fd);
+  errno = error;
+  return -1;
+}
+
 }  // namespace
 
-LogDirectory::LogDirectory(const std::filesystem::path& root) {
+LogDirectory::LogDirectory(const std::filesystem::path& root) : root_(root) {
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
   root_fd_ = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -56,8 +95,10 @@ int LogDirectory::open_append(const std::string& host, const std::string& relati
     dir = sub;
     name.erase(0, slash + 1);
   }
-  int flags = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0);
-  int fd = ::openat(dir, name.c_str(), flags, kFileMode);
+  // Read and write: the last byte tells whether the last line was cut.
+  int flags = O_RDWR | O_APPEND | O_CREAT | (exclusive ? O_EXCL : 0);
+  int fd = open_file_at(dir, name, flags, host + "/" + relative);
+  if (fd >= 0) fd = end_cut_line(fd);
   int saved = errno;
   ::close(dir);
   errno = saved;
@@ -67,7 +108,7 @@ int LogDirectory::open_append(const std::string& host, const std::string& relati
 int LogDirectory::open_read(const std::string& host, const std::string& relative) const {
   int dir = open_host_dir(host, false);
   if (dir < 0) return -1;
-  int fd = ::openat(dir, relative.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = open_file_at(dir, relative, O_RDONLY, host + "/" + relative);
   int saved = errno;
   ::close(dir);
   errno = saved;
@@ -78,7 +119,9 @@ bool LogDirectory::replace(const std::string& host, const std::string& name, con
   int dir = open_host_dir(host, true);
   if (dir < 0) return false;
   std::string temporary = name + ".tmp";
-  int fd = ::openat(dir, temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, kFileMode);
+  // A fresh file each time: O_TRUNC on one planted there would empty its other names too.
+  bool fresh = ::unlinkat(dir, temporary.c_str(), 0) == 0 || errno == ENOENT;
+  int fd = fresh ? open_file_at(dir, temporary, O_WRONLY | O_CREAT | O_EXCL, host + "/" + temporary) : -1;
   bool ok = fd >= 0 && write_all(fd, content.data(), content.size()) == content.size();
   int saved = errno;
   if (fd >= 0) ::close(fd);
@@ -103,6 +146,49 @@ bool LogDirectory::rotate(const std::string& host, const std::string& name, unsi
   ::close(dir);
   errno = saved;
   return ok;
+}
+
+// Every file below LOG_DIR is opened here. Anyone else who can write to LOG_DIR
+// could have planted something where a file of ours goes:
+// - a symbolic link would take our writes anywhere: O_NOFOLLOW;
+// - a FIFO makes open() wait for its other end, the daemon with it, deaf to
+//   SIGTERM: O_NONBLOCK (cleared once open), and O_NOCTTY for a terminal;
+// - a FIFO, socket, device or directory is no log: only a regular file is used;
+// - a hard link to a file elsewhere (/etc/shadow) would be written through, or
+//   copied into a group-readable incident file: a file with two links is refused.
+int LogDirectory::open_file_at(int dir, const std::string& name, int flags, const std::string& where) const {
+  int fd = ::openat(dir, name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, kFileMode);
+  if (fd < 0) return refuse(where, planted(errno), errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    int error = errno;
+    ::close(fd);
+    return refuse(where, nullptr, error);
+  }
+  if (const char* why = planted(st)) {
+    ::close(fd);
+    return refuse(where, why, planted_errno(st));
+  }
+  return fd;
+}
+
+// Says why WHERE was refused, if WHY is given. Returns -1 with errno ERROR.
+int LogDirectory::refuse(const std::string& where, const char* why, int error) const {
+  if (why && refusal_is_news(where))
+    notice(Severity::error, "refusing " + (root_ / where).string() + ": " + why +
+                                "; it is neither written nor read until someone removes it");
+  errno = error;
+  return -1;
+}
+
+// A refused log is retried at every flush: each path is named once every 10 s,
+// and no more than kMaxRefusalsRemembered paths in that time, whatever was planted.
+bool LogDirectory::refusal_is_news(const std::string& where) const {
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(refusals_reported_, [&](const auto& report) { return now - report.second >= kRefusalReportInterval; });
+  if (refusals_reported_.contains(where) || refusals_reported_.size() >= kMaxRefusalsRemembered) return false;
+  refusals_reported_.emplace(where, now);
+  return true;
 }
 
 std::vector<std::string> read_last_lines(int fd, std::size_t max_lines, std::size_t max_bytes) {

@@ -1,11 +1,15 @@
 // LOG_DIR and the per-host directories under it. Every path below LOG_DIR is
 // opened relative to a directory descriptor with O_NOFOLLOW, and host names
 // come only from the sender's address or the config, so no sender can make
-// the daemon write outside its own directory.
+// the daemon write outside its own directory. Every file is opened through
+// one function (open_file_at) that also refuses what anyone else who can write
+// to LOG_DIR could have planted there: a FIFO, device, directory or hard link.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,11 +23,12 @@ class LogDirectory {
   LogDirectory(const LogDirectory&) = delete;
   LogDirectory& operator=(const LogDirectory&) = delete;
 
-  // Opens HOST/RELATIVE for appending, creating HOST/ and the directories on
-  // the way; EXCLUSIVE fails with EEXIST on an existing file. Returns -1 with
-  // errno set on failure.
+  // Opens HOST/RELATIVE for appending lines, creating HOST/ and the directories
+  // on the way; EXCLUSIVE fails with EEXIST on an existing file. A last line cut
+  // short (power loss) is ended with '\n' first, so no line is glued to it.
+  // Returns -1 with errno set on failure.
   int open_append(const std::string& host, const std::string& relative, bool exclusive = false) const;
-  // Opens HOST/RELATIVE for reading, or -1.
+  // Opens HOST/RELATIVE for reading, or -1 with errno set.
   int open_read(const std::string& host, const std::string& relative) const;
   // Replaces HOST/NAME with CONTENT atomically (a temporary file, then rename). False with errno on failure.
   bool replace(const std::string& host, const std::string& name, const std::string& content) const;
@@ -32,8 +37,14 @@ class LogDirectory {
 
  private:
   int open_host_dir(const std::string& host, bool create) const;
+  // WHERE is HOST/RELATIVE, for the message when the file is refused.
+  int open_file_at(int dir, const std::string& name, int flags, const std::string& where) const;
+  int refuse(const std::string& where, const char* why, int error) const;
+  bool refusal_is_news(const std::string& where) const;
 
+  std::filesystem::path root_;
   int root_fd_ = -1;
+  mutable std::map<std::string, std::chrono::steady_clock::time_point> refusals_reported_;  // path -> when
 };
 
 // The last MAX_LINES complete lines of FD, reading at most MAX_BYTES from its end.

@@ -25,6 +25,16 @@ std::string log_file(unsigned generation) {
   return generation == 0 ? sinks::kConsoleLog : std::string(sinks::kConsoleLog) + "." + std::to_string(generation);
 }
 
+// Opens a log to read, or -1. Whoever can write to LOG_DIR could put a FIFO
+// where a log goes: open() would wait for a writer forever, so it does not
+// block, and anything but a regular file is no log.
+int open_log(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st {};
+  if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) fd = (::close(fd), -1);
+  return fd;
+}
+
 // Calls VISIT on each complete line of FD's first END bytes, newest first, until it returns false.
 template <class F>
 bool for_each_line_backwards(int fd, off_t end, F&& visit) {
@@ -76,7 +86,7 @@ std::vector<Entry> read_history(const fs::path& log_dir, const std::vector<std::
   for (const std::string& host : hosts) {
     std::vector<Entry> mine;  // newest first
     for (unsigned generation = 0; generation < kMaxRotated && (!n || mine.size() < *n); ++generation) {
-      int fd = ::open((log_dir / host / log_file(generation)).c_str(), O_RDONLY | O_CLOEXEC);
+      int fd = open_log(log_dir / host / log_file(generation));
       if (fd < 0) break;
       struct stat st {};
       ::fstat(fd, &st);
@@ -116,7 +126,7 @@ void Follower::add_host(const std::string& host, std::optional<Position> from) {
   Followed& f = followed_[host];
   int wd = ::inotify_add_watch(inotify_, (log_dir_ / host).c_str(), IN_MODIFY | IN_CREATE | IN_MOVED_TO);
   if (wd >= 0) watches_[wd] = host;
-  f.fd = ::open((log_dir_ / host / sinks::kConsoleLog).c_str(), O_RDONLY | O_CLOEXEC);
+  f.fd = open_log(log_dir_ / host / sinks::kConsoleLog);
   if (f.fd < 0) return;
   struct stat st {};
   ::fstat(f.fd, &st);
@@ -151,7 +161,7 @@ void Follower::check(const std::string& host) {
   struct stat st {};
   if (::stat((log_dir_ / host / sinks::kConsoleLog).c_str(), &st) != 0 || st.st_ino == f.inode) return;
   if (f.fd >= 0) ::close(f.fd);
-  f.fd = ::open((log_dir_ / host / sinks::kConsoleLog).c_str(), O_RDONLY | O_CLOEXEC);
+  f.fd = open_log(log_dir_ / host / sinks::kConsoleLog);
   f.inode = st.st_ino;
   f.partial.clear();
   if (f.fd >= 0) read_new(host, f);
