@@ -190,15 +190,15 @@ def free_port(address=RECEIVER_ADDRESS):
 _mp = multiprocessing.get_context("spawn")
 
 
-def _attack_entry(fn, args, results):
+def _attack_entry(index, fn, args, results):
     try:
         os.nice(5)  # the receiver and the legit host's clock come first on a busy machine
     except OSError:
         pass
     try:
-        results.put((fn.__name__, fn(*args)))
+        results.put((index, fn(*args)))
     except BaseException as e:  # reported by the parent as a failed attack
-        results.put((fn.__name__, {"error": repr(e)}))
+        results.put((index, {"error": repr(e)}))
 
 
 class Attacks:
@@ -209,24 +209,29 @@ class Attacks:
         self.procs = []
 
     def start(self, fn, *args):
-        p = _mp.Process(target=_attack_entry, args=(fn, args, self.results), daemon=True)
+        p = _mp.Process(target=_attack_entry, args=(len(self.procs), fn, args, self.results), daemon=True)
         p.start()
-        self.procs.append(p)
+        self.procs.append((fn.__name__, p))
 
     def join(self, timeout):
+        """Waits for every attack (killing what is still running after TIMEOUT) and returns
+        {name: what it sent}; an attack that died or hung reports an error."""
         deadline = time.monotonic() + timeout
-        out = {}
-        for p in self.procs:
+        for _, p in self.procs:
             p.join(max(0.0, deadline - time.monotonic()))
-        for p in self.procs:
+        got = {}
+        while len(got) < len(self.procs):
+            try:
+                index, value = self.results.get(timeout=0.5 if all(not p.is_alive() for _, p in self.procs) else 0.1)
+            except Exception:
+                break
+            got[index] = value
+        out = {}
+        for index, (name, p) in enumerate(self.procs):
             if p.is_alive():
                 p.kill()
                 p.join(1)
-        while len(out) < len(self.procs):
-            try:
-                name, value = self.results.get(timeout=0.5)
-            except Exception:
-                break
+            value = got.get(index, {"error": f"no result (the attack process ended with {p.exitcode})"})
             key, n = name, 2
             while key in out:
                 key, n = f"{name}#{n}", n + 1
@@ -403,7 +408,8 @@ class LegitHost:
     def _run(self):
         interval = 1.0 / self.rate
         next_at = time.monotonic()
-        while not self.stop_event.is_set():
+        give_up = next_at + 120  # bounded by itself, whatever the test does
+        while not self.stop_event.is_set() and time.monotonic() < give_up:
             text, frag = self._token_text(self.seq + 1)
             self.send(6, text, frag)
             next_at += interval
