@@ -11,6 +11,7 @@ and its incident; RSS <= 256 MiB; clean SIGTERM within 2 s), what the attack its
 achieve. Every bound is a named constant below or in harness.py, with where it comes from.
 """
 
+import json
 import os
 import random
 import resource
@@ -282,7 +283,9 @@ def test_invalid_utf8(new):
     """Finding 1: one datagram with invalid UTF-8 in a dictionary value aborted the daemon (134).
     Every variant, each followed by a panic, from its own address; then time for the periodic
     state save. The daemon lives, and each variant's record is one well-formed line."""
-    s = new()
+    # journal = true: the issue names the journal among the places a sender's bytes reach; with
+    # no journald listening the entries fail to send, but they are formatted all the same.
+    s = new(config="journal = true\n")
     s.begin()
     variants = poison_variants()
     results = gen_poison(s.port, 1, 0)
@@ -303,6 +306,27 @@ def test_invalid_utf8(new):
     # Each byte may be written as \xNN (4 bytes) in console.log and once more in an incident file.
     s.end(disk_bound=LEGIT_HOST_BYTES + 8 * sent_bytes + len(variants) * SMALL_HOST_BYTES,
           dirs_bound=1 + len(variants))
+    # The same bytes read back as JSON: `hosts --json` and `tail -o json` must print valid JSON.
+    for args in (["hosts", "--json"], ["tail", "-n", "1000", "-o", "json"]):
+        try:
+            p = subprocess.run([s.binary] + args + ["--log-dir", s.log_dir], capture_output=True, timeout=10)
+            rc, out = p.returncode, p.stdout
+        except subprocess.TimeoutExpired:
+            rc, out = "timeout", b""
+        s.check(rc == 0, f"{' '.join(args)} on the poisoned logs: "
+                         f"{rc if rc == 'timeout' else harness.describe_status(rc)}")
+        bad = 0
+        try:
+            text = out.decode("utf-8")
+            if args[0] == "hosts":
+                json.loads(text)
+            else:
+                for line in text.splitlines():
+                    json.loads(line)
+        except (UnicodeDecodeError, ValueError) as e:
+            bad = repr(e)[:160]
+        s.figure(f"{args[0]}_json_bytes", len(out))
+        s.check(not bad, f"{' '.join(args)} printed invalid JSON for the poisoned logs: {bad}")
 
 
 def _descriptors(new, hard):
