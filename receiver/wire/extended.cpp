@@ -76,6 +76,7 @@ HeaderStatus parse_extras(std::string_view rest, ExtendedHeader& out) {
 
 void add_field(Record& rec, std::string_view key, std::string_view value) {
   Field field;
+  if (is_receiver_key(key)) field.key = kSenderKeyPrefix;
   append_escaped_value(field.key, key);
   append_escaped_value(field.value, value);
   for (const Field& f : rec.fields)

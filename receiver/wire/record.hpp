@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lastgasp::wire {
@@ -18,6 +19,21 @@ struct Instant {
   MonoTime mono;
   WallTime wall;
 };
+
+// The keys the receiver writes on its own lines and records (sequencer, decoder,
+// daemon, file sink), and reads back (resume takes src=, hosts and tail the rest).
+// A sender's field with one of these names is kept as "sender.<key>", so that
+// nothing a host sends can pass for the receiver's own word.
+inline constexpr std::string_view kReceiverKeys[] = {"boot", "boot_id", "cause", "file", "kind", "late", "lost",
+                                                      "missing_bytes", "prev_seq", "sender", "sha256", "src",
+                                                      "trigger_seq"};
+inline constexpr std::string_view kSenderKeyPrefix = "sender.";
+
+constexpr bool is_receiver_key(std::string_view key) {
+  for (std::string_view reserved : kReceiverKeys)
+    if (key == reserved) return true;
+  return false;
+}
 
 struct Field {
   std::string key;

@@ -91,5 +91,17 @@ TEST(ExtendedBody, ContinuationFlagAndCallerBecomeFields) {
   EXPECT_EQ(h.events[0].record.fields, expected);
 }
 
+TEST(ExtendedBody, ASendersFieldNamedLikeTheReceiversOwnIsKeptUnderSenderPrefix) {
+  test::StreamHarness h;
+  h.feed("6,5,100,-;forged\n src=1234\n late=1\n boot=9\n kind=panic\n lost=5\n host=web\n", 0ms);
+  h.advance(1000ms);
+  ASSERT_EQ(h.events.size(), 1u);
+  std::vector<Field> expected = {{"sender.src", "1234"}, {"sender.late", "1"},  {"sender.boot", "9"},
+                                 {"sender.kind", "panic"}, {"sender.lost", "5"}, {"host", "web"}};
+  EXPECT_EQ(h.events[0].record.fields, expected);
+  EXPECT_FALSE(is_receiver_key("host"));
+  EXPECT_TRUE(is_receiver_key("trigger_seq"));
+}
+
 }  // namespace
 }  // namespace lastgasp::wire
