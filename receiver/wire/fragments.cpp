@@ -12,8 +12,43 @@ FragmentAssembler::FragmentAssembler(FragmentAssembler&& other) noexcept
       completed_(other.completed_),
       completed_next_(other.completed_next_) {}
 
+FragmentAssembler& FragmentAssembler::operator=(FragmentAssembler&& other) noexcept {
+  if (this == &other) return *this;
+  budget_->give(used_);  // what this one held goes with its messages
+  limits_ = other.limits_;
+  budget_ = other.budget_;
+  pending_ = std::move(other.pending_);
+  used_ = std::exchange(other.used_, 0);
+  completed_ = other.completed_;
+  completed_next_ = other.completed_next_;
+  return *this;
+}
+
+namespace {
+
+// What a message and a piece cost beyond their bytes: the bookkeeping a sender can make us hold.
+constexpr std::uint64_t kMessageOverhead = 256;
+constexpr std::uint64_t kPieceOverhead = 64;
+
+}  // namespace
+
+std::uint64_t FragmentAssembler::charge(const Pending& p) {
+  return kMessageOverhead + p.header_text.size() + p.have_bytes + p.pieces.size() * kPieceOverhead;
+}
+
+bool ReassemblyBudget::take(std::uint64_t bytes) {
+  for (const ReassemblyBudget* b = this; b; b = b->parent)
+    if (b->used + bytes > b->cap) return false;
+  for (ReassemblyBudget* b = this; b; b = b->parent) b->used += bytes;
+  return true;
+}
+
+void ReassemblyBudget::give(std::uint64_t bytes) {
+  for (ReassemblyBudget* b = this; b; b = b->parent) b->used -= bytes;
+}
+
 // Pending bytes leave the shared budget with their assembler.
-FragmentAssembler::~FragmentAssembler() { budget_->used -= used_; }
+FragmentAssembler::~FragmentAssembler() { budget_->give(used_); }
 
 std::optional<MonoTime> FragmentAssembler::oldest_start() const {
   std::optional<MonoTime> oldest;
@@ -34,45 +69,64 @@ bool FragmentAssembler::recently_completed(const ExtendedHeader& header) const {
   return false;
 }
 
-// Makes room for TOTAL more bytes, pushing out the oldest of this stream's
-// messages first. False when the daemon-wide budget has no room left.
-bool FragmentAssembler::reserve(std::uint32_t total, std::vector<Done>& done) {
-  while (!pending_.empty() && used_ + total > limits_.stream_cap) release(0, done);
-  if (used_ + total > limits_.stream_cap || budget_->used + total > budget_->cap) return false;
-  used_ += total;
-  budget_->used += total;
+// Takes BYTES of the budgets, pushing out this stream's oldest messages (but
+// never KEEP) to stay under the stream's cap. False when the host's or the
+// daemon's budget has no room left. Pushing out moves messages: re-find after.
+bool FragmentAssembler::reserve(std::uint64_t bytes, const Pending* keep, std::vector<Done>& done) {
+  std::size_t victim = 0;
+  while (used_ + bytes > limits_.stream_cap && victim < pending_.size()) {
+    if (&pending_[victim] == keep) {
+      ++victim;
+      continue;
+    }
+    if (keep && &pending_[victim] < keep) --keep;  // the erase below moves KEEP down by one
+    release(victim, done);
+  }
+  if (used_ + bytes > limits_.stream_cap || !budget_->take(bytes)) return false;
+  used_ += bytes;
   return true;
 }
 
+void FragmentAssembler::unreserve(std::uint64_t bytes) {
+  used_ -= bytes;
+  budget_->give(bytes);
+}
+
+// Pieces touching [offset, end] become one piece: the slice fills only what they leave open.
 std::uint32_t FragmentAssembler::place(Pending& p, std::uint32_t offset, std::string_view slice) {
   const auto end = static_cast<std::uint32_t>(offset + slice.size());
-  std::uint32_t added = 0;
-  std::uint32_t cursor = offset;
-  auto it = std::lower_bound(p.have.begin(), p.have.end(), std::pair{offset, 0u},
-                             [](auto a, auto b) { return a.second < b.first; });
-  // Copy only the bytes no earlier slice has placed.
-  for (auto walk = it; cursor < end; ++walk) {
-    std::uint32_t gap_end = walk == p.have.end() ? end : std::min(end, walk->first);
-    if (gap_end > cursor) {
-      std::copy_n(slice.data() + (cursor - offset), gap_end - cursor, p.bytes.begin() + cursor);
-      added += gap_end - cursor;
-    }
-    if (walk == p.have.end()) break;
-    cursor = std::max(cursor, walk->second);
+  auto first = std::find_if(p.pieces.begin(), p.pieces.end(), [&](const Piece& x) { return x.end() >= offset; });
+  auto last = first;
+  while (last != p.pieces.end() && last->offset <= end) ++last;
+  Piece merged{offset, {}};
+  auto next = first;
+  if (first != last && first->offset <= offset) merged = std::move(*next++);  // the slice extends it
+  std::size_t kept = merged.bytes.size();
+  for (; next != last; ++next) {
+    merged.bytes.append(slice.substr(merged.end() - offset, next->offset - merged.end()));
+    merged.bytes.append(next->bytes);
+    kept += next->bytes.size();
   }
-  // Merge [offset, end) into the sorted interval list.
-  std::uint32_t lo = offset, hi = end;
-  auto first = it;
-  auto last = it;
-  while (last != p.have.end() && last->first <= hi) {
-    lo = std::min(lo, last->first);
-    hi = std::max(hi, last->second);
-    ++last;
-  }
-  it = p.have.erase(first, last);
-  p.have.insert(it, {lo, hi});
+  if (merged.end() < end) merged.bytes.append(slice.substr(merged.end() - offset));
+  auto added = static_cast<std::uint32_t>(merged.bytes.size() - kept);
+  auto at = p.pieces.erase(first, last);
+  p.pieces.insert(at, std::move(merged));
   p.have_bytes += added;
   return added;
+}
+
+FragmentAssembler::Pending* FragmentAssembler::start(std::string_view datagram, const ExtendedHeader& header,
+                                                     Instant now, std::vector<Done>& done) {
+  const std::uint64_t cost = kMessageOverhead + header.header_size;
+  if (!reserve(cost, nullptr, done)) return nullptr;
+  Pending& fresh = pending_.emplace_back();
+  fresh.header_text.assign(datagram.substr(0, header.header_size));
+  fresh.seq = header.seq;
+  fresh.ts_usec = header.ts_usec;
+  fresh.total = header.frag_total;
+  fresh.charged = cost;
+  fresh.started = now;
+  return &fresh;
 }
 
 FragmentStatus FragmentAssembler::add(std::string_view datagram, const ExtendedHeader& header,
@@ -80,20 +134,17 @@ FragmentStatus FragmentAssembler::add(std::string_view datagram, const ExtendedH
   Pending* p = find(header);
   if (p && p->total != header.frag_total) return FragmentStatus::inconsistent;
   if (!p && recently_completed(header)) return FragmentStatus::duplicate;
-  if (!p) {
-    if (!reserve(header.frag_total, done)) return FragmentStatus::over_budget;
-    Pending fresh;
-    fresh.header_text.assign(datagram.substr(0, header.header_size));
-    fresh.seq = header.seq;
-    fresh.ts_usec = header.ts_usec;
-    fresh.total = header.frag_total;
-    fresh.bytes.assign(header.frag_total, '\0');
-    fresh.started = now;
-    pending_.push_back(std::move(fresh));
-    p = &pending_.back();
-  }
+  if (!p && !(p = start(datagram, header, now, done))) return FragmentStatus::over_budget;
   if (header.body.empty()) return FragmentStatus::partial;
-  if (place(*p, header.frag_offset, header.body) == 0) return FragmentStatus::duplicate;
+  // A slice adds at most its bytes and one piece; what it did not add goes back.
+  const std::uint64_t most = header.body.size() + kPieceOverhead;
+  if (!reserve(most, p, done)) return FragmentStatus::over_budget;
+  p = find(header);
+  std::uint32_t added = place(*p, header.frag_offset, header.body);
+  const std::uint64_t before = p->charged;
+  p->charged = charge(*p);
+  unreserve(most + before - p->charged);
+  if (added == 0) return FragmentStatus::duplicate;
   if (p->have_bytes < p->total) return FragmentStatus::partial;
   completed_[completed_next_++ % completed_.size()] = {p->seq, p->ts_usec};
   release(static_cast<std::size_t>(p - pending_.data()), done);
@@ -107,7 +158,7 @@ void FragmentAssembler::release(std::size_t index, std::vector<Done>& done) {
   out.arrived = p.started;
   out.missing_bytes = p.total - p.have_bytes;
   if (out.missing_bytes == 0) {
-    out.body = std::move(p.bytes);
+    out.body = std::move(p.pieces.front().bytes);
   } else {
     // Each hole becomes a mark, so the text never comes out silently short or with NULs.
     std::uint32_t cursor = 0;
@@ -115,15 +166,14 @@ void FragmentAssembler::release(std::size_t index, std::vector<Done>& done) {
       if (upto > cursor)
         out.body += "[lastgasp: " + std::to_string(upto - cursor) + " bytes missing]";
     };
-    for (auto [lo, hi] : p.have) {
-      mark(lo);
-      out.body.append(p.bytes, lo, hi - lo);
-      cursor = hi;
+    for (Piece& piece : p.pieces) {
+      mark(piece.offset);
+      out.body += piece.bytes;
+      cursor = piece.end();
     }
     mark(p.total);
   }
-  used_ -= p.total;
-  budget_->used -= p.total;
+  unreserve(p.charged);
   pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(index));
   done.push_back(std::move(out));
 }

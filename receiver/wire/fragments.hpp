@@ -3,6 +3,11 @@
 // where its bytes go. Slices may come in any order and more than once; bytes
 // already placed are never overwritten. A message whose slices never all come
 // is released after a timeout with a visible mark for each hole.
+//
+// Memory is charged for what arrived, never for what a header declares: a
+// 34-byte "ncfrag=0/131072;" would otherwise reserve 128 KiB. Each message and
+// each run of placed bytes also costs a fixed overhead, so that empty or
+// one-byte slices cannot hold memory for free.
 #pragma once
 
 #include <array>
@@ -18,10 +23,17 @@ namespace lastgasp::wire {
 
 inline constexpr std::uint32_t kMaxFragmentedTotal = 128 * 1024;
 
-// Pending bytes across all streams, so that one cap bounds the whole daemon.
+// Pending bytes under one cap: a host's budget (shared by all its source ports,
+// so one address cannot multiply its share by using more ports) draws on the
+// daemon-wide one, its parent.
 struct ReassemblyBudget {
   std::uint64_t cap = 64u << 20;
   std::uint64_t used = 0;
+  ReassemblyBudget* parent = nullptr;
+
+  // Takes BYTES here and in every parent, or nothing when any of them is full.
+  bool take(std::uint64_t bytes);
+  void give(std::uint64_t bytes);
 };
 
 enum class FragmentStatus { partial, complete, duplicate, inconsistent, over_budget };
@@ -43,7 +55,7 @@ class FragmentAssembler {
 
   FragmentAssembler(Limits limits, ReassemblyBudget& budget) : limits_(limits), budget_(&budget) {}
   FragmentAssembler(FragmentAssembler&& other) noexcept;
-  FragmentAssembler& operator=(FragmentAssembler&&) = delete;
+  FragmentAssembler& operator=(FragmentAssembler&& other) noexcept;
   ~FragmentAssembler();
 
   // Places one slice; the caller has checked offset + size <= total <= kMaxFragmentedTotal.
@@ -58,21 +70,30 @@ class FragmentAssembler {
   std::optional<MonoTime> oldest_start() const;
 
  private:
+  // A run of placed bytes. A message's pieces are sorted and never touch: touching ones are one piece.
+  struct Piece {
+    std::uint32_t offset = 0;
+    std::string bytes;
+    std::uint32_t end() const { return offset + static_cast<std::uint32_t>(bytes.size()); }
+  };
   struct Pending {
     std::string header_text;  // the first slice's header, up to and including ';'
     std::uint64_t seq, ts_usec;
     std::uint32_t total;
-    std::string bytes;
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> have;  // sorted, merged [begin, end)
+    std::vector<Piece> pieces;
     std::uint32_t have_bytes = 0;
+    std::uint64_t charged = 0;  // what this message holds of the budgets
     Instant started;
   };
 
   Pending* find(const ExtendedHeader& header);
   bool recently_completed(const ExtendedHeader& header) const;
-  bool reserve(std::uint32_t total, std::vector<Done>& done);
+  bool reserve(std::uint64_t bytes, const Pending* keep, std::vector<Done>& done);
+  void unreserve(std::uint64_t bytes);
   void release(std::size_t index, std::vector<Done>& done);
+  Pending* start(std::string_view datagram, const ExtendedHeader& header, Instant now, std::vector<Done>& done);
   static std::uint32_t place(Pending& p, std::uint32_t offset, std::string_view slice);
+  static std::uint64_t charge(const Pending& p);
 
   Limits limits_;
   ReassemblyBudget* budget_;

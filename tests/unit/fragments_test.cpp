@@ -121,11 +121,50 @@ TEST(Fragments, StreamCapPushesOutTheOldestInsteadOfGrowing) {
   stream::StreamSettings settings;
   settings.fragment_limits.stream_cap = 200 * 1024;
   test::StreamHarness h(settings);
-  for (std::uint64_t seq = 1; seq <= 10; ++seq)  // ten half-finished 100 KiB messages
-    h.feed("6," + std::to_string(seq) + "," + std::to_string(seq) + ",-,ncfrag=0/100000;start", 0ms);
+  const std::string slice(60000, 'x');
+  for (std::uint64_t seq = 1; seq <= 10; ++seq)  // ten 100 KiB messages, 60 KB of each sent
+    h.feed("6," + std::to_string(seq) + "," + std::to_string(seq) + ",-,ncfrag=0/100000;" + slice, 0ms);
   EXPECT_LE(h.budget_.used, 200u * 1024);
+  EXPECT_GE(h.budget_.used, 120000u) << "the newest messages are still held";
   h.drain();
   EXPECT_EQ(h.seqs().size(), 10u) << "pushed-out messages are written, marked, not dropped";
+  EXPECT_EQ(h.budget_.used, 0u);
+}
+
+TEST(Fragments, ADeclaredTotalCostsNothingUntilItsBytesArrive) {
+  test::StreamHarness h;
+  for (std::uint64_t seq = 1; seq <= 100; ++seq)  // 34 bytes each, declaring 128 KiB
+    h.feed("6," + std::to_string(seq) + "," + std::to_string(seq) + ",-,ncfrag=0/131072;", 0ms);
+  EXPECT_LE(h.budget_.used, 100u * 512) << "a fixed overhead per message, not the declared total";
+  EXPECT_EQ(h.counters.wire.malformed[static_cast<unsigned>(Malformed::reassembly_over_budget)], 0u);
+  h.drain();
+  EXPECT_EQ(h.budget_.used, 0u);
+}
+
+TEST(Fragments, OneByteSlicesPayTheirOverhead) {
+  stream::StreamSettings settings;
+  settings.fragment_limits.stream_cap = 128 * 1024;
+  test::StreamHarness h(settings);
+  for (std::uint32_t offset = 0; offset < 60000; offset += 2)  // every other byte: 30,000 pieces
+    h.feed("6,1,1,-,ncfrag=" + std::to_string(offset) + "/131072;x", 0ms);
+  EXPECT_LE(h.budget_.used, 128u * 1024);
+  EXPECT_GT(h.counters.wire.malformed[static_cast<unsigned>(Malformed::reassembly_over_budget)], 0u)
+      << "pieces cost more than their byte, so the cap stops them";
+  h.drain();
+  ASSERT_EQ(h.events.size(), 1u);
+  EXPECT_NE(h.events[0].record.text.find("[lastgasp: 1 bytes missing]x"), std::string::npos);
+  EXPECT_EQ(h.budget_.used, 0u);
+}
+
+TEST(Fragments, OverlappingSlicesJoinIntoOnePieceAndKeepTheFirstBytes) {
+  test::StreamHarness h;
+  h.feed("6,1,1,-,ncfrag=4/12;EFGH", 0ms);
+  h.feed("6,1,1,-,ncfrag=10/12;KL", 0ms);
+  h.feed("6,1,1,-,ncfrag=2/12;zzzzzzzzz", 0ms);  // covers 2..10: fills 2-3 and 8-9, keeps EFGH
+  h.feed("6,1,1,-,ncfrag=0/12;AB", 0ms);
+  h.advance(1000ms);
+  ASSERT_EQ(h.events.size(), 1u);
+  EXPECT_EQ(h.events[0].record.text, "ABzzEFGHzzKL");
   EXPECT_EQ(h.budget_.used, 0u);
 }
 
@@ -136,11 +175,33 @@ TEST(Fragments, GlobalBudgetIsShared) {
   std::vector<stream::Event> out;
   stream::StreamCounters counters;
   wire::Instant now{};
-  a.feed("6,1,1,-,ncfrag=0/131072;x", now, out, counters);
-  a.feed("6,2,2,-,ncfrag=0/131072;x", now, out, counters);
-  b.feed("6,1,1,-,ncfrag=0/131072;x", now, out, counters);
+  const std::string slice(120000, 'x');
+  a.feed("6,1,1,-,ncfrag=0/131072;" + slice, now, out, counters);
+  a.feed("6,2,2,-,ncfrag=0/131072;" + slice, now, out, counters);
+  b.feed("6,1,1,-,ncfrag=0/131072;" + slice, now, out, counters);
   EXPECT_LE(budget.used, 300u * 1024);
   EXPECT_EQ(counters.wire.malformed[static_cast<unsigned>(Malformed::reassembly_over_budget)], 1u);
+}
+
+TEST(Fragments, AHostsPortsShareItsBudgetAndItDrawsOnTheGlobalOne) {
+  wire::ReassemblyBudget global{1 << 20, 0};
+  wire::ReassemblyBudget host{200 * 1024, 0, &global};
+  stream::StreamSettings settings;
+  std::vector<stream::Event> out;
+  stream::StreamCounters counters;
+  wire::Instant now{};
+  const std::string slice(100000, 'x');
+  {
+    stream::StreamMachine port_a(settings, host), port_b(settings, host);
+    port_a.feed("6,1,1,-,ncfrag=0/131072;" + slice, now, out, counters);
+    port_b.feed("6,1,1,-,ncfrag=0/131072;" + slice, now, out, counters);
+    port_b.feed("6,2,2,-,ncfrag=0/131072;" + slice, now, out, counters);
+    EXPECT_LE(host.used, 200u * 1024);
+    EXPECT_EQ(global.used, host.used);
+    EXPECT_EQ(counters.wire.malformed[static_cast<unsigned>(Malformed::reassembly_over_budget)], 1u);
+  }
+  EXPECT_EQ(host.used, 0u);
+  EXPECT_EQ(global.used, 0u);
 }
 
 }  // namespace
