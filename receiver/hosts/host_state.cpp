@@ -4,11 +4,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wire/escape.hpp"
+
 namespace lastgasp::hosts {
 
 namespace {
 
 constexpr std::size_t kMaxStateBytes = 64 * 1024;
+constexpr std::size_t kMaxSelfName = 64;  // HOST_NAME_MAX: a longer host= is not a kernel's
+
+// What a host calls itself is the sender's word: kept short, and every byte that is not
+// printable ASCII written as \xNN, so it is valid UTF-8 wherever it goes (JSON, a terminal).
+std::string self_name_from(std::string_view sent) {
+  std::string name;
+  for (char ch : sent.substr(0, kMaxSelfName)) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c > 0x20 && c < 0x7f) name += ch;
+    else wire::append_hex(name, c);
+  }
+  return name;
+}
 
 std::int64_t micros(wire::WallTime t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -24,7 +39,7 @@ void HostState::count(const stream::Event& event) {
     case stream::EventType::record:
       ++records;
       for (const wire::Field& f : event.record.fields)
-        if (f.key == "host" && f.value != self_name) self_name = f.value;
+        if (f.key == "host" && f.value != self_name) self_name = self_name_from(f.value);
       break;
     case stream::EventType::gap:
       ++gaps;
@@ -55,7 +70,8 @@ std::string HostState::to_json() const {
                       {"last_seen_us", last_seen_us}, {"boots", boots},       {"records", records},
                       {"gaps", gaps},           {"lost", lost},           {"panics", panics},
                       {"incidents", incidents}, {"last_event", last_event}};
-  return j.dump(2) + "\n";
+  // Every string in it is ours or self_name_from()'s; replace still keeps a slip from throwing.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::optional<HostState> HostState::from_json(const std::string& text) {
