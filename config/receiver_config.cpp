@@ -70,6 +70,11 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
     cfg.allow = *v;
   }
   if (auto v = root.size("max_upload", 1024, 1ull << 30)) cfg.max_upload = *v;
+  if (auto v = root.size("upload_memory", 1 << 20, 1ull << 34)) cfg.upload_memory = *v;
+  if (cfg.upload_memory < cfg.max_upload) root.fail("upload_memory", "must be at least max_upload");
+  if (auto v = root.size("pstore_quota", 0, 1ull << 50)) cfg.pstore_quota = *v;
+  if (auto v = root.size("pstore_host_quota", 0, 1ull << 50)) cfg.pstore_host_quota = *v;
+  if (auto v = root.integer("pstore_host_records", 0, 1 << 20)) cfg.pstore_host_records = unsigned(*v);
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;

@@ -43,6 +43,10 @@ struct ReceiverConfig {
 
   std::vector<std::string> allow;       // CIDRs senders may come from (netconsole and uploads); empty: any
   std::uint64_t max_upload = 4u << 20;  // bytes in one pstore record upload
+  std::uint64_t upload_memory = 32u << 20;        // upload bytes held in memory by all connections together
+  std::uint64_t pstore_quota = 1ull << 30;        // bytes of pstore records kept for all hosts together
+  std::uint64_t pstore_host_quota = 64u << 20;    // bytes of pstore records kept per host
+  unsigned pstore_host_records = 256;             // pstore records kept per host
 
   std::map<std::string, std::string> hosts;  // sender address -> host name (directory)
 };

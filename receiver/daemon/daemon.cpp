@@ -40,6 +40,17 @@ sinks::FileSinkSettings file_settings(const config::ReceiverConfig& c) {
   return s;
 }
 
+net::TcpLimits tcp_limits(const config::ReceiverConfig& c) {
+  net::TcpLimits l;
+  l.max_upload = c.max_upload;
+  l.upload_memory = c.upload_memory;
+  return l;
+}
+
+sinks::PstoreQuota pstore_quota(const config::ReceiverConfig& c) {
+  return {c.pstore_host_quota, c.pstore_host_records, c.pstore_quota};
+}
+
 std::uint64_t monotonic_usec() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -57,7 +68,8 @@ Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config
       budget_{config.reassembly_global_cap, 0},
       hosts_(config.hosts, log_dir_, stream_settings(config), budget_, config.max_hosts),
       allow_(config.allow),
-      pstore_(log_dir_),
+      pstore_(log_dir_, pstore_quota(config)),
+      tcp_(std::make_shared<net::TcpBudget>(tcp_limits(config))),
       timer_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP) {
   if (config.journal) journal_.emplace();
@@ -71,15 +83,13 @@ Daemon::~Daemon() {
 }
 
 void Daemon::open_listeners() {
-  net::TcpLimits limits;
-  limits.max_upload = config_.max_upload;
   // Under socket activation systemd holds the sockets (and the service may have no network of its own).
   int passed = sd_listen_fds(1);
   for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + passed; ++fd) {
     if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
       listeners_.push_back(std::make_unique<net::UdpListener>(io_, fd, *this));
     else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
-      endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, fd, *this, limits));
+      endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, fd, *this, tcp_));
     else
       notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: neither UDP nor listening TCP");
   }
@@ -87,7 +97,7 @@ void Daemon::open_listeners() {
   // netconsole over UDP, and uploads and verify queries over TCP, on the same address and port.
   for (const std::string& address : config_.listen) {
     listeners_.push_back(std::make_unique<net::UdpListener>(io_, address, config_.receive_buffer, *this));
-    endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, address, *this, limits));
+    endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, address, *this, tcp_));
   }
 }
 
@@ -133,6 +143,7 @@ void Daemon::reload() {
     files_.configure(file_settings(config_));
     hosts_.configure(config_.hosts, stream_settings(config_), config_.max_hosts);
     allow_ = hosts::AllowList(config_.allow);
+    pstore_.set_quota(pstore_quota(config_));
     budget_.cap = config_.reassembly_global_cap;
     if (config_.journal && !journal_) journal_.emplace();
     if (!config_.journal) journal_.reset();
@@ -179,13 +190,14 @@ void Daemon::write_events(hosts::Host& host, const hosts::Stream& stream, wire::
 std::string Daemon::on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) {
   hosts::Host* host = hosts_.host(peer);
   if (!host) return "ERR io too-many-hosts\n";
-  std::string path;
-  sinks::StoreResult result = pstore_.store(host->name(), record, path);
-  if (result == sinks::StoreResult::failed) {
-    notice(Severity::error, "cannot store a pstore record of " + host->name() + ": " + std::strerror(errno));
+  sinks::StoreOutcome stored = pstore_.store(host->name(), record);
+  if (stored.result == sinks::StoreResult::failed) {
+    notice(Severity::error, "cannot store a pstore record of " + host->name() + ": " + stored.error.message());
     return "ERR io\n";
   }
-  if (result == sinks::StoreResult::duplicate) return "OK duplicate sha256=" + record.sha256 + "\n";
+  if (stored.result == sinks::StoreResult::over_quota) return "ERR quota " + stored.quota + "\n";
+  if (stored.result == sinks::StoreResult::duplicate) return "OK duplicate sha256=" + record.sha256 + "\n";
+  const std::string& path = stored.path;
   std::string panic = sinks::find_panic_line(record.bytes);
   stream::Event event;
   event.type = stream::EventType::pstore;
@@ -351,7 +363,8 @@ std::string Daemon::summary() const {
                     std::to_string(files_.counters().write_errors) + " write errors, " +
                     std::to_string(journal_ ? journal_->errors() : 0) + " journal errors, " +
                     std::to_string(hosts_refused_) + " datagrams from hosts over max_hosts, " +
-                    std::to_string(not_allowed_) + " from outside the allow list, malformed:";
+                    std::to_string(not_allowed_) + " from outside the allow list, " + tcp_->summary() + ", " +
+                    std::to_string(pstore_.quota_refusals()) + " pstore uploads over quota, malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {
     if (!w.malformed[i]) continue;

@@ -70,6 +70,7 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   hosts::HostTable hosts_;
   hosts::AllowList allow_;
   sinks::PstoreStore pstore_;
+  std::shared_ptr<net::TcpBudget> tcp_;  // shared by every TCP endpoint
   std::vector<std::unique_ptr<net::UdpListener>> listeners_;
   std::vector<std::unique_ptr<net::TcpEndpoint>> endpoints_;
   struct VerifyWaiter {

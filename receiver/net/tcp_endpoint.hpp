@@ -1,67 +1,75 @@
 // The TCP side of a listen address (docs/protocol.md): pstore uploads from
 // `lastgasp-setup collect` and canary checks from `lastgasp-setup verify`.
 // One acceptor per address; one session object per connection that owns its
-// own lifetime through its handlers, as in Asio's examples.
+// own lifetime through its handlers, as in Asio's examples, and that the
+// endpoint can still reach (through a weak_ptr) to close it on SIGTERM.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <chrono>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "hosts/sender_address.hpp"
-#include "sinks/pstore_store.hpp"
+#include "tcp_protocol.hpp"
 
 namespace lastgasp::net {
 
-class TcpHandler {
- public:
-  virtual ~TcpHandler() = default;
-  virtual bool allows(const hosts::SenderAddress& peer) const = 0;
-  // Files an upload (checksum already checked) and returns the response line.
-  virtual std::string on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) = 0;
-  // Calls REPLY with the response line when TOKEN has arrived from PEER, or when WAIT has passed.
-  virtual void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
-                         std::function<void(std::string)> reply) = 0;
+struct TcpCounters {
+  std::uint64_t refused = 0;          // connections from outside the allow list
+  std::uint64_t busy = 0;             // connections with no session slot left (in all, or for their address)
+  std::uint64_t accept_pauses = 0;    // accepts put off for want of file descriptors
 };
 
-struct TcpLimits {
-  std::uint64_t max_upload = 4u << 20;
-  unsigned max_sessions = 64;
-  unsigned max_requests = 256;
-  std::chrono::seconds idle{30};
+// What every TCP endpoint of one daemon shares: the session slots, in all and
+// per peer address, and the memory uploads may hold.
+class TcpBudget {
+ public:
+  explicit TcpBudget(const TcpLimits& limits) : limits(limits), upload_memory{limits.upload_memory} {}
+  // Takes a session slot for PEER, or says there is none.
+  bool take_slot(const hosts::SenderAddress& peer);
+  void give_slot(const hosts::SenderAddress& peer);
+  // "N refused, N busy, ...", for the daemon's status line.
+  std::string summary() const;
+
+  const TcpLimits limits;
+  UploadMemory upload_memory;
+  TcpCounters counters;
+
+ private:
+  unsigned sessions_ = 0;
+  std::unordered_map<std::array<std::uint8_t, 16>, unsigned, hosts::HostKeyHash> per_address_;
 };
+
+class TcpSession;
 
 class TcpEndpoint {
  public:
   // Opens ADDRESS ("[::]:6666"); throws std::system_error or std::invalid_argument.
-  TcpEndpoint(boost::asio::io_context& io, const std::string& address, TcpHandler& handler, TcpLimits limits);
+  TcpEndpoint(boost::asio::io_context& io, const std::string& address, TcpHandler& handler,
+              std::shared_ptr<TcpBudget> budget);
   // Adopts a listening socket from systemd.
-  TcpEndpoint(boost::asio::io_context& io, int fd, TcpHandler& handler, TcpLimits limits);
+  TcpEndpoint(boost::asio::io_context& io, int fd, TcpHandler& handler, std::shared_ptr<TcpBudget> budget);
 
   void start();
+  // Stops accepting and closes every open session.
   void close();
   std::string name() const;
 
  private:
   void accept();
+  void admit(boost::asio::ip::tcp::socket socket);
+  void pause_accepting();
 
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer pause_;
   TcpHandler& handler_;
-  TcpLimits limits_;
-  std::shared_ptr<unsigned> sessions_ = std::make_shared<unsigned>(0);
+  std::shared_ptr<TcpBudget> budget_;
+  std::vector<std::weak_ptr<TcpSession>> sessions_;
 };
-
-// One request header, parsed: "LASTGASP/1 VERB key=value ...", values percent-decoded.
-struct Request {
-  std::string verb;
-  std::vector<std::pair<std::string, std::string>> params;
-  const std::string* get(std::string_view key) const;
-};
-std::optional<Request> parse_request(std::string_view line);
-std::string sha256_hex(const std::string& bytes);
 
 }  // namespace lastgasp::net

@@ -1,5 +1,6 @@
 #include "log_directory.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,20 +82,45 @@ int LogDirectory::open_host_dir(const std::string& host, bool create) const {
   return open_dir_at(root_fd_, host.c_str(), create);
 }
 
-int LogDirectory::open_append(const std::string& host, const std::string& relative, bool exclusive) const {
-  int dir = open_host_dir(host, true);
-  if (dir < 0) return -1;
-  std::string name = relative;
-  // Walk down, creating each directory; none may be a link or a way up.
-  for (auto slash = name.find('/'); slash != std::string::npos; slash = name.find('/')) {
-    std::string component = name.substr(0, slash);
+int LogDirectory::open_directory(const std::string& host, const std::string& relative, bool create) const {
+  int dir = open_host_dir(host, create);
+  std::string_view rest = relative;
+  // Walk down, creating each directory if asked; none may be a link or a way up.
+  while (dir >= 0 && !rest.empty()) {
+    auto slash = rest.find('/');
+    std::string component(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
     int sub = component.empty() || component == "." || component == ".." ? (errno = EINVAL, -1)
-                                                                          : open_dir_at(dir, component.c_str(), true);
+                                                                          : open_dir_at(dir, component.c_str(), create);
+    int saved = errno;
     ::close(dir);
-    if (sub < 0) return -1;
+    errno = saved;
     dir = sub;
-    name.erase(0, slash + 1);
   }
+  return dir;
+}
+
+std::vector<std::string> LogDirectory::host_names() const {
+  std::vector<std::string> names;
+  int fd = ::openat(root_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+  if (!listing) {
+    if (fd >= 0) ::close(fd);
+    return names;
+  }
+  while (const dirent* entry = ::readdir(listing)) {
+    std::string_view name = entry->d_name;
+    if (name != "." && name != ".." && (entry->d_type == DT_DIR || entry->d_type == DT_UNKNOWN)) names.emplace_back(name);
+  }
+  ::closedir(listing);
+  return names;
+}
+
+int LogDirectory::open_append(const std::string& host, const std::string& relative, bool exclusive) const {
+  auto slash = relative.rfind('/');
+  int dir = open_directory(host, slash == std::string::npos ? "" : relative.substr(0, slash), true);
+  if (dir < 0) return -1;
+  std::string name = slash == std::string::npos ? relative : relative.substr(slash + 1);
   // Read and write: the last byte tells whether the last line was cut.
   int flags = O_RDWR | O_APPEND | O_CREAT | (exclusive ? O_EXCL : 0);
   int fd = open_file_at(dir, name, flags, host + "/" + relative);

@@ -28,6 +28,11 @@ class LogDirectory {
   // short (power loss) is ended with '\n' first, so no line is glued to it.
   // Returns -1 with errno set on failure.
   int open_append(const std::string& host, const std::string& relative, bool exclusive = false) const;
+  // Opens the directory HOST/RELATIVE ("" for HOST/ itself), creating it and the
+  // ones on the way when CREATE. Returns -1 with errno set on failure.
+  int open_directory(const std::string& host, const std::string& relative, bool create) const;
+  // The names of the host directories under LOG_DIR.
+  std::vector<std::string> host_names() const;
   // Opens HOST/RELATIVE for reading, or -1 with errno set.
   int open_read(const std::string& host, const std::string& relative) const;
   // Replaces HOST/NAME with CONTENT atomically (a temporary file, then rename). False with errno on failure.

@@ -1,10 +1,15 @@
 // pstore records uploaded by `lastgasp-setup collect`, filed under the host
 // that sent them as LOG_DIR/<host>/pstore/<boot_id>/<name>, and keyed by
 // sha256 in LOG_DIR/<host>/pstore/index so that collecting again never
-// stores a record twice. A record is acknowledged only once it is fsynced.
+// stores a record twice. A record is acknowledged only once it is fsynced,
+// and never stored past the quotas: a hostile peer fills at most its share.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <system_error>
+#include <unordered_map>
 
 #include "log_directory.hpp"
 
@@ -12,23 +17,52 @@ namespace lastgasp::sinks {
 
 struct PstoreRecord {
   std::string host_name;  // what the sender calls itself (information only)
-  std::string boot_id;    // the boot that collected it: the record is from the boot before
-  std::string name;       // the pstore file name: [A-Za-z0-9._-]
+  std::string boot_id;    // the boot that collected it (a checked UUID): the record is from the boot before
+  std::string name;       // the pstore file name: [A-Za-z0-9._-], never starting with '.'
   std::string sha256;     // lowercase hex, already checked against `bytes`
   std::string bytes;
 };
 
-enum class StoreResult { stored, duplicate, failed };
+struct PstoreQuota {
+  std::uint64_t host_bytes = 64u << 20;  // under one LOG_DIR/<host>/pstore
+  unsigned host_records = 256;
+  std::uint64_t total_bytes = 1u << 30;  // under every host's pstore together
+};
+
+enum class StoreResult { stored, duplicate, over_quota, failed };
+
+struct StoreOutcome {
+  StoreResult result = StoreResult::failed;
+  std::string path;       // stored: where, relative to the host's directory
+  std::string quota;      // over_quota: which one ("host-bytes", "host-records" or "total")
+  std::error_code error;  // failed: why
+};
 
 class PstoreStore {
  public:
-  explicit PstoreStore(const LogDirectory& dir) : dir_(dir) {}
-  // Files RECORD under HOST; on `stored`, PATH is where, relative to the host's directory.
-  StoreResult store(const std::string& host, const PstoreRecord& record, std::string& path) const;
+  PstoreStore(const LogDirectory& dir, PstoreQuota quota) : dir_(dir), quota_(quota) {}
+  void set_quota(PstoreQuota quota) { quota_ = quota; }
+  // Files RECORD under HOST.
+  StoreOutcome store(const std::string& host, const PstoreRecord& record);
+  std::uint64_t quota_refusals() const { return quota_refusals_; }
 
  private:
+  struct Usage {
+    std::uint64_t bytes = 0;
+    unsigned records = 0;
+  };
   bool known(const std::string& host, const std::string& sha256) const;
+  std::string over_quota(const std::string& host, std::uint64_t size);
+  Usage& refresh_usage(const std::string& host);
+  Usage scan(const std::string& host) const;
+
   const LogDirectory& dir_;
+  PstoreQuota quota_;
+  // What every host's pstore holds, counted from the disk: each host again at its
+  // every upload, all of them once at the first (so files removed by hand count).
+  std::unordered_map<std::string, Usage> usage_;
+  std::optional<std::uint64_t> total_;
+  std::uint64_t quota_refusals_ = 0;
 };
 
 // Whether a pstore record holds a kernel panic, and its first panic line.

@@ -1,57 +1,20 @@
 // The TCP side of docs/protocol.md against the real daemon, over loopback.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <fstream>
 #include <thread>
 
 #include "net/tcp_endpoint.hpp"
 #include "receiver_process.hpp"
+#include "tcp_client.hpp"
 
 namespace lastgasp::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class TcpClient {
- public:
-  explicit TcpClient(std::uint16_t port, const std::string& bind_address = "") {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (!bind_address.empty()) {
-      sockaddr_in from{};
-      from.sin_family = AF_INET;
-      inet_pton(AF_INET, bind_address.c_str(), &from.sin_addr);
-      ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from);
-    }
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-  }
-  ~TcpClient() { ::close(fd_); }
-  void send(const std::string& bytes) { ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size())); }
-  // One response line, or "" when the connection closed first.
-  std::string line() {
-    std::string out;
-    char c;
-    while (::recv(fd_, &c, 1, 0) == 1) {
-      if (c == '\n') return out;
-      out += c;
-    }
-    return out;
-  }
-  bool connected() const { return connected_; }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
-
 std::string upload(const std::string& name, const std::string& body, const std::string& sha = "") {
-  return "LASTGASP/1 PSTORE host=guest%20one boot_id=3d1219c7-c4c5-404a name=" + name + " size=" +
+  return "LASTGASP/1 PSTORE host=guest%20one boot_id=3d1219c7-c4c5-404a-aa1f-6d2a48adfda4 name=" + name + " size=" +
          std::to_string(body.size()) + " sha256=" + (sha.empty() ? net::sha256_hex(body) : sha) + "\n" + body;
 }
 
@@ -79,11 +42,11 @@ TEST_F(Tcp, APanicRecordIsStoredOnceWithALogLineAndAnIncident) {
   ASSERT_TRUE(client.connected());
   client.send(upload("dmesg-ramoops-0", kPanicRecord));
   EXPECT_EQ(client.line(), "OK stored sha256=" + net::sha256_hex(kPanicRecord));
-  EXPECT_EQ(read_file(host_dir() / "pstore" / "3d1219c7-c4c5-404a" / "dmesg-ramoops-0"), kPanicRecord)
+  EXPECT_EQ(read_file(host_dir() / "pstore" / "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4" / "dmesg-ramoops-0"), kPanicRecord)
       << "on disk before the OK";
   auto log = read_file(host_dir() / "console.log");
   EXPECT_NE(log.find("\tlastgasp\t-\t-\tlastgasp: pstore panic record dmesg-ramoops-0 from the boot before "
-                     "3d1219c7-c4c5-404a arrived (" + std::to_string(kPanicRecord.size()) +
+                     "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4 arrived (" + std::to_string(kPanicRecord.size()) +
                      " bytes): Kernel panic - not syncing: sysrq triggered crash\t"),
             std::string::npos)
       << log;
