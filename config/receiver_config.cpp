@@ -54,11 +54,18 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.millis("flush_interval_ms", 1, 1'000)) cfg.flush_interval = *v;
   if (auto v = root.integer("incident_context", 0, 100'000)) cfg.incident_context = unsigned(*v);
   if (auto v = root.integer("incident_quiet_s", 1, 86'400)) cfg.incident_quiet = seconds(*v);
+  if (auto v = root.integer("incident_burst", 1, 1000)) cfg.incident_burst = unsigned(*v);
+  if (auto v = root.integer("incident_refill_s", 1, 86'400)) cfg.incident_refill = seconds(*v);
+  if (auto v = root.size("incident_max_size", 64 << 10, 1ull << 32)) cfg.incident_max_size = *v;
   if (auto v = root.integer("stream_idle_s", 1, 86'400 * 30)) cfg.stream_idle = seconds(*v);
   if (auto v = root.size("reassembly_stream_cap", 1 << 17, 1ull << 30)) cfg.reassembly_stream_cap = *v;
+  if (auto v = root.size("reassembly_host_cap", 1 << 17, 1ull << 34)) cfg.reassembly_host_cap = *v;
   if (auto v = root.size("reassembly_global_cap", 1 << 17, 1ull << 34)) cfg.reassembly_global_cap = *v;
   if (auto v = root.integer("max_open_files", 16, 1 << 20)) cfg.max_open_files = unsigned(*v);
   if (auto v = root.integer("max_hosts", 1, 1 << 24)) cfg.max_hosts = unsigned(*v);
+  if (auto v = root.integer("max_streams_per_host", 1, 65536)) cfg.max_streams_per_host = unsigned(*v);
+  if (auto v = root.integer("new_hosts_per_second", 1, 1 << 20)) cfg.new_hosts_per_second = unsigned(*v);
+  if (auto v = root.integer("new_hosts_burst", 1, 1 << 24)) cfg.new_hosts_burst = unsigned(*v);
   if (auto v = root.boolean("journal")) cfg.journal = *v;
   if (auto v = root.size("rotate_size", 0, 1ull << 40)) cfg.rotate_size = *v;
   if (auto v = root.integer("rotate_keep", 0, 1000)) cfg.rotate_keep = unsigned(*v);

@@ -29,12 +29,19 @@ struct ReceiverConfig {
 
   unsigned incident_context = 200;      // records before a trigger copied into the incident file
   seconds incident_quiet{30};           // silence that closes an open incident
+  unsigned incident_burst = 5;          // new incident files a host may open at once...
+  seconds incident_refill{60};          // ...and one more each this often
+  std::uint64_t incident_max_size = 4u << 20;  // bytes in one incident file
   seconds stream_idle{300};             // a host silent this long is evicted (it resumes from its log)
   unsigned max_hosts = 262144;          // hosts held at once; datagrams from more are counted and dropped
+  unsigned max_streams_per_host = 64;   // source ports of one address held at once
+  unsigned new_hosts_per_second = 100;  // hosts never seen before admitted per second...
+  unsigned new_hosts_burst = 16384;     // ...after a first burst of this many
 
   std::uint64_t reassembly_stream_cap = 256u << 10;  // pending fragment bytes per stream
+  std::uint64_t reassembly_host_cap = 512u << 10;    // pending fragment bytes per sender address
   std::uint64_t reassembly_global_cap = 64u << 20;   // pending fragment bytes in all
-  unsigned max_open_files = 1024;       // log files kept open at once (least recently used closed)
+  unsigned max_open_files = 1024;       // log and incident files open at once (least recently used closed)
 
   bool journal = false;                 // also write every record to the systemd journal
   std::uint64_t rotate_size = 256u << 20;  // rotate console.log past this size (0: never)

@@ -2,6 +2,8 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 
 #include "hosts/host_state.hpp"
@@ -30,11 +32,35 @@ stream::StreamSettings stream_settings(const config::ReceiverConfig& c) {
   return s;
 }
 
-sinks::FileSinkSettings file_settings(const config::ReceiverConfig& c) {
+// Descriptors kept out of max_open_files: TCP sessions, sockets, and the short-lived opens of the
+// datagram path (resume, state, incident context) and of pstore uploads.
+constexpr unsigned kReservedDescriptors = 64 + net::TcpLimits{}.max_sessions;
+
+// Raises the soft descriptor limit to the hard one (a shell's 1024 is far too few for a
+// fleet) and returns the soft limit in force.
+rlim_t raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised{limit.rlim_max, limit.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;  // a seccomp filter may say no
+  }
+  return limit.rlim_cur;
+}
+
+sinks::FileSinkSettings file_settings(const config::ReceiverConfig& c, rlim_t descriptor_limit) {
   sinks::FileSinkSettings s;
+  rlim_t room = descriptor_limit > kReservedDescriptors + 16 ? descriptor_limit - kReservedDescriptors : 16;
+  s.max_open_files = static_cast<unsigned>(std::min<rlim_t>(c.max_open_files, room));
+  if (s.max_open_files < c.max_open_files)
+    notice(Severity::warning, "max_open_files lowered from " + std::to_string(c.max_open_files) + " to " +
+                                  std::to_string(s.max_open_files) + ": the descriptor limit is " +
+                                  std::to_string(descriptor_limit) + " (raise LimitNOFILE= or ulimit -Hn)");
   s.incident_context = c.incident_context;
   s.incident_quiet = c.incident_quiet;
-  s.max_open_files = c.max_open_files;
+  s.incident_burst = c.incident_burst;
+  s.incident_refill = c.incident_refill;
+  s.incident_max_size = c.incident_max_size;
   s.rotate_size = c.rotate_size;
   s.rotate_keep = c.rotate_keep;
   return s;
@@ -51,6 +77,16 @@ sinks::PstoreQuota pstore_quota(const config::ReceiverConfig& c) {
   return {c.pstore_host_quota, c.pstore_host_records, c.pstore_quota};
 }
 
+hosts::HostLimits host_limits(const config::ReceiverConfig& c) {
+  hosts::HostLimits l;
+  l.max_hosts = c.max_hosts;
+  l.max_streams = c.max_streams_per_host;
+  l.reassembly_cap = c.reassembly_host_cap;
+  l.new_per_second = c.new_hosts_per_second;
+  l.new_burst = c.new_hosts_burst;
+  return l;
+}
+
 std::uint64_t monotonic_usec() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -63,10 +99,11 @@ Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config
     : io_(io),
       config_(config),
       reload_(std::move(reload)),
+      descriptor_limit_(raise_descriptor_limit()),
       log_dir_(config.log_dir),
-      files_(log_dir_, file_settings(config)),
+      files_(log_dir_, file_settings(config, descriptor_limit_)),
       budget_{config.reassembly_global_cap, 0},
-      hosts_(config.hosts, log_dir_, stream_settings(config), budget_, config.max_hosts),
+      hosts_(config.hosts, log_dir_, stream_settings(config), budget_, host_limits(config)),
       allow_(config.allow),
       pstore_(log_dir_, pstore_quota(config)),
       tcp_(std::make_shared<net::TcpBudget>(tcp_limits(config))),
@@ -77,9 +114,28 @@ Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config
 
 Daemon::~Daemon() {
   hosts_.for_each([&](hosts::Host& host) {
-    save_state(host);
+    guarded("saving state at exit", [&] { save_state(host); });
     files_.forget(host.files);
   });
+}
+
+// No sender's bytes may end the daemon. Whatever one piece of work throws (a
+// bug, or memory running out) is counted and reported, that piece is dropped,
+// and the loop goes on with every other host. The fuzzer asserts the count is 0.
+template <class Work>
+void Daemon::guarded(const char* what, Work&& work) noexcept {
+  try {
+    work();
+    return;
+  } catch (const std::exception& e) {
+    if (internal_errors_++ == 0 || wire::MonoTime::clock::now() - last_internal_error_ >= kReportInterval)
+      notice(Severity::error, std::string("internal error while ") + what + ": " + e.what() + " (" +
+                                  std::to_string(internal_errors_) + " so far; that work was dropped)");
+  } catch (...) {
+    ++internal_errors_;
+  }
+  last_internal_error_ = wire::MonoTime::clock::now();
+  events_.clear();
 }
 
 void Daemon::open_listeners() {
@@ -140,8 +196,8 @@ void Daemon::reload() {
     fresh.listen = config_.listen;
     fresh.log_dir = config_.log_dir;
     config_ = fresh;
-    files_.configure(file_settings(config_));
-    hosts_.configure(config_.hosts, stream_settings(config_), config_.max_hosts);
+    files_.configure(file_settings(config_, descriptor_limit_));
+    hosts_.configure(config_.hosts, stream_settings(config_), host_limits(config_));
     allow_ = hosts::AllowList(config_.allow);
     pstore_.set_quota(pstore_quota(config_));
     budget_.cap = config_.reassembly_global_cap;
@@ -162,17 +218,26 @@ void Daemon::on_datagram(const sockaddr* source, socklen_t source_len, std::stri
     ++not_allowed_;
     return;
   }
-  hosts::Host* found = hosts_.host(*sender);
+  guarded("taking a datagram", [&] { handle_datagram(*sender, payload, now); });
+}
+
+void Daemon::handle_datagram(const hosts::SenderAddress& sender, std::string_view payload, const wire::Instant& now) {
+  auto refusal = hosts::HostTable::Refusal::none;
+  hosts::Host* found = hosts_.host(sender, now.mono, refusal);
   if (!found) {
-    ++hosts_refused_;
+    ++(refusal == hosts::HostTable::Refusal::new_host_rate ? new_hosts_limited_ : hosts_refused_);
     return;
   }
   hosts::Host& host = *found;
-  hosts::Stream& stream = hosts_.stream(host, sender->port);
-  host.last_seen = now.mono;
-  stream.machine.feed(payload, now, events_, counters_);
-  write_events(host, stream, now.mono);
-  if (stream.machine.next_deadline()) schedule(host);
+  hosts::Stream* stream = hosts_.stream(host, sender.port);
+  if (!stream) {
+    ++streams_refused_;
+    return;
+  }
+  host.last_seen = stream->last_seen = now.mono;
+  stream->machine.feed(payload, now, events_, counters_);
+  write_events(host, *stream, now.mono);
+  if (stream->machine.next_deadline()) schedule(host);
 }
 
 void Daemon::write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now) {
@@ -188,7 +253,14 @@ void Daemon::write_events(hosts::Host& host, const hosts::Stream& stream, wire::
 }
 
 std::string Daemon::on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) {
-  hosts::Host* host = hosts_.host(peer);
+  std::string answer = "ERR io\n";
+  guarded("filing a pstore record", [&] { answer = file_pstore(peer, std::move(record)); });
+  return answer;
+}
+
+std::string Daemon::file_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) {
+  auto refusal = hosts::HostTable::Refusal::none;
+  hosts::Host* host = hosts_.host(peer, wire::MonoTime::clock::now(), refusal);
   if (!host) return "ERR io too-many-hosts\n";
   sinks::StoreOutcome stored = pstore_.store(host->name(), record);
   if (stored.result == sinks::StoreResult::failed) {
@@ -269,24 +341,30 @@ void Daemon::save_state(hosts::Host& host) {
 void Daemon::tick() {
   if (stopped_) return;
   auto now = wire::MonoTime::clock::now();
-  std::vector<hosts::Host*> due;
-  due.swap(scheduled_);
-  for (hosts::Host* host : due) {
-    host->scheduled = false;
-    for (hosts::Stream& stream : host->streams) {
-      stream.machine.expire(now, events_, counters_);
-      write_events(*host, stream, now);
-      if (stream.machine.next_deadline()) schedule(*host);
-    }
-  }
-  files_.flush();
-  expire_verifies(now);
-  if (now - last_housekeeping_ >= kHousekeepingInterval) housekeeping(now);
+  advance(now);
   pet_watchdog(now);
   timer_.expires_at(now + config_.flush_interval);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });
+}
+
+void Daemon::advance(wire::MonoTime now) {
+  std::vector<hosts::Host*> due;
+  due.swap(scheduled_);
+  for (hosts::Host* host : due) {
+    host->scheduled = false;
+    guarded("expiring a host's timeouts", [&] {
+      for (hosts::Stream& stream : host->streams) {
+        stream.machine.expire(now, events_, counters_);
+        write_events(*host, stream, now);
+        if (stream.machine.next_deadline()) schedule(*host);
+      }
+    });
+  }
+  files_.flush();
+  expire_verifies(now);
+  if (now - last_housekeeping_ >= kHousekeepingInterval) guarded("housekeeping", [&] { housekeeping(now); });
 }
 
 void Daemon::pet_watchdog(wire::MonoTime now) {
@@ -301,6 +379,7 @@ void Daemon::housekeeping(wire::MonoTime now) {
   unsigned saves = 0;
   // A silent host holds nothing (its deadlines have all passed): drop it, it resumes from its log.
   hosts_.evict_if([&](hosts::Host& host) {
+    hosts_.drop_idle_streams(host, now - config_.stream_idle);
     bool evict = !host.scheduled && now - host.last_seen >= config_.stream_idle;
     bool due = host.state.dirty && now - host.last_saved >= kStateSaveInterval && saves < kStateSavesPerPass;
     if (evict || due) {
@@ -318,8 +397,9 @@ void Daemon::housekeeping(wire::MonoTime now) {
 // Tells the operator, at most once a minute, when something went wrong since the last time.
 void Daemon::report_trouble(wire::MonoTime now) {
   if (now - last_report_ < kReportInterval) return;
-  std::uint64_t trouble =
-      hosts_refused_ + not_allowed_ + counters_.wire.malformed_total() + files_.counters().write_errors;
+  const auto& files = files_.counters();
+  std::uint64_t trouble = hosts_refused_ + new_hosts_limited_ + streams_refused_ + not_allowed_ + internal_errors_ +
+                          counters_.wire.malformed_total() + files.write_errors + files.incidents_suppressed;
   for (const auto& l : listeners_) trouble += l->counters().kernel_drops;
   if (journal_) trouble += journal_->errors();
   if (trouble == reported_trouble_) return;
@@ -361,10 +441,15 @@ std::string Daemon::summary() const {
                     std::to_string(s.incidents[static_cast<std::size_t>(stream::IncidentKind::panic)]) + " panics, " +
                     std::to_string(s.duplicates) + " duplicates, " + std::to_string(drops) + " kernel drops, " +
                     std::to_string(files_.counters().write_errors) + " write errors, " +
+                    std::to_string(files_.counters().dropped_lines) + " lines lost to write errors, " +
                     std::to_string(journal_ ? journal_->errors() : 0) + " journal errors, " +
-                    std::to_string(hosts_refused_) + " datagrams from hosts over max_hosts, " +
-                    std::to_string(not_allowed_) + " from outside the allow list, " + tcp_->summary() + ", " +
-                    std::to_string(pstore_.quota_refusals()) + " pstore uploads over quota, malformed:";
+                    std::to_string(files_.counters().incidents_suppressed) + " incidents over the rate, " +
+                    std::to_string(internal_errors_) + " internal errors; dropped datagrams: " +
+                    std::to_string(hosts_refused_) + " over max_hosts, " + std::to_string(new_hosts_limited_) +
+                    " new hosts over the rate, " + std::to_string(streams_refused_) +
+                    " ports over max_streams_per_host, " + std::to_string(not_allowed_) +
+                    " outside the allow list; " + tcp_->summary() + ", " +
+                    std::to_string(pstore_.quota_refusals()) + " pstore uploads over quota; malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {
     if (!w.malformed[i]) continue;

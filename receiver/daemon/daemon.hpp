@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <sys/resource.h>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -40,6 +41,11 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
 
   void on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
                    const wire::Instant& now) override;
+  // Everything due at NOW with no packet arriving (the timer calls it; the
+  // whole-daemon fuzzer calls it with a time of its own).
+  void advance(wire::MonoTime now);
+  // Work that threw and was dropped: none, unless there is a bug.
+  std::uint64_t internal_errors() const { return internal_errors_; }
   bool allows(const hosts::SenderAddress& peer) const override { return allow_.allows(peer); }
   std::string on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) override;
   void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
@@ -47,9 +53,13 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
 
  private:
   void open_listeners();
+  template <class Work>
+  void guarded(const char* what, Work&& work) noexcept;
+  void handle_datagram(const hosts::SenderAddress& sender, std::string_view payload, const wire::Instant& now);
   void tick();
   void housekeeping(wire::MonoTime now);
   void reload();
+  std::string file_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record);
   void write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now);
   void schedule(hosts::Host& host);
   void save_state(hosts::Host& host);
@@ -63,6 +73,7 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   boost::asio::io_context& io_;
   config::ReceiverConfig config_;
   ConfigLoader reload_;
+  rlim_t descriptor_limit_;
   sinks::LogDirectory log_dir_;
   sinks::FileSink files_;
   std::optional<sinks::JournalSink> journal_;
@@ -85,8 +96,12 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   std::vector<stream::Event> events_;
   std::vector<hosts::Host*> scheduled_;  // hosts with a deadline pending
   stream::StreamCounters counters_;
-  std::uint64_t hosts_refused_ = 0;
+  std::uint64_t hosts_refused_ = 0;     // datagrams from hosts over max_hosts
+  std::uint64_t new_hosts_limited_ = 0;  // datagrams from new hosts past new_hosts_per_second
+  std::uint64_t streams_refused_ = 0;   // datagrams from ports over max_streams_per_host
   std::uint64_t not_allowed_ = 0;  // datagrams from outside the allow list
+  std::uint64_t internal_errors_ = 0;
+  wire::MonoTime last_internal_error_{};
   wire::MonoTime last_housekeeping_{};
   wire::MonoTime last_report_{};
   std::uint64_t reported_trouble_ = 0;

@@ -22,10 +22,20 @@ namespace lastgasp::hosts {
 struct Stream {
   std::uint16_t port;
   stream::StreamMachine machine;
+  wire::MonoTime last_seen{};
+};
+
+struct HostLimits {
+  std::size_t max_hosts = 262144;
+  std::size_t max_streams = 64;                // source ports of one address held at once
+  std::uint64_t reassembly_cap = 512u << 10;   // pending fragment bytes of all its streams
+  double new_per_second = 100;                 // hosts with no directory yet, admitted per second...
+  double new_burst = 16384;                    // ...after a first burst of this many
 };
 
 struct Host {
-  explicit Host(std::string name) : files(std::move(name)) {}
+  Host(std::string name, wire::ReassemblyBudget& global, std::uint64_t reassembly_cap)
+      : files(std::move(name)), reassembly{reassembly_cap, 0, &global} {}
 
   const std::string& name() const { return files.name; }
   // The src=<port> to write on this host's lines: only once it has several streams.
@@ -35,6 +45,7 @@ struct Host {
 
   sinks::HostFiles files;
   HostState state;
+  wire::ReassemblyBudget reassembly;  // before the streams, which give their share back as they go
   std::vector<Stream> streams;
   std::vector<sinks::ResumePoint> resume;  // read from the log, until each stream takes its own
   wire::MonoTime last_seen{};
@@ -47,15 +58,19 @@ class HostTable {
  public:
   // NAMES maps a numeric address to its host name, as the config's [hosts] table does.
   HostTable(const std::map<std::string, std::string>& names, const sinks::LogDirectory& dir,
-            stream::StreamSettings settings, wire::ReassemblyBudget& budget, std::size_t max_hosts);
+            stream::StreamSettings settings, wire::ReassemblyBudget& budget, HostLimits limits);
 
-  // New names, settings and cap apply to hosts and streams added from now on.
+  // New names, settings and limits apply to hosts and streams added from now on.
   void configure(const std::map<std::string, std::string>& names, stream::StreamSettings settings,
-                 std::size_t max_hosts);
+                 HostLimits limits);
 
-  // The host at ADDRESS, added if new; nullptr when the table is full.
-  Host* host(const SenderAddress& address);
-  Stream& stream(Host& host, std::uint16_t port);
+  enum class Refusal { none, table_full, new_host_rate, streams_full };
+  // The host at ADDRESS, added if new; nullptr (and why) when it cannot be.
+  Host* host(const SenderAddress& address, wire::MonoTime now, Refusal& why);
+  // HOST's stream from PORT, added if new; nullptr when the host has max_streams already.
+  Stream* stream(Host& host, std::uint16_t port);
+  // Drops HOST's streams silent since BEFORE that hold nothing, keeping where each had got to.
+  void drop_idle_streams(Host& host, wire::MonoTime before);
 
   template <class F>
   void for_each(F&& f) {
@@ -72,10 +87,14 @@ class HostTable {
 
  private:
 
+  bool admit_new(const std::string& name, wire::MonoTime now);
+
   const sinks::LogDirectory& dir_;
   stream::StreamSettings settings_;
   wire::ReassemblyBudget& budget_;
-  std::size_t max_hosts_ = 0;
+  HostLimits limits_;
+  double new_tokens_ = 0;
+  wire::MonoTime new_tokens_at_{};
   std::unordered_map<std::array<std::uint8_t, 16>, std::string, HostKeyHash> names_;
   std::unordered_map<std::array<std::uint8_t, 16>, std::unique_ptr<Host>, HostKeyHash> hosts_;
 };

@@ -52,9 +52,8 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
                      wire::MonoTime now) {
   std::size_t start = host.pending.size();
   append_log_line(host.pending, event, src_port, time_);
-  ++counters_.lines;
   if (host.incident) {
-    host.incident->pending.append(host.pending, start);
+    append_incident(*host.incident, std::string_view(host.pending).substr(start));
     host.incident->last_activity = now;
   }
   mark_dirty(host);
@@ -65,41 +64,102 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
 
 void FileSink::on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now) {
   // An oops that turns into a panic gets a file of its own; more of the same goes on in the open one.
-  bool worse = !host.incident || stream::severity(event.incident) > stream::severity(host.incident->kind);
-  if (worse && host.incident) close_incident(host);
+  // A host with no incident open pays a token for a new one: a sender that "reboots" and panics
+  // a hundred times a second gets a few files and its lines in console.log, not a hundred fsyncs.
+  bool escalates = host.incident && stream::severity(event.incident) > stream::severity(host.incident->kind);
+  if (host.incident && !escalates) return;
+  if (!host.incident && !take_incident_token(host, now)) {
+    ++counters_.incidents_suppressed;
+    return;
+  }
+  if (escalates) close_incident(host);
   flush(host);
   if (host.fd >= 0 && ::fdatasync(host.fd) != 0) report_write_error(host, kConsoleLog, errno);
-  if (worse) open_incident(host, event, now);
+  open_incident(host, event, now);
+}
+
+bool FileSink::take_incident_token(HostFiles& host, wire::MonoTime now) {
+  const double burst = settings_.incident_burst;
+  if (host.incident_tokens < 0) host.incident_tokens = burst;
+  std::chrono::duration<double> since = now - host.incident_tokens_at;
+  host.incident_tokens_at = now;
+  host.incident_tokens = std::min(burst, host.incident_tokens + since / settings_.incident_refill);
+  if (host.incident_tokens < 1) return false;
+  host.incident_tokens -= 1;
+  return true;
 }
 
 void FileSink::open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now) {
   // The context is the log's own tail: the records before the trigger, the trigger, our line.
   std::string context;
   if (int in = dir_.open_read(host.name, kConsoleLog); in >= 0) {
-    for (const std::string& line : read_last_lines(in, settings_.incident_context + 2, kMaxIncidentContextBytes))
+    auto max_bytes = std::min<std::uint64_t>(kMaxIncidentContextBytes, settings_.incident_max_size);
+    for (const std::string& line : read_last_lines(in, settings_.incident_context + 2, max_bytes))
       context += line + "\n";
     ::close(in);
   }
-  int fd = create_incident_file(host, event, stream::incident_name(event.incident));
-  if (fd < 0) return;
-  if (write_all(fd, context.data(), context.size()) != context.size() || ::fdatasync(fd) != 0)
-    report_write_error(host, "incidents/", errno);
-  host.incident = std::make_unique<OpenIncident>(OpenIncident{fd, event.incident, now, {}});
+  host.incident = std::make_unique<OpenIncident>();
+  OpenIncident& incident = *host.incident;
+  incident.opened = event.record.arrived.wall;
+  incident.label = stream::incident_name(event.incident);
+  incident.kind = event.incident;
+  incident.last_activity = now;
+  append_incident(incident, context);
   incidents_.push_back(&host);
+  // Written now and made durable: the host may be gone in a moment. What cannot be written
+  // (a full disk) stays pending, and the next flush tries again.
+  flush_incident(host);
+  if (incident.fd >= 0 && ::fdatasync(incident.fd) != 0) report_write_error(host, incident.file, errno);
 }
 
-// A new file in HOST/incidents/, named for the event's time and LABEL, never over an existing one.
-int FileSink::create_incident_file(HostFiles& host, const stream::Event& event, const std::string& label) {
+// Keeps LINES for the incident file; past incident_max_size, one line says the rest is in console.log.
+void FileSink::append_incident(OpenIncident& incident, std::string_view lines) {
+  if (!incident.full && incident.size + lines.size() <= settings_.incident_max_size) {
+    incident.pending.append(lines);
+    incident.size += lines.size();
+    return;
+  }
+  counters_.incident_bytes_cut += lines.size();
+  if (incident.full) return;
+  incident.full = true;
+  incident.pending += own_line("lastgasp: incident_max_size reached: the rest is in console.log only");
+}
+
+// A new file in HOST/incidents/, named for WHEN and LABEL, never over an existing one; FILE gets its name.
+int FileSink::create_incident_file(HostFiles& host, wire::WallTime when, const std::string& label,
+                                   std::string& file) {
   int fd = -1;
-  std::string file;
+  std::string name;
   for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
-    file = incident_file_name(event.record.arrived.wall, label, attempt);
-    fd = dir_.open_append(host.name, file, true);
+    name = incident_file_name(when, label, attempt);
+    fd = dir_.open_append(host.name, name, true);
     if (fd < 0 && errno != EEXIST) break;
   }
-  if (fd < 0) report_write_error(host, file, errno);
-  else ++counters_.incident_files;
+  if (fd < 0) report_write_error(host, name, errno);
+  else file = name;
   return fd;
+}
+
+int FileSink::incident_descriptor(HostFiles& host) {
+  OpenIncident& incident = *host.incident;
+  if (incident.fd >= 0) return incident.fd;
+  make_room();
+  incident.fd = incident.file.empty() ? create_incident_file(host, incident.opened, incident.label, incident.file)
+                                      : dir_.open_append(host.name, incident.file);
+  if (incident.fd >= 0) ++open_incident_fds_;
+  return incident.fd;
+}
+
+void FileSink::flush_incident(HostFiles& host) {
+  OpenIncident& incident = *host.incident;
+  if (incident.pending.empty()) return;
+  int fd = incident_descriptor(host);
+  std::size_t written = fd < 0 ? 0 : write_all(fd, incident.pending.data(), incident.pending.size());
+  int error = errno;
+  incident.pending.erase(0, written);
+  if (incident.pending.empty()) return;
+  report_write_error(host, incident.file.empty() ? "incidents/" : incident.file, error);
+  mark_dirty(host);  // retried on the next flush
 }
 
 void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const std::string& content,
@@ -108,20 +168,22 @@ void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const s
   flush(host);
   if (host.fd >= 0 && ::fdatasync(host.fd) != 0) report_write_error(host, kConsoleLog, errno);
   if (event.incident != stream::IncidentKind::panic) return;
-  int fd = create_incident_file(host, event, "pstore-panic");
+  std::string file;
+  int fd = create_incident_file(host, event.record.arrived.wall, "pstore-panic", file);
   if (fd < 0) return;
   if (write_all(fd, content.data(), content.size()) != content.size() || ::fdatasync(fd) != 0)
-    report_write_error(host, "incidents/", errno);
+    report_write_error(host, file, errno);
   ::close(fd);
 }
 
 void FileSink::close_incident(HostFiles& host) {
   OpenIncident& incident = *host.incident;
-  if (!incident.pending.empty() &&
-      write_all(incident.fd, incident.pending.data(), incident.pending.size()) != incident.pending.size())
-    report_write_error(host, "incidents/", errno);
-  ::fdatasync(incident.fd);
-  ::close(incident.fd);
+  flush_incident(host);
+  if (incident.fd >= 0) {
+    ::fdatasync(incident.fd);
+    ::close(incident.fd);
+    --open_incident_fds_;
+  }
   host.incident.reset();
   std::erase(incidents_, &host);
 }
@@ -139,7 +201,7 @@ int FileSink::descriptor(HostFiles& host) {
     open_files_.splice(open_files_.begin(), open_files_, host.lru);
     return host.fd;
   }
-  if (open_files_.size() >= settings_.max_open_files) close_file(*open_files_.back());
+  make_room();
   host.fd = dir_.open_append(host.name, kConsoleLog);
   if (host.fd >= 0) {
     struct stat st {};
@@ -148,6 +210,26 @@ int FileSink::descriptor(HostFiles& host) {
     host.lru = open_files_.begin();
   }
   return host.fd;
+}
+
+// Log and incident files share one descriptor budget: the least recently used log goes first,
+// then the incident quiet longest. Either reopens by name when next written.
+void FileSink::make_room() {
+  while (open_files_.size() + open_incident_fds_ >= settings_.max_open_files) {
+    if (!open_files_.empty()) {
+      close_file(*open_files_.back());
+      continue;
+    }
+    OpenIncident* quietest = nullptr;
+    for (HostFiles* host : incidents_) {
+      OpenIncident* incident = host->incident.get();
+      if (incident->fd >= 0 && (!quietest || incident->last_activity < quietest->last_activity)) quietest = incident;
+    }
+    if (!quietest) return;
+    ::close(quietest->fd);
+    quietest->fd = -1;
+    --open_incident_fds_;
+  }
 }
 
 void FileSink::close_file(HostFiles& host) {
@@ -161,14 +243,8 @@ void FileSink::flush(HostFiles& host) {
   host.dirty = false;
   if (host.dropped_lines) {
     // Say so in the log itself, as soon as it can be written again.
-    stream::Event note;
-    note.type = stream::EventType::gap;
-    note.record.arrived.wall = std::chrono::system_clock::now();
-    note.record.text = "lastgasp: lost " + std::to_string(host.dropped_lines) +
-                       " lines: the log could not be written for a while";
-    std::string line;
-    append_log_line(line, note, std::nullopt, time_);
-    host.pending.insert(0, line);
+    host.pending.insert(0, own_line("lastgasp: lost " + std::to_string(host.dropped_lines) +
+                                    " lines: the log could not be written for a while"));
     host.dropped_lines = 0;
   }
   if (!host.pending.empty()) {
@@ -184,12 +260,7 @@ void FileSink::flush(HostFiles& host) {
       mark_dirty(host);  // retried on the next flush
     }
   }
-  if (host.incident && !host.incident->pending.empty()) {
-    OpenIncident& incident = *host.incident;
-    std::size_t written = write_all(incident.fd, incident.pending.data(), incident.pending.size());
-    if (written != incident.pending.size()) report_write_error(host, "incidents/", errno);
-    incident.pending.clear();
-  }
+  if (host.incident) flush_incident(host);
   release_if_large(host.pending);
 }
 
@@ -199,8 +270,7 @@ void FileSink::rotate_if_full(HostFiles& host) {
       host.size + host.pending.size() <= settings_.rotate_size)
     return;
   close_file(host);
-  if (dir_.rotate(host.name, kConsoleLog, settings_.rotate_keep)) ++counters_.rotations;
-  else report_write_error(host, kConsoleLog, errno);
+  if (!dir_.rotate(host.name, kConsoleLog, settings_.rotate_keep)) report_write_error(host, kConsoleLog, errno);
 }
 
 void FileSink::trim_pending(HostFiles& host) {
@@ -210,6 +280,17 @@ void FileSink::trim_pending(HostFiles& host) {
     ++host.dropped_lines;
     ++counters_.dropped_lines;
   }
+}
+
+// A line of the receiver's own, as of now.
+std::string FileSink::own_line(std::string text) {
+  stream::Event note;
+  note.type = stream::EventType::gap;
+  note.record.arrived.wall = std::chrono::system_clock::now();
+  note.record.text = std::move(text);
+  std::string line;
+  append_log_line(line, note, std::nullopt, time_);
+  return line;
 }
 
 void FileSink::report_write_error(const HostFiles& host, const std::string& file, int error) {

@@ -6,6 +6,12 @@
 // log is written and fsynced at once, and an incident file is opened with the
 // records before it, read back from the log itself, so that no host pays
 // memory for context it may never need.
+//
+// What a sender can make this sink do is bounded: new incident files per host
+// by a token bucket (an oops that turns into a panic always gets its file),
+// each incident file by a size, and log and incident files together by one
+// descriptor budget (the least recently used is closed, and reopened by name
+// when next needed).
 #pragma once
 
 #include <cstdint>
@@ -24,9 +30,14 @@ namespace lastgasp::sinks {
 inline constexpr const char* kConsoleLog = "console.log";
 
 struct OpenIncident {
-  int fd = -1;
+  wire::WallTime opened{};  // names the file
+  std::string label;        // names the file: the kind, or pstore-panic
+  std::string file;         // under the host's directory; empty until it could be created
+  int fd = -1;       // -1 while closed to make room; reopened by name
   stream::IncidentKind kind = stream::IncidentKind::warning;
   wire::MonoTime last_activity{};
+  std::uint64_t size = 0;  // bytes written and pending
+  bool full = false;       // reached incident_max_size: the rest is in console.log only
   std::string pending;
 };
 
@@ -42,23 +53,27 @@ struct HostFiles {
   bool dirty = false;
   std::uint64_t dropped_lines = 0;  // lines given up on after write errors, still to be reported
   std::unique_ptr<OpenIncident> incident;
+  double incident_tokens = -1;  // new incident files it may open now; -1 until its first trigger
+  wire::MonoTime incident_tokens_at{};
 };
 
 struct FileSinkSettings {
   unsigned incident_context = 200;
   std::chrono::seconds incident_quiet{30};
-  unsigned max_open_files = 1024;
+  unsigned max_open_files = 1024;  // log and incident files together
+  unsigned incident_burst = 5;                  // new incident files a host may open at once...
+  std::chrono::seconds incident_refill{60};     // ...and one more each this often
+  std::uint64_t incident_max_size = 4u << 20;   // bytes in one incident file, context included
   std::size_t max_pending_bytes = 16u << 20;  // per host, while writes fail
   std::uint64_t rotate_size = 0;              // 0: never rotate
   unsigned rotate_keep = 5;
 };
 
 struct FileSinkCounters {
-  std::uint64_t lines = 0;
   std::uint64_t write_errors = 0;
-  std::uint64_t dropped_lines = 0;
-  std::uint64_t incident_files = 0;
-  std::uint64_t rotations = 0;
+  std::uint64_t dropped_lines = 0;         // lost to write errors that went on too long
+  std::uint64_t incidents_suppressed = 0;  // triggers past a host's incident rate
+  std::uint64_t incident_bytes_cut = 0;    // lines left out of incident files at incident_max_size
 };
 
 class FileSink {
@@ -87,15 +102,21 @@ class FileSink {
  private:
   void flush(HostFiles& host);
   int descriptor(HostFiles& host);
+  int incident_descriptor(HostFiles& host);
+  void make_room();
   void close_file(HostFiles& host);
+  bool take_incident_token(HostFiles& host, wire::MonoTime now);
+  void append_incident(OpenIncident& incident, std::string_view lines);
+  void flush_incident(HostFiles& host);
   void trim_pending(HostFiles& host);
   void rotate_if_full(HostFiles& host);
   void on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
-  int create_incident_file(HostFiles& host, const stream::Event& event, const std::string& label);
+  int create_incident_file(HostFiles& host, wire::WallTime when, const std::string& label, std::string& file);
   void close_incident(HostFiles& host);
   void mark_dirty(HostFiles& host);
   void report_write_error(const HostFiles& host, const std::string& file, int error);
+  std::string own_line(std::string text);
 
   const LogDirectory& dir_;
   FileSinkSettings settings_;
@@ -103,6 +124,7 @@ class FileSink {
   std::vector<HostFiles*> dirty_;
   std::list<HostFiles*> open_files_;  // most recently used first
   std::vector<HostFiles*> incidents_;
+  unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;
   wire::MonoTime last_error_report_{};
 };

@@ -32,6 +32,8 @@ class Sequencer {
 
   // Continue after a restart from the last record written before it.
   void resume(Position last) { last_ = last; }
+  // The last record written, where a stream dropped while idle picks up again.
+  std::optional<Position> last() const { return last_; }
 
   void push(wire::Record record, wire::MonoTime now, std::vector<Event>& out, SequenceCounters& counters);
   // Writes what has waited the window out.

@@ -1,0 +1,203 @@
+// What a hostile sender can make the file sink and the host table hold, on
+// real files in a scratch directory: incident files per host and their size,
+// descriptors for logs and incidents together, streams per host, new hosts.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "hosts/host_table.hpp"
+#include "receiver_process.hpp"
+#include "sinks/file_sink.hpp"
+
+namespace lastgasp {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::read_file;
+using test::read_lines;
+
+const wire::MonoTime kStart = wire::MonoTime{} + 1h;
+
+stream::Event record(std::uint64_t seq, std::string text) {
+  stream::Event e;
+  e.record.prio = 0;
+  e.record.seq = seq;
+  e.record.ts_usec = seq * 1000;
+  e.record.text = std::move(text);
+  e.record.arrived.wall = std::chrono::system_clock::now();
+  return e;
+}
+
+stream::Event own(stream::EventType type, stream::IncidentKind kind = stream::IncidentKind::warning) {
+  stream::Event e;
+  e.type = type;
+  e.incident = kind;
+  e.record.text = std::string("lastgasp: ") + (type == stream::EventType::reboot ? "reboot" : "incident");
+  e.record.arrived.wall = std::chrono::system_clock::now();
+  return e;
+}
+
+std::size_t files_in(const fs::path& dir) {
+  if (!fs::exists(dir)) return 0;
+  return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+std::size_t open_descriptors() { return files_in("/proc/self/fd"); }
+
+class FileSinkBounds : public ::testing::Test {
+ protected:
+  fs::path incidents(const std::string& host) const { return tmp_.path() / host / "incidents"; }
+
+  test::TempDir tmp_;
+  sinks::LogDirectory dir_{tmp_.path()};
+};
+
+TEST_F(FileSinkBounds, ASenderThatRebootsAndPanicsInALoopGetsItsBurstOfIncidentFilesThenNone) {
+  sinks::FileSinkSettings settings;
+  settings.incident_burst = 5;
+  settings.incident_refill = 60s;
+  sinks::FileSink sink(dir_, settings);
+  sinks::HostFiles host("spoofed");
+  wire::MonoTime now = kStart;
+  for (std::uint64_t i = 1; i <= 100; ++i, now += 10ms) {
+    sink.write(host, own(stream::EventType::reboot), std::nullopt, now);
+    sink.write(host, record(i, "Kernel panic - not syncing: " + std::to_string(i)), std::nullopt, now);
+    sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, now);
+  }
+  sink.flush();
+  EXPECT_EQ(files_in(incidents("spoofed")), 5u);
+  EXPECT_EQ(sink.counters().incidents_suppressed, 95u);
+  EXPECT_EQ(read_lines(tmp_.path() / "spoofed" / "console.log").size(), 300u) << "every line is in console.log";
+
+  // One more file once the refill interval has passed.
+  sink.write(host, own(stream::EventType::reboot), std::nullopt, now + 61s);
+  sink.write(host, record(1, "Kernel panic - not syncing: later"), std::nullopt, now + 61s);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, now + 61s);
+  sink.forget(host);
+  EXPECT_EQ(files_in(incidents("spoofed")), 6u);
+}
+
+TEST_F(FileSinkBounds, AnOopsThatTurnsIntoAPanicGetsItsPanicFileEvenPastTheRate) {
+  sinks::FileSinkSettings settings;
+  settings.incident_burst = 1;
+  sinks::FileSink sink(dir_, settings);
+  sinks::HostFiles host("web");
+  sink.write(host, record(1, "Oops: 0000 [#1] SMP"), std::nullopt, kStart);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::oops), std::nullopt, kStart);
+  sink.write(host, record(2, "Kernel panic - not syncing: Fatal exception"), std::nullopt, kStart + 1ms);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart + 1ms);
+  sink.write(host, own(stream::EventType::reboot), std::nullopt, kStart + 2ms);
+  sink.write(host, record(1, "Kernel panic - not syncing: again"), std::nullopt, kStart + 3ms);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart + 3ms);
+  sink.forget(host);
+  EXPECT_EQ(files_in(incidents("web")), 2u) << "the oops and its panic; the third is past the rate";
+  EXPECT_EQ(sink.counters().incidents_suppressed, 1u);
+}
+
+TEST_F(FileSinkBounds, AnIncidentFileStopsAtItsSizeAndSaysWhereTheRestIs) {
+  sinks::FileSinkSettings settings;
+  settings.incident_max_size = 64 << 10;
+  sinks::FileSink sink(dir_, settings);
+  sinks::HostFiles host("web");
+  sink.write(host, record(1, "Kernel panic - not syncing: x"), std::nullopt, kStart);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart);
+  const std::string filler(100, 'y');
+  for (std::uint64_t seq = 2; seq < 2000; ++seq) sink.write(host, record(seq, filler), std::nullopt, kStart);
+  sink.forget(host);
+  ASSERT_EQ(files_in(incidents("web")), 1u);
+  fs::path file = fs::directory_iterator(incidents("web"))->path();
+  EXPECT_LE(fs::file_size(file), (64u << 10) + 200);
+  auto lines = read_lines(file);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("incident_max_size reached"), std::string::npos) << lines.back();
+  EXPECT_EQ(read_lines(tmp_.path() / "web" / "console.log").size(), 2000u);
+  EXPECT_GT(sink.counters().incident_bytes_cut, 0u);
+}
+
+TEST_F(FileSinkBounds, LogAndIncidentFilesShareOneDescriptorBudget) {
+  sinks::FileSinkSettings settings;
+  settings.max_open_files = 16;
+  sinks::FileSink sink(dir_, settings);
+  std::vector<std::unique_ptr<sinks::HostFiles>> hosts;
+  const std::size_t before = open_descriptors();
+  std::size_t most = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto& host = *hosts.emplace_back(std::make_unique<sinks::HostFiles>("host" + std::to_string(i)));
+    sink.write(host, record(1, "Kernel panic - not syncing: " + std::to_string(i)), std::nullopt, kStart);
+    sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart);
+    sink.flush();
+    most = std::max(most, open_descriptors() - before);
+  }
+  // Every host writes again: logs and incidents reopen by name as needed.
+  for (int i = 0; i < 40; ++i) {
+    sink.write(*hosts[i], record(2, "after " + std::to_string(i)), std::nullopt, kStart + 1s);
+    sink.flush();
+    most = std::max(most, open_descriptors() - before);
+  }
+  EXPECT_LE(most, 16u);
+  for (auto& host : hosts) sink.forget(*host);
+  EXPECT_EQ(open_descriptors(), before);
+  for (int i = 0; i < 40; ++i) {
+    std::string name = "host" + std::to_string(i);
+    ASSERT_EQ(files_in(incidents(name)), 1u) << name;
+    std::string text = read_file(fs::directory_iterator(incidents(name))->path());
+    EXPECT_NE(text.find("Kernel panic - not syncing: " + std::to_string(i)), std::string::npos) << name;
+    EXPECT_NE(text.find("after " + std::to_string(i)), std::string::npos) << name << ": the line after reopening";
+  }
+}
+
+class HostTableBounds : public ::testing::Test {
+ protected:
+  hosts::SenderAddress address(int n, std::uint16_t port = 6666) const {
+    auto a = hosts::SenderAddress::from_text("10.0.0." + std::to_string(n));
+    a->port = port;
+    return *a;
+  }
+
+  test::TempDir tmp_;
+  sinks::LogDirectory dir_{tmp_.path()};
+  wire::ReassemblyBudget global_;
+};
+
+TEST_F(HostTableBounds, PortsOfOneAddressAreCappedAndAnIdlePortLetsGoOfItsSlot) {
+  hosts::HostLimits limits;
+  limits.max_streams = 4;
+  hosts::HostTable table({}, dir_, {}, global_, limits);
+  auto why = hosts::HostTable::Refusal::none;
+  hosts::Host* host = table.host(address(1), kStart, why);
+  ASSERT_NE(host, nullptr);
+  for (std::uint16_t port = 1; port <= 4; ++port) {
+    hosts::Stream* s = table.stream(*host, port);
+    ASSERT_NE(s, nullptr);
+    s->last_seen = port == 1 ? kStart : kStart + 10s;
+  }
+  EXPECT_EQ(table.stream(*host, 5), nullptr);
+  EXPECT_NE(table.stream(*host, 2), nullptr) << "a port already held is still served";
+  table.drop_idle_streams(*host, kStart + 5s);
+  EXPECT_EQ(host->streams.size(), 3u);
+  EXPECT_NE(table.stream(*host, 5), nullptr);
+}
+
+TEST_F(HostTableBounds, NewHostsAreAdmittedAtTheirRateButKnownAndNamedOnesAlways) {
+  hosts::HostLimits limits;
+  limits.new_per_second = 1;
+  limits.new_burst = 3;
+  fs::create_directories(tmp_.path() / "10.0.0.9");
+  std::ofstream(tmp_.path() / "10.0.0.9" / "console.log")
+      << "2026-11-30T20:00:00.000000Z\tkern.info\t7\t[    0.007000]\tknown\n";
+  hosts::HostTable table({{"10.0.0.8", "named"}}, dir_, {}, global_, limits);
+  auto why = hosts::HostTable::Refusal::none;
+  for (int n = 1; n <= 3; ++n) EXPECT_NE(table.host(address(n), kStart, why), nullptr) << n;
+  EXPECT_EQ(table.host(address(4), kStart, why), nullptr);
+  EXPECT_EQ(why, hosts::HostTable::Refusal::new_host_rate);
+  EXPECT_NE(table.host(address(8), kStart, why), nullptr) << "named in the config";
+  EXPECT_NE(table.host(address(9), kStart, why), nullptr) << "it has a log already";
+  EXPECT_NE(table.host(address(4), kStart + 1s, why), nullptr) << "a token a second";
+  EXPECT_EQ(table.host(address(5), kStart + 1s, why), nullptr);
+}
+
+}  // namespace
+}  // namespace lastgasp
