@@ -39,8 +39,15 @@ legacy_line_timeout_ms = 70
 flush_interval_ms = 10
 incident_context = 50
 incident_quiet_s = 5
+incident_burst = 3
+incident_refill_s = 120
+incident_max_size = "1M"
 stream_idle_s = 60
 reassembly_stream_cap = "512K"
+reassembly_host_cap = "1M"
+max_streams_per_host = 16
+new_hosts_per_second = 20
+new_hosts_burst = 500
 reassembly_global_cap = "128M"
 max_open_files = 256
 max_hosts = 1000
@@ -63,8 +70,15 @@ max_upload = "1M"
   EXPECT_EQ(cfg.flush_interval.count(), 10);
   EXPECT_EQ(cfg.incident_context, 50u);
   EXPECT_EQ(cfg.incident_quiet.count(), 5);
+  EXPECT_EQ(cfg.incident_burst, 3u);
+  EXPECT_EQ(cfg.incident_refill.count(), 120);
+  EXPECT_EQ(cfg.incident_max_size, 1u << 20);
   EXPECT_EQ(cfg.stream_idle.count(), 60);
   EXPECT_EQ(cfg.reassembly_stream_cap, 512u << 10);
+  EXPECT_EQ(cfg.reassembly_host_cap, 1u << 20);
+  EXPECT_EQ(cfg.max_streams_per_host, 16u);
+  EXPECT_EQ(cfg.new_hosts_per_second, 20u);
+  EXPECT_EQ(cfg.new_hosts_burst, 500u);
   EXPECT_EQ(cfg.reassembly_global_cap, 128u << 20);
   EXPECT_EQ(cfg.max_open_files, 256u);
   EXPECT_EQ(cfg.max_hosts, 1000u);
