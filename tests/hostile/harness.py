@@ -41,14 +41,18 @@ import time
 
 # ---- The bounds, from the issue (#8) and the receiver's documented defaults ------------------
 
+# Under AddressSanitizer (.ci/test runs every suite again in an ASan build) the daemon is two to
+# three times slower and LeakSanitizer scans the heap at exit: CMake sets this to 2 there, and
+# every time bound below is multiplied by it. The plain build is held to the figures as written.
+TIME_SCALE = float(os.environ.get("LASTGASP_HOSTILE_TIME_SCALE", "1"))
 # README and lastgasp-receiver(8): "every record is on disk within 250 ms of its arrival".
-LATENCY_P99_MAX = 0.250
-LATENCY_MAX = 0.250
+LATENCY_P99_MAX = 0.250 * TIME_SCALE
+LATENCY_MAX = 0.250 * TIME_SCALE
 # Issue #8, "Bounded by design": RSS <= 256 MiB under any attack in the issue, default settings.
 RSS_MAX = 256 << 20
 # lastgasp-receiver(8): SIGTERM writes everything held and exits 0; systemd's stop timeout must
 # never be reached, and the brief asks for 2 s.
-STOP_MAX = 2.0
+STOP_MAX = 2.0 * TIME_SCALE
 # How long the legit host's final panic may take to show up before we call it missing. Longer
 # than the latency budget on purpose: a late panic is reported with its latency, a missing one
 # as missing.
