@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
+
 #include "cidr.hpp"
 #include "endpoint.hpp"
 #include "toml_reader.hpp"
@@ -37,6 +39,25 @@ void read_hosts(TableReader& root, const std::filesystem::path& file, ReceiverCo
   }
 }
 
+// "5%" of the filesystem, or a size ("1G").
+void read_min_free(TableReader& root, ReceiverConfig& cfg) {
+  auto text = root.string("min_free");
+  if (!text) return;
+  if (text->ends_with('%')) {
+    unsigned percent = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size() - 1, percent);
+    if (ec != std::errc{} || end != text->data() + text->size() - 1 || percent > 50)
+      root.fail("min_free", "expected a share from \"0%\" to \"50%\", or a size such as \"1G\"");
+    cfg.min_free_bytes = 0;
+    cfg.min_free_percent = percent;
+    return;
+  }
+  auto bytes = parse_size(*text);
+  if (!bytes) root.fail("min_free", "expected a size such as \"1G\", or a share such as \"5%\"");
+  cfg.min_free_bytes = *bytes;
+  cfg.min_free_percent = 0;
+}
+
 }  // namespace
 
 ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverConfig cfg) {
@@ -69,6 +90,9 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.boolean("journal")) cfg.journal = *v;
   if (auto v = root.size("rotate_size", 0, 1ull << 40)) cfg.rotate_size = *v;
   if (auto v = root.integer("rotate_keep", 0, 1000)) cfg.rotate_keep = unsigned(*v);
+  if (auto v = root.size("disk_quota", 0, 1ull << 50)) cfg.disk_quota = *v;
+  if (auto v = root.size("host_quota", 0, 1ull << 50)) cfg.host_quota = *v;
+  read_min_free(root, cfg);
   if (auto v = root.integer("silent_after_s", 1, 86'400 * 365)) cfg.silent_after = seconds(*v);
   if (auto v = root.strings("allow")) {
     std::string error;

@@ -46,6 +46,10 @@ struct ReceiverConfig {
   bool journal = false;                 // also write every record to the systemd journal
   std::uint64_t rotate_size = 256u << 20;  // rotate console.log past this size (0: never)
   unsigned rotate_keep = 5;             // rotated files kept: console.log.1 .. console.log.N
+  std::uint64_t disk_quota = 20ull << 30;  // bytes under log_dir for all hosts together (0: none)
+  std::uint64_t host_quota = 1ull << 30;   // bytes under log_dir/<host> (0: none)
+  std::uint64_t min_free_bytes = 0;        // free space kept on log_dir's filesystem...
+  unsigned min_free_percent = 5;           // ...or this share of it (min_free_bytes 0)
   seconds silent_after{300};            // `hosts` calls a host silent after this long
 
   std::vector<std::string> allow;       // CIDRs senders may come from (netconsole and uploads); empty: any

@@ -22,6 +22,11 @@ constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
 constexpr auto kStateSaveInterval = std::chrono::seconds(30);
 constexpr unsigned kStateSavesPerPass = 32;
 constexpr auto kReportInterval = std::chrono::seconds(60);
+// The disk worker hears of what was written every second, or sooner once a host may have
+// written an eighth of its quota, and counts everything afresh every 10 s (or a second after
+// a write error, a full disk perhaps), which corrects the estimate's drift.
+constexpr auto kDiskRequestInterval = std::chrono::seconds(1);
+constexpr auto kDiskRecountInterval = std::chrono::seconds(10);
 
 stream::StreamSettings stream_settings(const config::ReceiverConfig& c) {
   stream::StreamSettings s;
@@ -73,6 +78,17 @@ net::TcpLimits tcp_limits(const config::ReceiverConfig& c) {
   return l;
 }
 
+sinks::DiskQuotas disk_quotas(const config::ReceiverConfig& c) {
+  return {c.disk_quota, c.host_quota, c.min_free_bytes, c.min_free_percent};
+}
+
+std::uint64_t disk_wake_bytes(const config::ReceiverConfig& c) {
+  std::uint64_t bytes = 64u << 20;
+  if (c.host_quota) bytes = std::min(bytes, c.host_quota / 8);
+  if (c.disk_quota) bytes = std::min(bytes, c.disk_quota / 8);
+  return bytes;
+}
+
 sinks::PstoreQuota pstore_quota(const config::ReceiverConfig& c) {
   return {c.pstore_host_quota, c.pstore_host_records, c.pstore_quota};
 }
@@ -102,6 +118,7 @@ Daemon::Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config
       descriptor_limit_(raise_descriptor_limit()),
       log_dir_(config.log_dir),
       files_(log_dir_, file_settings(config, descriptor_limit_)),
+      disk_(log_dir_, disk_quotas(config)),
       budget_{config.reassembly_global_cap, 0},
       hosts_(config.hosts, log_dir_, stream_settings(config), budget_, host_limits(config)),
       allow_(config.allow),
@@ -200,6 +217,7 @@ void Daemon::reload() {
     hosts_.configure(config_.hosts, stream_settings(config_), host_limits(config_));
     allow_ = hosts::AllowList(config_.allow);
     pstore_.set_quota(pstore_quota(config_));
+    disk_.configure(disk_quotas(config_));
     budget_.cap = config_.reassembly_global_cap;
     if (config_.journal && !journal_) journal_.emplace();
     if (!config_.journal) journal_.reset();
@@ -363,8 +381,27 @@ void Daemon::advance(wire::MonoTime now) {
     });
   }
   files_.flush();
+  guarded("tending the disk", [&] { tend_disk(now); });
   expire_verifies(now);
   if (now - last_housekeeping_ >= kHousekeepingInterval) guarded("housekeeping", [&] { housekeeping(now); });
+}
+
+// Hands the disk worker what was written, and rotates away what it says must go.
+void Daemon::tend_disk(wire::MonoTime now) {
+  for (const std::string& host : disk_.take_rotate_away()) files_.rotate_away(host);
+  if (std::string removed = disk_.take_notice(); !removed.empty()) notice(Severity::warning, removed);
+  bool write_errors = files_.counters().write_errors != disk_write_errors_;
+  bool recount = now - last_disk_recount_ >= kDiskRecountInterval ||
+                 (write_errors && now - last_disk_recount_ >= kDiskRequestInterval);
+  if (!recount && now - last_disk_request_ < kDiskRequestInterval &&
+      files_.bytes_since_taken() < disk_wake_bytes(config_))
+    return;
+  if (recount) {
+    last_disk_recount_ = now;
+    disk_write_errors_ = files_.counters().write_errors;
+  }
+  last_disk_request_ = now;
+  disk_.request({files_.take_growth(), files_.open_incident_files(), recount});
 }
 
 void Daemon::pet_watchdog(wire::MonoTime now) {
@@ -449,7 +486,8 @@ std::string Daemon::summary() const {
                     " new hosts over the rate, " + std::to_string(streams_refused_) +
                     " ports over max_streams_per_host, " + std::to_string(not_allowed_) +
                     " outside the allow list; " + tcp_->summary() + ", " +
-                    std::to_string(pstore_.quota_refusals()) + " pstore uploads over quota; malformed:";
+                    std::to_string(pstore_.quota_refusals()) + " pstore uploads over quota; " + disk_.summary() +
+                    "; malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {
     if (!w.malformed[i]) continue;

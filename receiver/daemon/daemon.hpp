@@ -20,6 +20,7 @@
 #include "net/tcp_endpoint.hpp"
 #include "net/udp_listener.hpp"
 #include "receiver_config.hpp"
+#include "sinks/disk_worker.hpp"
 #include "sinks/file_sink.hpp"
 #include "sinks/journal_sink.hpp"
 
@@ -58,6 +59,7 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   void handle_datagram(const hosts::SenderAddress& sender, std::string_view payload, const wire::Instant& now);
   void tick();
   void housekeeping(wire::MonoTime now);
+  void tend_disk(wire::MonoTime now);
   void reload();
   std::string file_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record);
   void write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now);
@@ -76,6 +78,7 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   rlim_t descriptor_limit_;
   sinks::LogDirectory log_dir_;
   sinks::FileSink files_;
+  sinks::DiskWorker disk_;  // after log_dir_ and files_: its thread is joined before they go
   std::optional<sinks::JournalSink> journal_;
   wire::ReassemblyBudget budget_;
   hosts::HostTable hosts_;
@@ -103,6 +106,9 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   std::uint64_t internal_errors_ = 0;
   wire::MonoTime last_internal_error_{};
   wire::MonoTime last_housekeeping_{};
+  wire::MonoTime last_disk_request_{};
+  wire::MonoTime last_disk_recount_{};
+  std::uint64_t disk_write_errors_ = 0;  // the sink's write errors when the disk worker last counted
   wire::MonoTime last_report_{};
   std::uint64_t reported_trouble_ = 0;
   std::chrono::microseconds watchdog_interval_{0};  // 0: systemd asked for no watchdog

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include "notice.hpp"
 
@@ -157,6 +158,7 @@ void FileSink::flush_incident(HostFiles& host) {
   std::size_t written = fd < 0 ? 0 : write_all(fd, incident.pending.data(), incident.pending.size());
   int error = errno;
   incident.pending.erase(0, written);
+  grew(host, written);
   if (incident.pending.empty()) return;
   report_write_error(host, incident.file.empty() ? "incidents/" : incident.file, error);
   mark_dirty(host);  // retried on the next flush
@@ -254,6 +256,7 @@ void FileSink::flush(HostFiles& host) {
     int error = errno;
     host.size += written;
     host.pending.erase(0, written);
+    grew(host, written);
     if (!host.pending.empty()) {
       report_write_error(host, kConsoleLog, error);
       trim_pending(host);
@@ -271,6 +274,29 @@ void FileSink::rotate_if_full(HostFiles& host) {
     return;
   close_file(host);
   if (!dir_.rotate(host.name, kConsoleLog, settings_.rotate_keep)) report_write_error(host, kConsoleLog, errno);
+  growth_.rotated.insert(host.name);
+}
+
+void FileSink::rotate_away(const std::string& name) {
+  auto open = std::find_if(open_files_.begin(), open_files_.end(), [&](HostFiles* h) { return h->name == name; });
+  if (open != open_files_.end()) close_file(**open);
+  if (dir_.rotate(name, kConsoleLog, settings_.rotate_keep)) growth_.rotated.insert(name);
+  else report_write_error(HostFiles(name), kConsoleLog, errno);
+}
+
+void FileSink::grew(const HostFiles& host, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  growth_.bytes[host.name] += bytes;
+  growth_.total += bytes;
+}
+
+DiskGrowth FileSink::take_growth() { return std::exchange(growth_, {}); }
+
+std::set<std::string> FileSink::open_incident_files() const {
+  std::set<std::string> files;
+  for (const HostFiles* host : incidents_)
+    if (!host->incident->file.empty()) files.insert(host->name + "/" + host->incident->file);
+  return files;
 }
 
 void FileSink::trim_pending(HostFiles& host) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "disk_quota.hpp"
 #include "log_directory.hpp"
 #include "log_line.hpp"
 #include "stream/event.hpp"
@@ -99,6 +100,14 @@ class FileSink {
 
   const FileSinkCounters& counters() const { return counters_; }
 
+  // The disk quota's last resort: HOST's current log is renamed away, as by rotation.
+  void rotate_away(const std::string& host);
+  // What was written since the last call, for the disk worker.
+  DiskGrowth take_growth();
+  std::uint64_t bytes_since_taken() const { return growth_.total; }
+  // The incident files being written, as "host/incidents/x.log": the quota leaves them be.
+  std::set<std::string> open_incident_files() const;
+
  private:
   void flush(HostFiles& host);
   int descriptor(HostFiles& host);
@@ -110,6 +119,7 @@ class FileSink {
   void flush_incident(HostFiles& host);
   void trim_pending(HostFiles& host);
   void rotate_if_full(HostFiles& host);
+  void grew(const HostFiles& host, std::uint64_t bytes);
   void on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   int create_incident_file(HostFiles& host, wire::WallTime when, const std::string& label, std::string& file);
@@ -126,6 +136,7 @@ class FileSink {
   std::vector<HostFiles*> incidents_;
   unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;
+  DiskGrowth growth_;
   wire::MonoTime last_error_report_{};
 };
 

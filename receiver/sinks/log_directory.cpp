@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "notice.hpp"
+#include "zstd_file.hpp"
 
 namespace lastgasp::sinks {
 
@@ -161,13 +162,18 @@ bool LogDirectory::replace(const std::string& host, const std::string& name, con
 bool LogDirectory::rotate(const std::string& host, const std::string& name, unsigned keep) const {
   int dir = open_host_dir(host, false);
   if (dir < 0) return false;
+  auto generation = [&](unsigned n, std::string_view suffix) {
+    return (n == 0 ? name : name + "." + std::to_string(n)) + std::string(suffix);
+  };
+  // The disk worker compresses NAME.N into NAME.N.zst and removes names it scanned: not while they move.
+  std::lock_guard lock(rename_lock_);
   bool ok = true;
-  for (unsigned n = keep; n > 0 && ok; --n) {
-    std::string from = n == 1 ? name : name + "." + std::to_string(n - 1);
-    std::string to = name + "." + std::to_string(n);
-    ok = ::renameat(dir, from.c_str(), dir, to.c_str()) == 0 || errno == ENOENT;
-  }
-  if (keep == 0) ok = ::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT;
+  for (std::string_view suffix : {std::string_view(), kZstdSuffix})
+    ok = ok && (::unlinkat(dir, generation(keep, suffix).c_str(), 0) == 0 || errno == ENOENT);
+  for (unsigned n = keep; n > 0 && ok; --n)
+    for (std::string_view suffix : {std::string_view(), kZstdSuffix})
+      ok = ok && (::renameat(dir, generation(n - 1, suffix).c_str(), dir, generation(n, suffix).c_str()) == 0 ||
+                  errno == ENOENT);
   int saved = errno;
   ::close(dir);
   errno = saved;
@@ -243,6 +249,24 @@ std::vector<std::string> read_last_lines(int fd, std::size_t max_lines, std::siz
     view = view.substr(0, newline);
   }
   return {lines.rbegin(), lines.rend()};
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void for_each_entry(int dir, const std::function<void(const std::string&)>& f) {
+  int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+  if (!listing) {
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  while (const dirent* entry = ::readdir(listing)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") f(name);
+  }
+  ::closedir(listing);
 }
 
 std::size_t write_all(int fd, const char* data, std::size_t size) {

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,7 +40,15 @@ class LogDirectory {
   // Replaces HOST/NAME with CONTENT atomically (a temporary file, then rename). False with errno on failure.
   bool replace(const std::string& host, const std::string& name, const std::string& content) const;
   // Renames HOST/NAME to NAME.1, NAME.1 to NAME.2 ... up to NAME.KEEP, which is dropped. False with errno.
+  // Renames HOST/NAME to NAME.1, NAME.1 to NAME.2 ... up to NAME.KEEP, which is dropped, and
+  // the compressed NAME.N.zst along with them. False with errno.
   bool rotate(const std::string& host, const std::string& name, unsigned keep) const;
+
+  // For the disk worker's thread. The descriptor of LOG_DIR itself, which never changes.
+  int root_fd() const { return root_fd_; }
+  // Taken by whatever renames or removes a name that another thread may be looking at: rotation
+  // (event loop), compression and quota removals (disk worker), the pstore index (both).
+  std::mutex& rename_lock() const { return rename_lock_; }
 
  private:
   int open_host_dir(const std::string& host, bool create) const;
@@ -50,7 +60,25 @@ class LogDirectory {
   std::filesystem::path root_;
   int root_fd_ = -1;
   mutable std::map<std::string, std::chrono::steady_clock::time_point> refusals_reported_;  // path -> when
+  mutable std::mutex rename_lock_;
 };
+
+// Owns a descriptor: closed when it goes.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd();
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+// Calls F with the name of every entry of the directory DIR but "." and "..".
+void for_each_entry(int dir, const std::function<void(const std::string&)>& f);
 
 // The last MAX_LINES complete lines of FD, reading at most MAX_BYTES from its end.
 std::vector<std::string> read_last_lines(int fd, std::size_t max_lines, std::size_t max_bytes);

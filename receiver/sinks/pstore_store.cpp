@@ -1,6 +1,5 @@
 #include "pstore_store.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,21 +17,6 @@ constexpr std::size_t kMaxIndexBytes = 16u << 20;
 constexpr mode_t kFileMode = 0640;
 constexpr int kMaxNameAttempts = 100;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
-
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
 StoreOutcome outcome(StoreResult result) {
@@ -45,22 +29,6 @@ StoreOutcome failure(std::error_code error) {
   StoreOutcome o = outcome(StoreResult::failed);
   o.error = error;
   return o;
-}
-
-// Calls F with the name of every entry of the directory DIR but "." and "..".
-template <class F>
-void for_each_entry(int dir, F f) {
-  int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
-  if (!listing) {
-    if (fd >= 0) ::close(fd);
-    return;
-  }
-  while (const dirent* entry = ::readdir(listing)) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..") f(name);
-  }
-  ::closedir(listing);
 }
 
 // Writes BYTES to a temporary name in DIR, fsyncs it and renames it to NAME,
@@ -146,6 +114,13 @@ std::string PstoreStore::over_quota(const std::string& host, std::uint64_t size)
   return {};
 }
 
+// The disk worker rewrites the index when the quota removes a record: an append must not fall in between.
+std::error_code PstoreStore::append_index(const std::string& host, const std::string& line) const {
+  std::lock_guard lock(dir_.rename_lock());
+  Fd index(dir_.open_append(host, kIndex));
+  return index ? append_synced(index.get(), line) : last_error();
+}
+
 StoreOutcome PstoreStore::store(const std::string& host, const PstoreRecord& record) {
   if (known(host, record.sha256)) return outcome(StoreResult::duplicate);
   if (std::string quota = over_quota(host, record.bytes.size()); !quota.empty()) {
@@ -162,9 +137,8 @@ StoreOutcome PstoreStore::store(const std::string& host, const PstoreRecord& rec
   if (std::error_code error = write_new_file(boot.get(), record.name, record.bytes, name)) return failure(error);
   std::string path = "pstore/" + record.boot_id + "/" + name;
   // The index line goes last: a record is only "known" once its bytes and names are safe.
-  Fd index(dir_.open_append(host, kIndex));
-  bool synced = index && ::fsync(boot.get()) == 0 && ::fsync(pstore.get()) == 0;
-  std::error_code error = synced ? append_synced(index.get(), record.sha256 + " " + path + "\n") : last_error();
+  bool synced = ::fsync(boot.get()) == 0 && ::fsync(pstore.get()) == 0;
+  std::error_code error = synced ? append_index(host, record.sha256 + " " + path + "\n") : last_error();
   if (error) {  // not acknowledged: the retry must not find a stray copy
     ::unlinkat(boot.get(), name.c_str(), 0);
     return failure(error);
@@ -176,6 +150,28 @@ StoreOutcome PstoreStore::store(const std::string& host, const PstoreRecord& rec
   StoreOutcome stored = outcome(StoreResult::stored);
   stored.path = path;
   return stored;
+}
+
+bool drop_from_index(const LogDirectory& dir, const std::string& host, const std::string& path) {
+  // On the disk worker's thread: only descriptors, never the LogDirectory's report of refusals.
+  Fd host_dir(::openat(dir.root_fd(), host.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  Fd pstore(host_dir ? ::openat(host_dir.get(), "pstore", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1);
+  if (!pstore) return false;
+  std::lock_guard lock(dir.rename_lock());
+  Fd index(::openat(pstore.get(), "index", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st{};
+  if (!index || ::fstat(index.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) return false;
+  std::string kept;
+  for (const std::string& line : read_last_lines(index.get(), SIZE_MAX, kMaxIndexBytes))
+    if (!line.ends_with(" " + path)) kept += line + "\n";
+  // A new file renamed over the old one: a crash leaves either index whole.
+  const char* temporary = ".index.part";
+  ::unlinkat(pstore.get(), temporary, 0);
+  Fd fresh(::openat(pstore.get(), temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, kFileMode));
+  bool ok = fresh && write_all(fresh.get(), kept.data(), kept.size()) == kept.size() && ::fsync(fresh.get()) == 0 &&
+            ::renameat(pstore.get(), temporary, pstore.get(), "index") == 0;
+  if (!ok) ::unlinkat(pstore.get(), temporary, 0);
+  return ok;
 }
 
 std::string find_panic_line(const std::string& bytes) {

@@ -52,6 +52,7 @@ class PstoreStore {
     unsigned records = 0;
   };
   bool known(const std::string& host, const std::string& sha256) const;
+  std::error_code append_index(const std::string& host, const std::string& line) const;
   std::string over_quota(const std::string& host, std::uint64_t size);
   Usage& refresh_usage(const std::string& host);
   Usage scan(const std::string& host) const;
@@ -64,6 +65,10 @@ class PstoreStore {
   std::optional<std::uint64_t> total_;
   std::uint64_t quota_refusals_ = 0;
 };
+
+// Removes the index line of the record stored at PATH ("pstore/<boot_id>/<name>"), which the
+// disk quota has removed: an index names only records that are there. False when it could not.
+bool drop_from_index(const LogDirectory& dir, const std::string& host, const std::string& path);
 
 // Whether a pstore record holds a kernel panic, and its first panic line.
 std::string find_panic_line(const std::string& bytes);

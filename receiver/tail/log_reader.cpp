@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
+#include <iostream>
 #include <stdexcept>
 
 #include "sinks/file_sink.hpp"
+#include "sinks/zstd_file.hpp"
 
 namespace lastgasp::tail {
 
@@ -33,6 +36,43 @@ int open_log(const fs::path& path) {
   struct stat st {};
   if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) fd = (::close(fd), -1);
   return fd;
+}
+
+// Opens console.log, console.log.N, or else the compressed console.log.N.zst (COMPRESSED says which); -1 if none.
+int open_generation(const fs::path& dir, unsigned generation, bool& compressed) {
+  compressed = false;
+  int fd = open_log(dir / log_file(generation));
+  if (fd >= 0 || generation == 0) return fd;
+  compressed = true;
+  return open_log(dir / (log_file(generation) + std::string(sinks::kZstdSuffix)));
+}
+
+// Adds to MINE (newest first) what FILTER wants of HOST's compressed log FD, keeping no more
+// than N in all. A zstd stream cannot be read backwards: it is read forwards once, holding only
+// the newest entries wanted. Returns whether older files are still wanted.
+bool read_compressed(int fd, const std::string& host, const Filter& filter, std::optional<std::size_t> n,
+                     std::vector<Entry>& mine) {
+  std::deque<Entry> wanted;
+  bool older_wanted = true;
+  auto take = [&](std::string_view line) {
+    auto entry = Entry::parse(host, line);
+    if (!entry) return;
+    if (filter.since_us && entry->recv_us < *filter.since_us) older_wanted = false;
+    else if (filter.wants(*entry)) wanted.push_back(std::move(*entry));
+    if (n && mine.size() + wanted.size() > *n) wanted.pop_front();
+  };
+  std::string partial, error;
+  bool whole = sinks::zstd_decompress(fd, [&](std::string_view chunk) {
+    partial.append(chunk);
+    std::size_t start = 0;
+    for (std::size_t newline; (newline = partial.find('\n', start)) != std::string::npos; start = newline + 1)
+      take(std::string_view(partial).substr(start, newline - start));
+    partial.erase(0, start);
+    return true;
+  }, error);
+  if (!whole) std::cerr << "lastgasp-receiver tail: " << host << ": a compressed log is unreadable: " << error << "\n";
+  std::move(wanted.rbegin(), wanted.rend(), std::back_inserter(mine));
+  return older_wanted && (!n || mine.size() < *n);
 }
 
 // Calls VISIT on each complete line of FD's first END bytes, newest first, until it returns false.
@@ -86,12 +126,14 @@ std::vector<Entry> read_history(const fs::path& log_dir, const std::vector<std::
   for (const std::string& host : hosts) {
     std::vector<Entry> mine;  // newest first
     for (unsigned generation = 0; generation < kMaxRotated && (!n || mine.size() < *n); ++generation) {
-      int fd = open_log(log_dir / host / log_file(generation));
+      bool compressed = false;
+      int fd = open_generation(log_dir / host, generation, compressed);
       if (fd < 0) break;
       struct stat st {};
       ::fstat(fd, &st);
       if (generation == 0) positions[host] = {st.st_ino, st.st_size};
-      bool older_wanted = for_each_line_backwards(fd, st.st_size, [&](std::string_view line) {
+      bool older_wanted = compressed ? read_compressed(fd, host, filter, n, mine)
+                                     : for_each_line_backwards(fd, st.st_size, [&](std::string_view line) {
         auto entry = Entry::parse(host, line);
         if (!entry) return true;
         if (filter.since_us && entry->recv_us < *filter.since_us) return false;  // older lines are older still

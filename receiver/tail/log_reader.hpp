@@ -27,7 +27,7 @@ struct Position {
 };
 
 // The last N entries FILTER wants across HOSTS (every one when N is nullopt),
-// oldest first, reading rotated files (console.log.1, .2, ...) as needed.
+// oldest first, reading rotated files (console.log.1, .2, ..., compressed ones as .N.zst) as needed.
 std::vector<Entry> read_history(const std::filesystem::path& log_dir, const std::vector<std::string>& hosts,
                                 const Filter& filter, std::optional<std::size_t> n,
                                 std::map<std::string, Position>& positions);
