@@ -23,8 +23,9 @@ constexpr auto kStateSaveInterval = std::chrono::seconds(30);
 constexpr unsigned kStateSavesPerPass = 32;
 constexpr auto kReportInterval = std::chrono::seconds(60);
 // The disk worker hears of what was written every second, or sooner once a host may have
-// written an eighth of its quota, and counts everything afresh every 10 s (or a second after
-// a write error, a full disk perhaps), which corrects the estimate's drift.
+// written an eighth of its quota or a rotation's worth (to compress, and to keep min_free), and
+// counts everything afresh every 10 s (or a second after a write error, a full disk perhaps),
+// which corrects the estimate's drift.
 constexpr auto kDiskRequestInterval = std::chrono::seconds(1);
 constexpr auto kDiskRecountInterval = std::chrono::seconds(10);
 
@@ -86,6 +87,7 @@ std::uint64_t disk_wake_bytes(const config::ReceiverConfig& c) {
   std::uint64_t bytes = 64u << 20;
   if (c.host_quota) bytes = std::min(bytes, c.host_quota / 8);
   if (c.disk_quota) bytes = std::min(bytes, c.disk_quota / 8);
+  if (c.rotate_size) bytes = std::min(bytes, c.rotate_size);
   return bytes;
 }
 

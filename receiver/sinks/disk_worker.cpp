@@ -149,7 +149,7 @@ std::string DiskWorker::summary() const {
          std::to_string(s.quota.files_removed) + " files removed for quotas (" + readable(s.quota.bytes_removed) +
          "), " + std::to_string(s.quota.logs_rotated_away) + " current logs rotated away, " +
          std::to_string(s.compressed) + " rotated logs compressed (" + std::to_string(s.compress_failures) +
-         " failed)";
+         " to retry)";
 }
 
 }  // namespace lastgasp::sinks
