@@ -438,7 +438,8 @@ void Daemon::report_trouble(wire::MonoTime now) {
   if (now - last_report_ < kReportInterval) return;
   const auto& files = files_.counters();
   std::uint64_t trouble = hosts_refused_ + new_hosts_limited_ + streams_refused_ + not_allowed_ + internal_errors_ +
-                          counters_.wire.malformed_total() + files.write_errors + files.incidents_suppressed;
+                          counters_.wire.malformed_total() + files.write_errors + files_.sync_errors() +
+                          files.incidents_suppressed;
   for (const auto& l : listeners_) trouble += l->counters().kernel_drops;
   if (journal_) trouble += journal_->errors();
   if (trouble == reported_trouble_) return;
@@ -480,6 +481,7 @@ std::string Daemon::summary() const {
                     std::to_string(s.incidents[static_cast<std::size_t>(stream::IncidentKind::panic)]) + " panics, " +
                     std::to_string(s.duplicates) + " duplicates, " + std::to_string(drops) + " kernel drops, " +
                     std::to_string(files_.counters().write_errors) + " write errors, " +
+                    std::to_string(files_.sync_errors()) + " sync errors, " +
                     std::to_string(files_.counters().dropped_lines) + " lines lost to write errors, " +
                     std::to_string(journal_ ? journal_->errors() : 0) + " journal errors, " +
                     std::to_string(files_.counters().incidents_suppressed) + " incidents over the rate, " +

@@ -75,7 +75,7 @@ void FileSink::on_trigger(HostFiles& host, const stream::Event& event, wire::Mon
   }
   if (escalates) close_incident(host);
   flush(host);
-  if (host.fd >= 0 && ::fdatasync(host.fd) != 0) report_write_error(host, kConsoleLog, errno);
+  sync_.sync(host.fd, host.name, kConsoleLog);
   open_incident(host, event, now);
 }
 
@@ -110,7 +110,7 @@ void FileSink::open_incident(HostFiles& host, const stream::Event& event, wire::
   // Written now and made durable: the host may be gone in a moment. What cannot be written
   // (a full disk) stays pending, and the next flush tries again.
   flush_incident(host);
-  if (incident.fd >= 0 && ::fdatasync(incident.fd) != 0) report_write_error(host, incident.file, errno);
+  sync_.sync(incident.fd, host.name, incident.file);
 }
 
 // Keeps LINES for the incident file; past incident_max_size, one line says the rest is in console.log.
@@ -168,13 +168,13 @@ void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const s
                             wire::MonoTime now) {
   write(host, event, std::nullopt, now);
   flush(host);
-  if (host.fd >= 0 && ::fdatasync(host.fd) != 0) report_write_error(host, kConsoleLog, errno);
+  sync_.sync(host.fd, host.name, kConsoleLog);
   if (event.incident != stream::IncidentKind::panic) return;
   std::string file;
   int fd = create_incident_file(host, event.record.arrived.wall, "pstore-panic", file);
   if (fd < 0) return;
-  if (write_all(fd, content.data(), content.size()) != content.size() || ::fdatasync(fd) != 0)
-    report_write_error(host, file, errno);
+  if (write_all(fd, content.data(), content.size()) != content.size()) report_write_error(host, file, errno);
+  sync_.sync(fd, host.name, file);
   ::close(fd);
 }
 
@@ -182,7 +182,7 @@ void FileSink::close_incident(HostFiles& host) {
   OpenIncident& incident = *host.incident;
   flush_incident(host);
   if (incident.fd >= 0) {
-    ::fdatasync(incident.fd);
+    sync_.sync(incident.fd, host.name, incident.file);
     ::close(incident.fd);
     --open_incident_fds_;
   }

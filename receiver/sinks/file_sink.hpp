@@ -24,6 +24,7 @@
 #include "disk_quota.hpp"
 #include "log_directory.hpp"
 #include "log_line.hpp"
+#include "sync_worker.hpp"
 #include "stream/event.hpp"
 
 namespace lastgasp::sinks {
@@ -79,7 +80,7 @@ struct FileSinkCounters {
 
 class FileSink {
  public:
-  FileSink(const LogDirectory& dir, FileSinkSettings settings) : dir_(dir), settings_(settings) {}
+  FileSink(const LogDirectory& dir, FileSinkSettings settings) : dir_(dir), settings_(settings), sync_(dir) {}
   // New settings take effect from the next write (SIGHUP).
   void configure(FileSinkSettings settings) { settings_ = settings; }
   ~FileSink();
@@ -107,6 +108,8 @@ class FileSink {
   std::uint64_t bytes_since_taken() const { return growth_.total; }
   // The incident files being written, as "host/incidents/x.log": the quota leaves them be.
   std::set<std::string> open_incident_files() const;
+  // fdatasync calls that failed: what they covered may not be durable.
+  std::uint64_t sync_errors() const { return sync_.errors(); }
 
  private:
   void flush(HostFiles& host);
@@ -137,6 +140,7 @@ class FileSink {
   unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;
   DiskGrowth growth_;
+  SyncWorker sync_;
   wire::MonoTime last_error_report_{};
 };
 

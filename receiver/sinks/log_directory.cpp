@@ -217,6 +217,7 @@ int LogDirectory::refuse(const std::string& where, const char* why, int error) c
 // and no more than kMaxRefusalsRemembered paths in that time, whatever was planted.
 bool LogDirectory::refusal_is_news(const std::string& where) const {
   auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(refusals_mutex_);
   std::erase_if(refusals_reported_, [&](const auto& report) { return now - report.second >= kRefusalReportInterval; });
   if (refusals_reported_.contains(where) || refusals_reported_.size() >= kMaxRefusalsRemembered) return false;
   refusals_reported_.emplace(where, now);

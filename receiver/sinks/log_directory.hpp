@@ -59,6 +59,8 @@ class LogDirectory {
 
   std::filesystem::path root_;
   int root_fd_ = -1;
+  // Opens come from the event loop and from the sinks' worker threads.
+  mutable std::mutex refusals_mutex_;
   mutable std::map<std::string, std::chrono::steady_clock::time_point> refusals_reported_;  // path -> when
   mutable std::mutex rename_lock_;
 };

@@ -120,25 +120,26 @@ TEST_F(FileSinkBounds, AnIncidentFileStopsAtItsSizeAndSaysWhereTheRestIs) {
 TEST_F(FileSinkBounds, LogAndIncidentFilesShareOneDescriptorBudget) {
   sinks::FileSinkSettings settings;
   settings.max_open_files = 16;
-  sinks::FileSink sink(dir_, settings);
+  auto sink = std::make_unique<sinks::FileSink>(dir_, settings);
   std::vector<std::unique_ptr<sinks::HostFiles>> hosts;
   const std::size_t before = open_descriptors();
   std::size_t most = 0;
   for (int i = 0; i < 40; ++i) {
     auto& host = *hosts.emplace_back(std::make_unique<sinks::HostFiles>("host" + std::to_string(i)));
-    sink.write(host, record(1, "Kernel panic - not syncing: " + std::to_string(i)), std::nullopt, kStart);
-    sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart);
-    sink.flush();
+    sink->write(host, record(1, "Kernel panic - not syncing: " + std::to_string(i)), std::nullopt, kStart);
+    sink->write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart);
+    sink->flush();
     most = std::max(most, open_descriptors() - before);
   }
   // Every host writes again: logs and incidents reopen by name as needed.
   for (int i = 0; i < 40; ++i) {
-    sink.write(*hosts[i], record(2, "after " + std::to_string(i)), std::nullopt, kStart + 1s);
-    sink.flush();
+    sink->write(*hosts[i], record(2, "after " + std::to_string(i)), std::nullopt, kStart + 1s);
+    sink->flush();
     most = std::max(most, open_descriptors() - before);
   }
-  EXPECT_LE(most, 16u);
-  for (auto& host : hosts) sink.forget(*host);
+  EXPECT_LE(most, 16u + 1) << "the budget, and the one file the sync worker has open at a time";
+  for (auto& host : hosts) sink->forget(*host);
+  sink.reset();
   EXPECT_EQ(open_descriptors(), before);
   for (int i = 0; i < 40; ++i) {
     std::string name = "host" + std::to_string(i);

@@ -1,0 +1,58 @@
+// fdatasync off the event loop. A trigger's console.log and incident file are
+// made durable here, in the order asked, while the loop goes on taking
+// datagrams: one fdatasync on ext4 takes milliseconds, and a thousand hosts
+// panicking at once (or a thousand spoofed ones) would otherwise stall the loop
+// for seconds and overflow the socket buffer.
+//
+// The queue holds names, not descriptors: a queue of duplicated descriptors
+// would sit outside the daemon's descriptor budget. The worker opens each file
+// read-only under the log directory (fdatasync works on any descriptor of the
+// file) and closes it again, so it holds one descriptor at a time.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "log_directory.hpp"
+
+namespace lastgasp::sinks {
+
+class SyncWorker {
+ public:
+  explicit SyncWorker(const LogDirectory& dir);
+  // Syncs everything still queued, then stops.
+  ~SyncWorker();
+  SyncWorker(const SyncWorker&) = delete;
+  SyncWorker& operator=(const SyncWorker&) = delete;
+
+  // Makes HOST/FILE's data durable soon. With the queue full (the disk far
+  // behind), syncs FD, its open descriptor, here and now instead.
+  void sync(int fd, const std::string& host, const std::string& file);
+  // fdatasync calls that failed (EIO, ENOSPC): the data may not be durable.
+  std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr std::size_t kMaxQueued = 4096;
+  struct File {
+    std::string host, name;
+    bool operator==(const File&) const = default;
+  };
+
+  void run();
+  void sync_now(int fd);
+
+  const LogDirectory& dir_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<File> queue_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> errors_{0};
+  std::thread thread_;  // last: starts once everything it uses is built
+};
+
+}  // namespace lastgasp::sinks
