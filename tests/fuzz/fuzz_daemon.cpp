@@ -35,15 +35,19 @@ void check(bool ok, const char* what) {
 }
 
 // In memory where the machine has /dev/shm: a run makes and removes dozens of files.
+// libFuzzer may end the process without running exit handlers, so each process
+// sweeps the directories of fuzzers no longer running before it makes its own.
 const fs::path& scratch() {
   static const fs::path dir = [] {
-    std::string name = fs::is_directory("/dev/shm") ? "/dev/shm/fuzz_daemon.XXXXXX" : "/tmp/fuzz_daemon.XXXXXX";
-    check(::mkdtemp(name.data()) != nullptr, "cannot make a scratch directory");
-    std::atexit([] {
-      std::error_code ignored;
-      fs::remove_all(scratch(), ignored);
-    });
-    return fs::path(name);
+    fs::path base = fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path();
+    std::error_code ignored;
+    for (const auto& entry : fs::directory_iterator(base, ignored)) {
+      std::string name = entry.path().filename();
+      if (name.starts_with("fuzz_daemon.") && !fs::exists("/proc/" + name.substr(12))) fs::remove_all(entry, ignored);
+    }
+    fs::path mine = base / ("fuzz_daemon." + std::to_string(::getpid()));
+    fs::create_directories(mine);
+    return mine;
   }();
   return dir;
 }
@@ -151,5 +155,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(daemon.internal_errors() == 0, "work threw into the daemon's guard");
   }
   check_written(log_dir);
+  fs::remove_all(log_dir);
   return 0;
 }
