@@ -57,6 +57,11 @@ class TcpClient {
     return out;
   }
   bool connected() const { return connected_; }
+  // Makes the close a reset (RST) rather than an end of stream (FIN).
+  void reset_on_close() {
+    linger hard{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  }
 
  private:
   int fd_ = -1;
