@@ -36,7 +36,7 @@ struct ReceiverConfig {
   unsigned max_hosts = 262144;          // hosts held at once; datagrams from more are counted and dropped
   unsigned max_streams_per_host = 64;   // source ports of one address held at once
   unsigned new_hosts_per_second = 100;  // hosts never seen before admitted per second...
-  unsigned new_hosts_burst = 16384;     // ...after a first burst of this many
+  unsigned new_hosts_burst = 1024;      // ...after a first burst of this many
 
   std::uint64_t reassembly_stream_cap = 256u << 10;  // pending fragment bytes per stream
   std::uint64_t reassembly_host_cap = 512u << 10;    // pending fragment bytes per sender address

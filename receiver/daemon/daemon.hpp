@@ -65,6 +65,7 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   void write_events(hosts::Host& host, const hosts::Stream& stream, wire::MonoTime now);
   void schedule(hosts::Host& host);
   void save_state(hosts::Host& host);
+  void save_states_at_exit();
   void watch_signals();
   void report_trouble(wire::MonoTime now);
   void pet_watchdog(wire::MonoTime now);

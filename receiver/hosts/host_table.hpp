@@ -30,7 +30,7 @@ struct HostLimits {
   std::size_t max_streams = 64;                // source ports of one address held at once
   std::uint64_t reassembly_cap = 512u << 10;   // pending fragment bytes of all its streams
   double new_per_second = 100;                 // hosts with no directory yet, admitted per second...
-  double new_burst = 16384;                    // ...after a first burst of this many
+  double new_burst = 1024;                     // ...after a first burst of this many
 };
 
 struct Host {

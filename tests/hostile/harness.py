@@ -65,12 +65,12 @@ LEGIT_HOST_BYTES = 4 << 20
 # a spoofed source costs little and bounded disk; no per-host file quota is documented yet, so
 # this is the named bound for "a host that said almost nothing".
 SMALL_HOST_BYTES = 4 << 10
-# Issue #8 "Disk": new directories for unknown senders are rate-limited. The receiver's config
-# being written for it (new_hosts_burst / new_hosts_per_second) admits a first burst of 16,384
-# new hosts and then 100 a second; an operator must be able to count on a spoofed flood of
+# Issue #8 "Disk": new directories for unknown senders are rate-limited. The receiver's defaults
+# (new_hosts_burst / new_hosts_per_second) admit a first burst of 1,024 new hosts and then 100 a
+# second; an operator must be able to count on a spoofed flood of
 # 65,536 sources not leaving 65,536 directories. We allow the burst, the rate over the attack,
 # and 10% on top.
-NEW_HOSTS_BURST = 16384
+NEW_HOSTS_BURST = 1024
 NEW_HOSTS_PER_SECOND = 100
 
 # Each test's log dir is a tmpfs of this size in a private mount namespace (see private_tmpfs):
