@@ -43,8 +43,8 @@ Clients connect_many(std::uint16_t port, const std::string& prefix, int addresse
   return clients;
 }
 
-// The receiver's accepted connections on PORT, and the bytes they hold that it has not read yet
-// (/proc/net/tcp: an established socket's rx_queue is what its owner has yet to read).
+// The receiver's accepted connections on PORT, and the bytes sent to them that it has not read
+// yet (/proc/net/tcp: rx_queue on its side, and tx_queue, not yet acknowledged, on the client's).
 struct ServerSide {
   int connections = 0;
   std::uint64_t unread = 0;
@@ -58,9 +58,13 @@ ServerSide server_side(std::uint16_t port) {
     std::istringstream in(line);
     std::string slot, local, remote, state, queues;
     in >> slot >> local >> remote >> state >> queues;
-    if (state != "01" || std::stoul(local.substr(local.find(':') + 1), nullptr, 16) != port) continue;
-    ++side.connections;
-    side.unread += std::stoull(queues.substr(queues.find(':') + 1), nullptr, 16);
+    if (state != "01") continue;
+    if (std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16) == port) {
+      side.unread += std::stoull(queues.substr(0, queues.find(':')), nullptr, 16);
+    } else if (std::stoul(local.substr(local.find(':') + 1), nullptr, 16) == port) {
+      ++side.connections;
+      side.unread += std::stoull(queues.substr(queues.find(':') + 1), nullptr, 16);
+    }
   }
   return side;
 }
