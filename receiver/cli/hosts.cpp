@@ -36,13 +36,15 @@ std::string state_of(const hosts::HostState& s, std::int64_t now_us, std::int64_
 }
 
 void print_table(const std::vector<Row>& rows) {
-  std::printf("%-24s %-9s %-21s %6s %10s %6s %7s  %s\n", "HOST", "STATE", "LAST SEEN", "BOOTS", "RECORDS", "GAPS",
-              "PANICS", "NAME");
+  std::printf("%-24s %-9s %-21s %6s %10s %6s %7s %8s  %s\n", "HOST", "STATE", "LAST SEEN", "BOOTS", "RECORDS", "GAPS",
+              "PANICS", "DROPPED", "NAME");
   for (const Row& r : rows)
-    std::printf("%-24s %-9s %-21s %6llu %10llu %6llu %7llu  %s\n", tail::terminal_safe(r.host).c_str(), r.state.c_str(),
-                tail::format_rfc3339(r.s.last_seen_us).c_str(), static_cast<unsigned long long>(r.s.boots),
-                static_cast<unsigned long long>(r.s.records), static_cast<unsigned long long>(r.s.gaps),
-                static_cast<unsigned long long>(r.s.panics), tail::terminal_safe(r.s.self_name).c_str());
+    std::printf("%-24s %-9s %-21s %6llu %10llu %6llu %7llu %8llu  %s\n", tail::terminal_safe(r.host).c_str(),
+                r.state.c_str(), tail::format_rfc3339(r.s.last_seen_us).c_str(),
+                static_cast<unsigned long long>(r.s.boots), static_cast<unsigned long long>(r.s.records),
+                static_cast<unsigned long long>(r.s.gaps), static_cast<unsigned long long>(r.s.panics),
+                static_cast<unsigned long long>(r.s.ports_over_cap + r.s.incidents_over_rate + r.s.lines_lost),
+                tail::terminal_safe(r.s.self_name).c_str());
 }
 
 void print_json(const std::vector<Row>& rows) {
@@ -59,7 +61,11 @@ void print_json(const std::vector<Row>& rows) {
                    {"gaps", r.s.gaps},
                    {"lost", r.s.lost},
                    {"panics", r.s.panics},
-                   {"incidents", r.s.incidents}});
+                   {"incidents", r.s.incidents},
+                   {"dropped",
+                    {{"ports_over_cap", r.s.ports_over_cap},
+                     {"incidents_over_rate", r.s.incidents_over_rate},
+                     {"lines_lost", r.s.lines_lost}}}});
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <utility>
 
 #include "hosts/host_state.hpp"
 #include "notice.hpp"
@@ -271,6 +272,8 @@ void Daemon::handle_datagram(const hosts::SenderAddress& sender, std::string_vie
   hosts::Stream* stream = hosts_.stream(host, sender.port);
   if (!stream) {
     ++streams_refused_;
+    ++host.state.ports_over_cap;
+    host.state.dirty = true;
     return;
   }
   host.last_seen = stream->last_seen = now.mono;
@@ -373,6 +376,12 @@ void Daemon::schedule(hosts::Host& host) {
 }
 
 void Daemon::save_state(hosts::Host& host) {
+  // The sink's per-host drops join the host's figures here, so `hosts` shows them.
+  if (host.files.lines_lost_untaken || host.files.incidents_suppressed_untaken) {
+    host.state.lines_lost += std::exchange(host.files.lines_lost_untaken, 0);
+    host.state.incidents_over_rate += std::exchange(host.files.incidents_suppressed_untaken, 0);
+    host.state.dirty = true;
+  }
   if (host.state.dirty && !hosts::save_host_state(log_dir_, host.name(), host.state))
     notice(Severity::warning, "cannot save " + host.name() + "/" + hosts::kStateFile + ": " + std::strerror(errno));
 }

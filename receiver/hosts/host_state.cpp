@@ -69,7 +69,9 @@ std::string HostState::to_json() const {
   nlohmann::json j = {{"address", address},     {"self_name", self_name}, {"first_seen_us", first_seen_us},
                       {"last_seen_us", last_seen_us}, {"boots", boots},       {"records", records},
                       {"gaps", gaps},           {"lost", lost},           {"panics", panics},
-                      {"incidents", incidents}, {"last_event", last_event}};
+                      {"incidents", incidents}, {"last_event", last_event},
+                      {"ports_over_cap", ports_over_cap}, {"incidents_over_rate", incidents_over_rate},
+                      {"lines_lost", lines_lost}};
   // Every string in it is ours or self_name_from()'s; replace still keeps a slip from throwing.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -90,6 +92,9 @@ std::optional<HostState> HostState::from_json(const std::string& text) {
     s.panics = j.value("panics", std::uint64_t{0});
     s.incidents = j.value("incidents", std::uint64_t{0});
     s.last_event = j.value("last_event", "");
+    s.ports_over_cap = j.value("ports_over_cap", std::uint64_t{0});
+    s.incidents_over_rate = j.value("incidents_over_rate", std::uint64_t{0});
+    s.lines_lost = j.value("lines_lost", std::uint64_t{0});
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a hand-edited file with wrong types: start afresh rather than fail
   }

@@ -25,6 +25,10 @@ struct HostState {
   std::uint64_t lost = 0;
   std::uint64_t panics = 0;
   std::uint64_t incidents = 0;
+  // What the receiver dropped of this host's, by reason.
+  std::uint64_t ports_over_cap = 0;       // datagrams from source ports past max_streams_per_host
+  std::uint64_t incidents_over_rate = 0;  // triggers that got no incident file (incident_burst)
+  std::uint64_t lines_lost = 0;           // lines given up after write errors went on too long
   std::string last_event;  // "panic", "incident", "reboot", or empty
   bool dirty = false;      // changed since last saved
 

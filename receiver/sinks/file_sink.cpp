@@ -71,6 +71,7 @@ void FileSink::on_trigger(HostFiles& host, const stream::Event& event, wire::Mon
   if (host.incident && !escalates) return;
   if (!host.incident && !take_incident_token(host, now)) {
     ++counters_.incidents_suppressed;
+    ++host.incidents_suppressed_untaken;
     return;
   }
   if (escalates) close_incident(host);
@@ -304,6 +305,7 @@ void FileSink::trim_pending(HostFiles& host) {
     auto newline = host.pending.find('\n');
     host.pending.erase(0, newline == std::string::npos ? host.pending.size() : newline + 1);
     ++host.dropped_lines;
+    ++host.lines_lost_untaken;
     ++counters_.dropped_lines;
   }
 }

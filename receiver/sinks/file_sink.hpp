@@ -54,6 +54,10 @@ struct HostFiles {
   std::list<HostFiles*>::iterator lru{};
   bool dirty = false;
   std::uint64_t dropped_lines = 0;  // lines given up on after write errors, still to be reported
+  // Since the owner last took them (for its per-host figures): lines lost to write errors,
+  // triggers past the incident rate.
+  std::uint64_t lines_lost_untaken = 0;
+  std::uint64_t incidents_suppressed_untaken = 0;
   std::unique_ptr<OpenIncident> incident;
   double incident_tokens = -1;  // new incident files it may open now; -1 until its first trigger
   wire::MonoTime incident_tokens_at{};

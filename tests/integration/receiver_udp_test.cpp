@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "capture.hpp"
 #include "receiver_process.hpp"
@@ -252,6 +253,27 @@ TEST_F(Receiver, HostsAreCappedAndIdleOnesEvictedThenResumedFromTheirLog) {
   ASSERT_TRUE(eventually([&] { return has_line("127.0.0.4", "room now") && has_line("127.0.0.2", "a2"); }));
   EXPECT_EQ(texts(read_lines(log_of("127.0.0.2"))), (std::vector<std::string>{"a1", "a2"}))
       << "an evicted host resumes from its log: no gap, no reboot";
+}
+
+TEST_F(Receiver, PortsPastTheCapAreDroppedAndCountedUnderTheirHost) {
+  TempDir cfg_dir;
+  std::ofstream(cfg_dir.path() / "rx.toml") << "max_streams_per_host = 2\n";
+  start({"--config", (cfg_dir.path() / "rx.toml").string()});
+  UdpSender a("127.0.0.1", port_, "127.0.0.2"), b("127.0.0.1", port_, "127.0.0.2"), c("127.0.0.1", port_, "127.0.0.2");
+  a.send(ext(6, 1, 100, "from port a"));
+  b.send(ext(6, 1, 100, "from port b"));
+  ASSERT_TRUE(eventually([&] { return has_line("127.0.0.2", "port a") && has_line("127.0.0.2", "port b"); }));
+  for (int i = 0; i < 3; ++i) c.send(ext(6, 1 + i, 100 + i, "from port c, past the cap"));
+  ASSERT_TRUE(eventually([&] { return rx_->stderr_text().find("3 ports over max_streams_per_host") != std::string::npos; },
+                         5000ms))
+      << rx_->stderr_text();
+  EXPECT_FALSE(has_line("127.0.0.2", "past the cap"));
+  ASSERT_EQ(rx_->stop(), 0);
+  std::string out;
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs_.path().string(), "--json"}, out), 0) << out;
+  auto hosts = nlohmann::json::parse(out.substr(out.find('[')));
+  ASSERT_EQ(hosts.size(), 1u) << out;
+  EXPECT_EQ(hosts[0]["dropped"]["ports_over_cap"], 3) << out;
 }
 
 TEST(CheckConfig, ValidatesAndNamesTheLineOfAnError) {
