@@ -52,6 +52,9 @@ TAIL_TIMEOUT = 10.0
 LINE_BYTES_PER_DATAGRAM = 512
 
 UDP_MAX_PAYLOAD = 65507
+# The baseline's time with no attack, between the warm-up and the final second: about as long as
+# the attacks run (2.5 to 6 s of traffic, plus the time they wait for the daemon afterwards).
+BASELINE_SECONDS = 5.0
 
 
 def new_hosts_bound(seconds):
@@ -278,6 +281,16 @@ def wait_alive(session, seconds):
 
 
 # ---- The tests ------------------------------------------------------------------------------
+
+def test_baseline(new):
+    """No attack: the legitimate host alone, measured as in every attack test (warm-up, then about
+    as long as an attack lasts, then the oops and panic). Its latency is what bench/hostile sets
+    each attack's latency beside."""
+    s = new()
+    s.begin()
+    wait_alive(s, BASELINE_SECONDS)
+    s.end(disk_bound=LEGIT_HOST_BYTES, dirs_bound=1)
+
 
 def test_invalid_utf8(new):
     """Finding 1: one datagram with invalid UTF-8 in a dictionary value aborted the daemon (134).
@@ -692,7 +705,7 @@ def test_mix(new):
 
 
 TESTS = {f.__name__.removeprefix("test_"): f for f in
-         (test_invalid_utf8, test_descriptors_soft_limit, test_descriptors_hard_limit, test_incident_amplification,
+         (test_baseline, test_invalid_utf8, test_descriptors_soft_limit, test_descriptors_hard_limit, test_incident_amplification,
           test_fragment_budget, test_streams_and_spoofed_flood, test_tcp_sessions, test_planted_files,
           test_field_forgery, test_tail_grep_long_record, test_mix)}
 
