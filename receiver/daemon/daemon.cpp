@@ -495,6 +495,18 @@ void Daemon::stop() {
   notice(Severity::info, "stopping: " + summary());
 }
 
+// Everything senders make the daemon hold, counted in one place: each has its cap in the config.
+std::string Daemon::held() const {
+  std::uint64_t streams = 0, unwritten = 0;
+  hosts_.for_each([&](const hosts::Host& host) {
+    streams += host.streams.size();
+    unwritten += host.files.pending.size() + (host.files.incident ? host.files.incident->pending.size() : 0);
+  });
+  return "held: " + std::to_string(hosts_.size()) + " hosts, " + std::to_string(streams) + " streams, " +
+         std::to_string(budget_.used) + " fragment bytes, " + std::to_string(tcp_->upload_memory.used) +
+         " upload bytes, " + std::to_string(unwritten) + " bytes awaiting write";
+}
+
 std::string Daemon::summary() const {
   std::uint64_t datagrams = 0, drops = 0;
   for (const auto& l : listeners_) {
@@ -519,7 +531,7 @@ std::string Daemon::summary() const {
                     " ports over max_streams_per_host, " + std::to_string(not_allowed_) +
                     " outside the allow list; " + tcp_->summary() + ", " +
                     std::to_string(pstore_.quota_refusals()) + " pstore uploads over quota; " + disk_.summary() +
-                    "; malformed:";
+                    "; " + held() + "; malformed:";
   bool any = false;
   for (std::size_t i = 0; i < w.malformed.size(); ++i) {
     if (!w.malformed[i]) continue;

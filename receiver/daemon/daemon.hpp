@@ -72,6 +72,7 @@ class Daemon : public net::DatagramHandler, public net::TcpHandler {
   void answer_verifies(const hosts::Host& host, const stream::Event& event);
   void expire_verifies(wire::MonoTime now);
   std::string summary() const;
+  std::string held() const;
 
   boost::asio::io_context& io_;
   config::ReceiverConfig config_;

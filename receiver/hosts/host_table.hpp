@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "host_state.hpp"
@@ -75,6 +76,10 @@ class HostTable {
   template <class F>
   void for_each(F&& f) {
     for (auto& [key, host] : hosts_) f(*host);
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [key, host] : hosts_) f(std::as_const(*host));
   }
   // Removes every host for which EVICT(host) is true; EVICT may flush it first.
   template <class F>

@@ -269,6 +269,8 @@ TEST_F(Receiver, PortsPastTheCapAreDroppedAndCountedUnderTheirHost) {
       << rx_->stderr_text();
   EXPECT_FALSE(has_line("127.0.0.2", "past the cap"));
   ASSERT_EQ(rx_->stop(), 0);
+  EXPECT_NE(rx_->stderr_text().find("held: 1 hosts, 2 streams, 0 fragment bytes, 0 upload bytes"), std::string::npos)
+      << rx_->stderr_text();
   std::string out;
   ASSERT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs_.path().string(), "--json"}, out), 0) << out;
   auto hosts = nlohmann::json::parse(out.substr(out.find('[')));
