@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <stdexcept>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -101,6 +102,8 @@ ReceiverProcess::~ReceiverProcess() {
 }
 
 int ReceiverProcess::stop(int signal) {
+  // Once reaped, pid_ is -1, and kill(-1, SIGNAL) as root signals every process on the machine.
+  if (pid_ <= 0) throw std::logic_error("the receiver was stopped already");
   ::kill(pid_, signal);
   int status = wait_status(pid_);
   pid_ = -1;
