@@ -129,14 +129,14 @@ int run_collect(Context& ctx, const std::string& to, int timeout_s) {
   nlohmann::json report = {{"receiver", receiver.text}, {"records", nlohmann::json::array()}};
   if (records.empty()) {
     ctx.say("No pstore records in " + std::string(kPstoreFs) + " or " + kSystemdPstore + ": nothing to collect.");
-    if (ctx.json) ctx.out << report.dump(2) << "\n";
+    if (ctx.json) ctx.print_json(report);
     return kExitOk;
   }
   if (ctx.root.dry_run()) {
     for (const Record& r : records)
       ctx.say("would send " + r.path + " (" + std::to_string(r.bytes.size()) + " bytes, sha256 " + r.sha256 +
               ") to " + receiver.text + ", then archive it");
-    if (ctx.json) ctx.out << report.dump(2) << "\n";
+    if (ctx.json) ctx.print_json(report);
     return kExitOk;
   }
   auto timeout = std::chrono::seconds(timeout_s);
@@ -171,7 +171,7 @@ int run_collect(Context& ctx, const std::string& to, int timeout_s) {
   }
   ctx.say("Collected " + std::to_string(records.size()) + " pstore record(s) to " + receiver.text + ": " +
           std::to_string(stored) + " new, " + std::to_string(duplicates) + " already there.");
-  if (ctx.json) ctx.out << report.dump(2) << "\n";
+  if (ctx.json) ctx.print_json(report);
   return kExitOk;
 }
 

@@ -79,7 +79,7 @@ int run_verify(Context& ctx, const std::string& to, double wait_s) {
     ctx.say("FAILED: the receiver at " + receiver.text + " answered '" + r.line + "'" +
             (r.word == "refused" ? ": this host's address is outside its allow list" : ""));
   }
-  if (ctx.json) ctx.out << report.dump(2) << "\n";
+  if (ctx.json) ctx.print_json(report);
   return found ? kExitOk : kExitNotReady;
 }
 
