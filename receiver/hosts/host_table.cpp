@@ -29,8 +29,8 @@ std::string HostTable::directory_for(const SenderAddress& address) const {
 
 // A token bucket for hosts never seen before: each makes a directory that stays, and spoofed
 // source addresses cost an attacker nothing. Hosts named in the config are always welcome.
-bool HostTable::admit_new(const std::string& name, wire::MonoTime now) {
-  if (std::any_of(names_.begin(), names_.end(), [&](const auto& entry) { return entry.second == name; })) return true;
+bool HostTable::admit_new(const SenderAddress& address, wire::MonoTime now) {
+  if (names_.contains(address.bytes)) return true;
   std::chrono::duration<double> elapsed = now - new_tokens_at_;
   new_tokens_at_ = now;
   new_tokens_ = std::min(limits_.new_burst, new_tokens_ + elapsed.count() * limits_.new_per_second);
@@ -48,7 +48,7 @@ Host* HostTable::host(const SenderAddress& address, wire::MonoTime now, Refusal&
   auto host = std::make_unique<Host>(directory_for(address), budget_, limits_.reassembly_cap);
   host->resume = sinks::read_resume_points(dir_, host->name());
   auto state = load_host_state(dir_, host->name());
-  if (host->resume.empty() && !state && !admit_new(host->name(), now)) {
+  if (host->resume.empty() && !state && !admit_new(address, now)) {
     why = Refusal::new_host_rate;
     return nullptr;
   }

@@ -92,7 +92,7 @@ class HostTable {
 
  private:
 
-  bool admit_new(const std::string& name, wire::MonoTime now);
+  bool admit_new(const SenderAddress& address, wire::MonoTime now);
 
   const sinks::LogDirectory& dir_;
   stream::StreamSettings settings_;
