@@ -7,7 +7,8 @@
 // The queue holds names, not descriptors: a queue of duplicated descriptors
 // would sit outside the daemon's descriptor budget. The worker opens each file
 // read-only under the log directory (fdatasync works on any descriptor of the
-// file) and closes it again, so it holds one descriptor at a time.
+// file) and closes it again, so it holds one file (and, while opening it, its
+// directory) at a time: part of the daemon's reserve, not of max_open_files.
 #pragma once
 
 #include <atomic>
