@@ -69,6 +69,7 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
     cfg.log_dir = *v;
   }
   if (auto v = root.size("receive_buffer", 4096, 1ull << 30)) cfg.receive_buffer = *v;
+  if (auto v = root.integer("receive_threads", 0, 64)) cfg.receive_threads = unsigned(*v);
   if (auto v = root.millis("reorder_window_ms", 0, 10'000)) cfg.reorder_window = *v;
   if (auto v = root.millis("fragment_timeout_ms", 1, 10'000)) cfg.fragment_timeout = *v;
   if (auto v = root.millis("legacy_line_timeout_ms", 1, 10'000)) cfg.legacy_line_timeout = *v;

@@ -19,7 +19,8 @@ inline constexpr const char* kDefaultReceiverConfig = "/etc/lastgasp/receiver.to
 struct ReceiverConfig {
   std::vector<std::string> listen{"[::]:6666"};
   std::filesystem::path log_dir{"/var/log/lastgasp"};
-  std::uint64_t receive_buffer = 8u << 20;
+  std::uint64_t receive_buffer = 8u << 20;     // per receive socket
+  unsigned receive_threads = 0;                // 0: one per CPU the daemon may run on
 
   // Timing: together these bound how long a record can wait before it is written.
   milliseconds reorder_window{100};     // how long a record waits for a missing earlier seq
