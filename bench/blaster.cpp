@@ -12,6 +12,12 @@
 //   per-host            --hosts N --per-host M            every host sends M records, then stops
 //   burst               --burst K --burst-ms T            K records from one host in T ms,
 //                                                         ending with a real panic sequence
+//   storm               --storm --hosts N --storm-ms T    every host sends one whole oops-and-panic
+//                                                         sequence, all N within T ms (round-robin,
+//                                                         so every host is mid-incident at once)
+// Without --warmup-per-host a run is cold: every host's first datagram is part of the measured
+// phase. --stamp makes every ordinary record carry its send time (CLOCK_REALTIME) at the end of
+// its text, as ` lgsent=<seconds>.<nanoseconds>`, so a reader of the receiver's files can time it.
 // --warmup-per-host M first has every host send M records at --warmup-rate and then pauses
 // --warmup-pause s, so a receiver meets the hosts (creates their files) before the measured
 // phase; the warm-up is counted in the totals, not in the achieved rate.
@@ -175,6 +181,52 @@ constexpr Line kPanicTail[] = {
     {0, "---[ end Kernel panic - not syncing: sysrq triggered crash ]---", ""},
 };
 
+// The start of an oops, as a Debian 6.1 kernel prints a NULL pointer dereference in a
+// workqueue: the `BUG:` line, the `Oops:` line, registers, the call trace, the module list
+// (one long record, fragmented as the kernel does), and the end-of-trace marker. The storm
+// follows it with kPanicTail from its `Kernel panic - not syncing` line on: panic_on_oops.
+constexpr Line kOopsHead[] = {
+    {1, "BUG: kernel NULL pointer dereference, address: 0000000000000008", ""},
+    {1, "#PF: supervisor read access in kernel mode", ""},
+    {1, "#PF: error_code(0x0000) - not-present page", ""},
+    {6, "PGD 0 P4D 0 ", ""},
+    {4, "Oops: 0000 [#1] PREEMPT SMP NOPTI", ""},
+    {4, "CPU: 1 PID: 347 Comm: kworker/1:2 Not tainted 6.1.0-56-amd64 #1  Debian 6.1.192-2", ""},
+    {4, "Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014", ""},
+    {4, "Workqueue: events nvme_reset_work [nvme]", ""},
+    {4, "RIP: 0010:blk_mq_map_queues+0x28/0x1a0", ""},
+    {4,
+     "Code: 41 56 41 55 41 54 55 53 48 89 fb 48 83 ec 08 8b 47 08 85 c0 74 6b 45 31 e4 eb 0e 8b 43 "
+     "08 41 83 c4 01 44 39 e0 76 5a 48 8b 03 <8b> 50 08 44 89 e6",
+     ""},
+    {4, "RSP: 0018:ffffb3c0c0a4fd58 EFLAGS: 00010246", ""},
+    {4, "RAX: 0000000000000000 RBX: ffff9d0a4b2e0000 RCX: 0000000000000000", ""},
+    {4, "RDX: 0000000000000000 RSI: 0000000000000000 RDI: ffff9d0a4b2e0010", ""},
+    {4, "RBP: ffff9d0a41a8c000 R08: 0000000000000000 R09: 0000000000000001", ""},
+    {4, "R10: 0000000000000000 R11: 0000000000000000 R12: 0000000000000000", ""},
+    {4, "R13: ffff9d0a4b2e0010 R14: 0000000000000004 R15: 0000000000000000", ""},
+    {4, "FS:  0000000000000000(0000) GS:ffff9d0d7fc80000(0000) knlGS:0000000000000000", ""},
+    {4, "CS:  0010 DS: 0000 ES: 0000 CR0: 0000000080050033", ""},
+    {4, "CR2: 0000000000000008 CR3: 000000010b40a004 CR4: 00000000003706e0", ""},
+    {4, "Call Trace:", ""},
+    {4, " <TASK>", ""},
+    {4, " nvme_pci_map_queues+0x79/0xa0 [nvme]", ""},
+    {4, " blk_mq_update_queue_map+0x9d/0xc0", ""},
+    {4, " blk_mq_alloc_tag_set+0x12f/0x390", ""},
+    {4, " nvme_reset_work+0x105e/0x1500 [nvme]", ""},
+    {4, " process_one_work+0x1c7/0x380", ""},
+    {4, " worker_thread+0x4d/0x380", ""},
+    {4, " ? rescuer_thread+0x3a0/0x3a0", ""},
+    {4, " kthread+0xd7/0x100", ""},
+    {4, " ? kthread_complete_and_exit+0x20/0x20", ""},
+    {4, " ret_from_fork+0x1f/0x30", ""},
+    {4, " </TASK>", ""},
+    {4, "", ""},  // empty: the module list, long_bodies[0]
+    {4, "CR2: 0000000000000008", ""},
+    {4, "---[ end trace 0000000000000000 ]---", ""},
+};
+constexpr std::size_t kPanicFrom = 2;  // kPanicTail[2] is "Kernel panic - not syncing: ..."
+
 // Long records, the ones the kernel fragments: an oops's module list (the longest ordinary
 // kernel line) followed by sysdata and netconsole userdata lines. Built once at start-up.
 std::vector<std::string> make_long_bodies() {
@@ -218,6 +270,26 @@ std::vector<std::string> make_long_bodies() {
   bodies.push_back(modules + "\n" + userdata + sysdata);  // ~2.1 KB: 3 fragments
   bodies.push_back(modules + "\n" + userdata + userdata + sysdata);  // ~3.1 KB: 4 fragments
   return bodies;
+}
+
+// One whole record after its header: the text, its newline and its dictionary lines.
+struct Body {
+  int prio;
+  std::string body;
+};
+
+// The storm's sequence, sent once by every host: kOopsHead, then kPanicTail from the panic on.
+std::vector<Body> make_storm_sequence(const std::vector<std::string>& long_bodies) {
+  std::vector<Body> seq;
+  for (const Line& l : kOopsHead) {
+    if (l.text.empty()) seq.push_back({l.prio, long_bodies[0]});
+    else seq.push_back({l.prio, std::string(l.text) + "\n" + std::string(l.dict)});
+  }
+  for (std::size_t i = kPanicFrom; i < std::size(kPanicTail); ++i) {
+    const Line& l = kPanicTail[i];
+    seq.push_back({l.prio, std::string(l.text) + "\n" + std::string(l.dict)});
+  }
+  return seq;
 }
 
 double now_s() {
@@ -264,6 +336,9 @@ struct Options {
   std::uint32_t per_host = 0;
   std::uint32_t burst = 0;
   double burst_ms = 50;
+  bool storm = false;
+  double storm_ms = 1000;
+  bool stamp = false;  // ordinary records end their text with " lgsent=<CLOCK_REALTIME>"
   double long_share = 0.02;
   std::uint32_t per_visit = 4;  // records per host visit = per sendmmsg call
   double tick_us = 500;
@@ -452,6 +527,7 @@ struct Phase {
   double stop_after = 0;       // unthrottled with no count: seconds to send for, else 0
   double max_seconds = 0;
   bool panic_tail = false;     // the phase's last records are the panic sequence
+  const std::vector<Body>* sequence = nullptr;  // each host sends exactly this (per_host = its size)
 };
 
 Totals run_phase(const Options& o, const Phase& p, std::vector<Host>& hosts, Rng& rng,
@@ -486,7 +562,10 @@ Totals run_phase(const Options& o, const Phase& p, std::vector<Host>& hosts, Rng
         const std::uint64_t index = t.records + j;  // with a panic tail there is one host
         const Line* line = nullptr;
         std::string_view body_long;
-        if (p.panic_tail && index + kTail >= p.total) {
+        const Body* whole = p.sequence ? &(*p.sequence)[h.sent + j] : nullptr;
+        if (whole) {
+          body_long = whole->body;
+        } else if (p.panic_tail && index + kTail >= p.total) {
           line = &kPanicTail[index + kTail - p.total];
         } else if (o.long_share > 0 && rng.unit() < o.long_share) {
           body_long = long_bodies[rng.below(long_bodies.size())];
@@ -496,12 +575,21 @@ Totals run_phase(const Options& o, const Phase& p, std::vector<Host>& hosts, Rng
         h.seq += 1;
         h.ts_usec += 1 + rng.below(2000);
         char head[64];
-        const int hl = std::snprintf(head, sizeof head, "%d,%llu,%llu,-;", line ? line->prio : 4,
+        const int prio = whole ? whole->prio : line ? line->prio : 4;
+        const int hl = std::snprintf(head, sizeof head, "%d,%llu,%llu,-;", prio,
                                      static_cast<unsigned long long>(h.seq),
                                      static_cast<unsigned long long>(h.ts_usec));
         rec.assign(head, static_cast<std::size_t>(hl));
         if (line) {
           rec += line->text;
+          if (o.stamp) {  // the send time, read as late as the record is made: just before sendmmsg
+            timespec wall{};
+            clock_gettime(CLOCK_REALTIME, &wall);
+            char stamp[48];
+            const int sl = std::snprintf(stamp, sizeof stamp, " lgsent=%lld.%09ld",
+                                         static_cast<long long>(wall.tv_sec), wall.tv_nsec);
+            rec.append(stamp, static_cast<std::size_t>(sl));
+          }
           rec += '\n';
           rec += line->dict;
         } else {
@@ -538,7 +626,8 @@ Totals run_phase(const Options& o, const Phase& p, std::vector<Host>& hosts, Rng
 // A worker's whole run: open its hosts, the optional warm-up (every host introduces itself
 // with a few records, then a pause lets the receiver create its files), then the measured
 // phase. Totals count both phases; elapsed is the measured phase's.
-Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const std::vector<std::string>& long_bodies) {
+Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const std::vector<std::string>& long_bodies,
+             const std::vector<Body>& storm) {
   Rng rng{s.seed * 0x9E3779B97F4A7C15ULL + 1};
   std::vector<Host> hosts = open_hosts(o, s, target, rng);
   Totals warm;
@@ -558,6 +647,7 @@ Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const 
   m.stop_after = s.stop_after;
   m.max_seconds = s.max_seconds;
   m.panic_tail = o.burst > 0;
+  if (o.storm) m.sequence = &storm;
   Totals t = run_phase(o, m, hosts, rng, long_bodies);
   for (auto& h : hosts) close(h.fd);
   t.warmup_records = warm.records;
@@ -573,8 +663,8 @@ Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const 
 
 // Runs every share in its own forked worker and adds up what they sent.
 Totals run_workers(const Options& o, const std::vector<Share>& shares, const sockaddr_in& target,
-                   const std::vector<std::string>& long_bodies) {
-  if (shares.size() == 1) return blast(o, shares[0], target, long_bodies);
+                   const std::vector<std::string>& long_bodies, const std::vector<Body>& storm) {
+  if (shares.size() == 1) return blast(o, shares[0], target, long_bodies, storm);
   std::vector<std::pair<pid_t, int>> children;
   for (const Share& s : shares) {
     int fds[2];
@@ -586,7 +676,7 @@ Totals run_workers(const Options& o, const std::vector<Share>& shares, const soc
       int rc = 0;
       Totals t;
       try {
-        t = blast(o, s, target, long_bodies);
+        t = blast(o, s, target, long_bodies, storm);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "lastgasp-blaster worker: %s\n", e.what());
         rc = 1;
@@ -637,6 +727,10 @@ int main(int argc, char** argv) {
   app.add_option("--per-host", o.per_host, "every host sends exactly this many records, then stops");
   app.add_option("--burst", o.burst, "burst mode: this many records from one host, ending in a panic");
   app.add_option("--burst-ms", o.burst_ms, "burst mode: spread the burst over this many ms")->capture_default_str();
+  app.add_flag("--storm", o.storm,
+               "storm mode: every host sends one whole oops-and-panic sequence, all hosts within --storm-ms");
+  app.add_option("--storm-ms", o.storm_ms, "storm mode: spread the storm over this many ms")->capture_default_str();
+  app.add_flag("--stamp", o.stamp, "end every ordinary record's text with ' lgsent=<CLOCK_REALTIME s.ns>'");
   app.add_option("--long-share", o.long_share, "share of records long enough to be sent as ncfrag fragments")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -654,10 +748,19 @@ int main(int argc, char** argv) {
 
   try {
     const bool burst = o.burst > 0;
+    if (burst && o.storm) throw std::runtime_error("--burst and --storm are two modes: give one");
     if (burst) {
       o.hosts = 1;
       o.count = o.burst;
       o.rate = o.burst_ms > 0 ? o.burst * 1000.0 / o.burst_ms : 0;
+    }
+    const std::vector<std::string> long_bodies = make_long_bodies();
+    const std::vector<Body> storm = make_storm_sequence(long_bodies);
+    if (o.storm) {
+      o.per_host = static_cast<std::uint32_t>(storm.size());
+      o.count = 0;
+      o.warmup_per_host = 0;  // a storm is the hosts' first words; warm the receiver with another run
+      o.rate = o.storm_ms > 0 ? static_cast<double>(o.per_host) * o.hosts * 1000.0 / o.storm_ms : 0;
     }
     std::uint64_t total = o.count;
     if (o.per_host > 0) total = static_cast<std::uint64_t>(o.per_host) * o.hosts;
@@ -695,21 +798,21 @@ int main(int argc, char** argv) {
       first += s.hosts;
       shares.push_back(s);
     }
-    const Totals t = run_workers(o, shares, target, make_long_bodies());
+    const Totals t = run_workers(o, shares, target, long_bodies, storm);
 
-    const char* mode = burst ? "burst" : (o.per_host > 0 ? "per-host" : "rate");
+    const char* mode = burst ? "burst" : o.storm ? "storm" : (o.per_host > 0 ? "per-host" : "rate");
     std::printf(
         "{\"tool\":\"lastgasp-blaster\",\"mode\":\"%s\",\"hosts\":%u,\"workers\":%u,\"offered_rate\":%.0f,"
         "\"records\":%llu,\"warmup_records\":%llu,\"fragmented_records\":%llu,\"datagrams\":%llu,\"bytes\":%llu,"
         "\"elapsed_s\":%.6f,\"achieved_rate\":%.0f,\"send_errors\":%llu,\"unsent_datagrams\":%llu,"
-        "\"timed_out\":%s}\n",
+        "\"timed_out\":%s,\"sequence_records\":%u}\n",
         mode, o.hosts, workers, o.rate, static_cast<unsigned long long>(t.records),
         static_cast<unsigned long long>(t.warmup_records),
         static_cast<unsigned long long>(t.fragmented), static_cast<unsigned long long>(t.datagrams),
         static_cast<unsigned long long>(t.bytes), t.elapsed,
         t.elapsed > 0 ? static_cast<double>(t.records - t.warmup_records) / t.elapsed : 0.0,
         static_cast<unsigned long long>(t.send_errors), static_cast<unsigned long long>(t.unsent_datagrams),
-        t.timed_out ? "true" : "false");
+        t.timed_out ? "true" : "false", o.storm ? o.per_host : 0u);
     return t.timed_out || t.unsent_datagrams > 0 ? 2 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lastgasp-blaster: %s\n", e.what());
