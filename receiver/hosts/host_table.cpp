@@ -4,9 +4,47 @@
 
 namespace lastgasp::hosts {
 
-HostTable::HostTable(const std::map<std::string, std::string>& names, const sinks::LogDirectory& dir,
+std::shared_ptr<const std::unordered_set<std::uint64_t>> KnownHosts::hash_all(const std::vector<std::string>& names) {
+  auto set = std::make_shared<std::unordered_set<std::uint64_t>>();
+  for (const std::string& name : names) set->insert(std::hash<std::string>{}(name));
+  return set;
+}
+
+bool KnownHosts::contains(const std::string& name) const {
+  std::uint64_t h = std::hash<std::string>{}(name);
+  return at_start_->contains(h) || added_.contains(h);
+}
+
+void KnownHosts::add(const std::string& name) { added_.insert(std::hash<std::string>{}(name)); }
+
+void Admission::configure(HostLimits limits) {
+  std::lock_guard lock(mutex_);
+  limits_ = limits;
+  tokens_ = std::min(tokens_, limits.new_burst);
+}
+
+Refusal Admission::admit(bool stranger, wire::MonoTime now) {
+  std::lock_guard lock(mutex_);
+  if (held_ >= limits_.max_hosts) return Refusal::table_full;
+  if (stranger) {
+    std::chrono::duration<double> elapsed = now - tokens_at_;
+    tokens_at_ = now;
+    tokens_ = std::min(limits_.new_burst, tokens_ + elapsed.count() * limits_.new_per_second);
+    if (tokens_ < 1) return Refusal::new_host_rate;
+    tokens_ -= 1;
+  }
+  ++held_;
+  return Refusal::none;
+}
+
+void Admission::release(std::size_t hosts) {
+  std::lock_guard lock(mutex_);
+  held_ -= std::min(held_, hosts);
+}
+
+HostTable::HostTable(const std::map<std::string, std::string>& names, KnownHosts known, Admission& admission,
                      stream::StreamSettings settings, wire::ReassemblyBudget& budget, HostLimits limits)
-    : dir_(dir), budget_(budget), new_tokens_(limits.new_burst) {
+    : known_(std::move(known)), admission_(admission), budget_(budget) {
   configure(names, settings, limits);
 }
 
@@ -14,48 +52,38 @@ void HostTable::configure(const std::map<std::string, std::string>& names, strea
                           HostLimits limits) {
   settings_ = settings;
   limits_ = limits;
-  new_tokens_ = std::min(new_tokens_, limits.new_burst);
-  names_.clear();
+  names_ = HostNames(names);
+}
+
+HostNames::HostNames(const std::map<std::string, std::string>& names) {
   for (const auto& [address, name] : names)
     if (auto a = SenderAddress::from_text(address)) names_[a->bytes] = sanitize_host_name(name);
 }
 
-std::string HostTable::directory_for(const SenderAddress& address) const {
+std::string HostNames::directory_for(const SenderAddress& address) const {
   if (auto it = names_.find(address.bytes); it != names_.end()) return it->second;
   std::string text = address.text();
   std::replace(text.begin(), text.end(), ':', '_');
   return sanitize_host_name(text);
 }
 
-// A token bucket for hosts never seen before: each makes a directory that stays, and spoofed
-// source addresses cost an attacker nothing. Hosts named in the config are always welcome.
-bool HostTable::admit_new(const SenderAddress& address, wire::MonoTime now) {
-  if (names_.contains(address.bytes)) return true;
-  std::chrono::duration<double> elapsed = now - new_tokens_at_;
-  new_tokens_at_ = now;
-  new_tokens_ = std::min(limits_.new_burst, new_tokens_ + elapsed.count() * limits_.new_per_second);
-  if (new_tokens_ < 1) return false;
-  new_tokens_ -= 1;
-  return true;
+Host* HostTable::find(const SenderAddress& address) {
+  auto it = hosts_.find(address.bytes);
+  return it == hosts_.end() ? nullptr : it->second.get();
 }
 
-Host* HostTable::host(const SenderAddress& address, wire::MonoTime now, Refusal& why) {
-  if (auto it = hosts_.find(address.bytes); it != hosts_.end()) return it->second.get();
-  if (hosts_.size() >= limits_.max_hosts) {
-    why = Refusal::table_full;
-    return nullptr;
-  }
-  auto host = std::make_unique<Host>(directory_for(address), budget_, limits_.reassembly_cap);
-  host->resume = sinks::read_resume_points(dir_, host->name());
-  auto state = load_host_state(dir_, host->name());
-  if (host->resume.empty() && !state && !admit_new(address, now)) {
-    why = Refusal::new_host_rate;
-    return nullptr;
-  }
-  host->multi_port = std::any_of(host->resume.begin(), host->resume.end(), [](auto& p) { return p.port.has_value(); });
-  host->state = state.value_or(HostState{});
-  host->state.address = address.text();
+Host* HostTable::add(const SenderAddress& address, const std::string& name, wire::MonoTime now, Refusal& why) {
+  bool stranger = !known_.contains(name) && !names_.named(address);
+  if ((why = admission_.admit(stranger, now)) != Refusal::none) return nullptr;
+  if (stranger) known_.add(name);
+  auto host = std::make_unique<Host>(budget_, limits_.reassembly_cap);
   return hosts_.emplace(address.bytes, std::move(host)).first->second.get();
+}
+
+void HostTable::loaded(Host& host, std::vector<sinks::ResumePoint> resume) {
+  host.loading = false;
+  host.resume = std::move(resume);
+  host.multi_port = std::any_of(host.resume.begin(), host.resume.end(), [](auto& p) { return p.port.has_value(); });
 }
 
 Stream* HostTable::stream(Host& host, std::uint16_t port) {

@@ -13,6 +13,7 @@
 #include "endpoint.hpp"
 #include "listen_address.hpp"
 #include "notice.hpp"
+#include "steering.hpp"
 
 namespace lastgasp::net {
 
@@ -48,28 +49,68 @@ std::string endpoint_name(int fd) {
   return "udp " + config::format_host_port(host, port);
 }
 
-int open_bound_socket(const udp::endpoint& endpoint) {
-  int family = endpoint.address().is_v6() ? AF_INET6 : AF_INET;
+int open_socket(int family) {
   int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) fail("socket");
   if (family == AF_INET6) {
     int off = 0;  // "[::]" takes IPv4 too
     ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
   }
-  if (::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0) {
-    int saved = errno;
-    ::close(fd);
-    errno = saved;
-    fail("cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
-  }
   return fd;
+}
+
+void bind_or_fail(int fd, const udp::endpoint& endpoint) {
+  if (::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0) return;
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  fail("cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
+}
+
+// Binds a socket without SO_REUSEPORT for a moment: it fails as a second receiver should when
+// the port is taken (a group would otherwise take it in and share the traffic), and it turns
+// port 0 into the one port every socket of the group then binds.
+udp::endpoint claim_port(udp::endpoint endpoint) {
+  int fd = open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET);
+  bind_or_fail(fd, endpoint);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  endpoint.port(ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
+  ::close(fd);
+  return endpoint;
 }
 
 }  // namespace
 
-UdpListener::UdpListener(asio::io_context& io, const std::string& address, std::uint64_t receive_buffer,
-                         DatagramHandler& handler)
-    : UdpListener(io, open_bound_socket(parse_endpoint(address)), std::optional(receive_buffer), handler) {}
+std::vector<int> open_receive_group(const std::string& address, unsigned count) {
+  udp::endpoint endpoint = claim_port(parse_endpoint(address));
+  std::vector<int> fds;
+  try {
+    for (unsigned i = 0; i < count; ++i) {
+      int fd = open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET);
+      int on = 1;
+      if (count > 1 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        ::close(fd);
+        fail("SO_REUSEPORT");
+      }
+      bind_or_fail(fd, endpoint);
+      fds.push_back(fd);
+    }
+  } catch (...) {
+    for (int fd : fds) ::close(fd);
+    throw;
+  }
+  if (count > 1)
+    if (int error = attach_steering(fds.front(), count))
+      notice(Severity::warning, "udp " + address + ": the kernel refused the steering program (" +
+                                    std::strerror(error) + "); datagrams that reach the wrong thread are handed on");
+  return fds;
+}
+
+UdpListener::UdpListener(asio::io_context& io, int fd, std::uint64_t receive_buffer, DatagramHandler& handler)
+    : UdpListener(io, fd, std::optional(receive_buffer), handler) {}
 
 UdpListener::UdpListener(asio::io_context& io, int fd, DatagramHandler& handler)
     : UdpListener(io, fd, std::nullopt, handler) {}
@@ -165,6 +206,7 @@ void UdpListener::receive() {
       handler_.on_datagram(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen,
                            std::string_view(static_cast<const char*>(h.msg_iov->iov_base), messages_[i].msg_len), now);
     }
+    handler_.on_batch_end();
     if (static_cast<unsigned>(n) < kBatch) return;
   }
 }

@@ -22,6 +22,8 @@ class DatagramHandler {
   virtual ~DatagramHandler() = default;
   virtual void on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
                            const wire::Instant& now) = 0;
+  // After each batch: what the batch produced can be handed on in one piece.
+  virtual void on_batch_end() {}
 };
 
 struct ListenerCounters {
@@ -30,11 +32,16 @@ struct ListenerCounters {
   std::uint64_t kernel_drops = 0;  // datagrams the kernel dropped because our buffer was full
 };
 
+// Opens COUNT sockets bound to ADDRESS ("[::]:6666", "127.0.0.1:7000") in one SO_REUSEPORT
+// group steered by source address (steering.hpp), one per receive thread, in thread order.
+// A second receiver on the same port is refused as it would be without SO_REUSEPORT. Throws
+// std::system_error.
+std::vector<int> open_receive_group(const std::string& address, unsigned count);
+
 class UdpListener {
  public:
-  // Opens and binds ADDRESS ("[::]:6666", "127.0.0.1:7000"). Throws std::system_error.
-  UdpListener(boost::asio::io_context& io, const std::string& address, std::uint64_t receive_buffer,
-              DatagramHandler& handler);
+  // Takes FD, a socket we opened, and asks for RECEIVE_BUFFER.
+  UdpListener(boost::asio::io_context& io, int fd, std::uint64_t receive_buffer, DatagramHandler& handler);
   // Adopts a socket systemd bound (socket activation). Its receive buffer is systemd's
   // ReceiveBuffer=, set with privileges we lack: it is reported, never changed.
   UdpListener(boost::asio::io_context& io, int fd, DatagramHandler& handler);

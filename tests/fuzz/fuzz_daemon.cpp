@@ -1,8 +1,10 @@
 // libFuzzer target for the whole daemon path: datagrams from several sources
-// and steps of time go through the real Daemon (host table, streams, host
-// state and its save, the file sink with rotation, incidents and the descriptor
-// budget) into a scratch log directory. Only the sockets are left out: the
-// input plays the listener, and advance() plays the timer.
+// and steps of time go through the real Daemon (two shards with their host
+// tables, loading and streams, the writer with host state and its save, the
+// file sink with rotation, incidents and the descriptor budget) into a scratch
+// log directory. Only the sockets and threads are left out: the input plays the
+// listener, step_time() the timers, and the daemon hands messages between the
+// shards and the writer inline, in the order its queues would.
 //
 // What must hold for any input: nothing throws into the daemon's guard (its
 // internal error count stays 0), and everything written reads back: every
@@ -57,6 +59,7 @@ const fs::path& scratch() {
 config::ReceiverConfig fuzz_config(const fs::path& log_dir) {
   config::ReceiverConfig c;
   c.log_dir = log_dir;
+  c.receive_threads = 2;
   c.max_open_files = 16;
   c.rotate_size = 64 << 10;
   c.rotate_keep = 2;
@@ -134,19 +137,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           auto step = std::chrono::milliseconds(input.ConsumeIntegralInRange(0, 2000));
           now.mono += step;
           now.wall += step;
-          daemon.advance(now.mono);
+          daemon.step_time(now.mono);
           break;
         }
         case 1: {  // a long silence: idle streams and hosts are let go, incidents close
           now.mono += std::chrono::seconds(40);
           now.wall += std::chrono::seconds(40);
-          daemon.advance(now.mono);
+          daemon.step_time(now.mono);
           break;
         }
         default: {
           sockaddr_in6 from = source(input);
           std::string payload = input.ConsumeRandomLengthString(9000);
-          daemon.on_datagram(reinterpret_cast<const sockaddr*>(&from), sizeof from, payload, now);
+          daemon.step_datagram(reinterpret_cast<const sockaddr*>(&from), sizeof from, payload, now);
         }
       }
       check(daemon.internal_errors() == 0, "work threw into the daemon's guard");

@@ -44,6 +44,14 @@ TEST_F(Tcp, APanicRecordIsStoredOnceWithALogLineAndAnIncident) {
   EXPECT_EQ(client.line(), "OK stored sha256=" + net::sha256_hex(kPanicRecord));
   EXPECT_EQ(read_file(host_dir() / "pstore" / "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4" / "dmesg-ramoops-0"), kPanicRecord)
       << "on disk before the OK";
+  // The log line and incident file are the writer thread's, a moment after the OK.
+  auto incident_written = [&] {
+    std::error_code ec;
+    for (auto& e : std::filesystem::directory_iterator(host_dir() / "incidents", ec))
+      if (read_file(e.path()) == kPanicRecord) return true;
+    return false;
+  };
+  ASSERT_TRUE(eventually(incident_written));
   auto log = read_file(host_dir() / "console.log");
   EXPECT_NE(log.find("\tlastgasp\t-\t-\tlastgasp: pstore panic record dmesg-ramoops-0 from the boot before "
                      "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4 arrived (" + std::to_string(kPanicRecord.size()) +

@@ -159,18 +159,22 @@ class HostTableBounds : public ::testing::Test {
     return *a;
   }
 
-  test::TempDir tmp_;
-  sinks::LogDirectory dir_{tmp_.path()};
+  static hosts::KnownHosts known(const std::vector<std::string>& directories) {
+    return hosts::KnownHosts(hosts::KnownHosts::hash_all(directories));
+  }
+
   wire::ReassemblyBudget global_;
 };
 
 TEST_F(HostTableBounds, PortsOfOneAddressAreCappedAndAnIdlePortLetsGoOfItsSlot) {
   hosts::HostLimits limits;
   limits.max_streams = 4;
-  hosts::HostTable table({}, dir_, {}, global_, limits);
+  hosts::Admission admission(limits);
+  hosts::HostTable table({}, known({}), admission, {}, global_, limits);
   auto why = hosts::HostTable::Refusal::none;
-  hosts::Host* host = table.host(address(1), kStart, why);
+  hosts::Host* host = table.add(address(1), "10.0.0.1", kStart, why);
   ASSERT_NE(host, nullptr);
+  table.loaded(*host, {});
   for (std::uint16_t port = 1; port <= 4; ++port) {
     hosts::Stream* s = table.stream(*host, port);
     ASSERT_NE(s, nullptr);
@@ -187,18 +191,17 @@ TEST_F(HostTableBounds, NewHostsAreAdmittedAtTheirRateButKnownAndNamedOnesAlways
   hosts::HostLimits limits;
   limits.new_per_second = 1;
   limits.new_burst = 3;
-  fs::create_directories(tmp_.path() / "10.0.0.9");
-  std::ofstream(tmp_.path() / "10.0.0.9" / "console.log")
-      << "2026-11-30T20:00:00.000000Z\tkern.info\t7\t[    0.007000]\tknown\n";
-  hosts::HostTable table({{"10.0.0.8", "named"}}, dir_, {}, global_, limits);
+  hosts::Admission admission(limits);
+  hosts::HostTable table({{"10.0.0.8", "named"}}, known({"10.0.0.9"}), admission, {}, global_, limits);
   auto why = hosts::HostTable::Refusal::none;
-  for (int n = 1; n <= 3; ++n) EXPECT_NE(table.host(address(n), kStart, why), nullptr) << n;
-  EXPECT_EQ(table.host(address(4), kStart, why), nullptr);
+  auto add = [&](int n, wire::MonoTime at) { return table.add(address(n), table.directory_for(address(n)), at, why); };
+  for (int n = 1; n <= 3; ++n) EXPECT_NE(add(n, kStart), nullptr) << n;
+  EXPECT_EQ(add(4, kStart), nullptr);
   EXPECT_EQ(why, hosts::HostTable::Refusal::new_host_rate);
-  EXPECT_NE(table.host(address(8), kStart, why), nullptr) << "named in the config";
-  EXPECT_NE(table.host(address(9), kStart, why), nullptr) << "it has a log already";
-  EXPECT_NE(table.host(address(4), kStart + 1s, why), nullptr) << "a token a second";
-  EXPECT_EQ(table.host(address(5), kStart + 1s, why), nullptr);
+  EXPECT_NE(add(8, kStart), nullptr) << "named in the config";
+  EXPECT_NE(add(9, kStart), nullptr) << "it has a directory already";
+  EXPECT_NE(add(4, kStart + 1s), nullptr) << "a token a second";
+  EXPECT_EQ(add(5, kStart + 1s), nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,292 @@
+#include "writer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "net/tcp_endpoint.hpp"
+#include "sinks/log_line.hpp"
+
+namespace lastgasp::daemon {
+
+namespace {
+
+constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
+// Saving state.json is a file creation and a rename: on ext4 about a millisecond each. Each
+// host is saved at most this often, and only so many per housekeeping pass, so that a busy
+// fleet's saves never hold up its lines.
+constexpr auto kStateSaveInterval = std::chrono::seconds(30);
+constexpr unsigned kStateSavesPerPass = 32;
+constexpr auto kExitSaveBudget = std::chrono::milliseconds(1500);
+// The disk worker hears of what was written every second, or sooner once a host may have
+// written an eighth of its quota or a rotation's worth (to compress, and to keep min_free), and
+// counts everything afresh every 10 s (or a second after a write error, a full disk perhaps),
+// which corrects the estimate's drift.
+constexpr auto kDiskRequestInterval = std::chrono::seconds(1);
+constexpr auto kDiskRecountInterval = std::chrono::seconds(10);
+
+sinks::FileSinkSettings file_settings(const config::ReceiverConfig& c, rlim_t descriptor_limit) {
+  sinks::FileSinkSettings s;
+  rlim_t reserved = reserved_descriptors();
+  rlim_t room = descriptor_limit > reserved + 16 ? descriptor_limit - reserved : 16;
+  s.max_open_files = static_cast<unsigned>(std::min<rlim_t>(c.max_open_files, room));
+  if (s.max_open_files < c.max_open_files)
+    notice(Severity::warning, "max_open_files lowered from " + std::to_string(c.max_open_files) + " to " +
+                                  std::to_string(s.max_open_files) + ": the descriptor limit is " +
+                                  std::to_string(descriptor_limit) + " (raise LimitNOFILE= or ulimit -Hn)");
+  s.incident_context = c.incident_context;
+  s.incident_quiet = c.incident_quiet;
+  s.incident_burst = c.incident_burst;
+  s.incident_refill = c.incident_refill;
+  s.incident_max_size = c.incident_max_size;
+  s.rotate_size = c.rotate_size;
+  s.rotate_keep = c.rotate_keep;
+  return s;
+}
+
+sinks::DiskQuotas disk_quotas(const config::ReceiverConfig& c) {
+  return {c.disk_quota, c.host_quota, c.min_free_bytes, c.min_free_percent};
+}
+
+std::uint64_t disk_wake_bytes(const config::ReceiverConfig& c) {
+  std::uint64_t bytes = 64u << 20;
+  if (c.host_quota) bytes = std::min(bytes, c.host_quota / 8);
+  if (c.disk_quota) bytes = std::min(bytes, c.disk_quota / 8);
+  if (c.rotate_size) bytes = std::min(bytes, c.rotate_size);
+  return bytes;
+}
+
+}  // namespace
+
+// TCP sessions, the sockets of every receive thread, and the short-lived opens of the writer
+// (resume, state, incident context) and of pstore uploads.
+unsigned reserved_descriptors() { return 64 + 64 + net::TcpLimits{}.max_sessions; }
+
+Writer::Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,
+               rlim_t descriptor_limit)
+    : config_(config),
+      dir_(dir),
+      descriptor_limit_(descriptor_limit),
+      files_(dir, file_settings(config, descriptor_limit)),
+      replies_(shards),
+      disk_(dir, disk_quotas(config)) {
+  if (config.journal) journal_.emplace();
+}
+
+Writer::~Writer() {
+  for (auto& [key, host] : hosts_) files_.forget(host->files);
+}
+
+void Writer::configure(const config::ReceiverConfig& config) {
+  config_ = config;
+  files_.reopen();
+  files_.configure(file_settings(config_, descriptor_limit_));
+  disk_.configure(disk_quotas(config_));
+  if (config_.journal && !journal_) journal_.emplace();
+  if (!config_.journal) journal_.reset();
+}
+
+void Writer::apply(unsigned shard, std::vector<ToWriter>& batch, wire::MonoTime now) {
+  for (ToWriter& message : batch) guard_.run("writing a host's lines", [&] { apply_one(shard, message, now); });
+  files_.flush();
+}
+
+void Writer::apply_one(unsigned shard, ToWriter& message, wire::MonoTime now) {
+  if (auto* write_event = std::get_if<WriteEvent>(&message.what)) {
+    write(message.host, held_host(message.host), *write_event, now);
+  } else if (auto* load = std::get_if<LoadHost>(&message.what)) {
+    Host& host = host_for(message.host, load->name, load->address);
+    host.held = true;
+    host.last_active = now;
+    files_.flush();  // what it wrote before (a pstore line) counts for where it had got to
+    replies_.at(shard).push_back({message.host, sinks::read_resume_points(dir_, load->name)});
+  } else if (auto* drops = std::get_if<HostDrops>(&message.what)) {
+    Host& host = held_host(message.host);
+    host.state.ports_over_cap += drops->ports_over_cap;
+    host.state.lines_lost += drops->lines_lost;
+    host.state.dirty = true;
+  } else {
+    forget(message.host);
+  }
+}
+
+Writer::Host& Writer::host_for(const HostKey& key, const std::string& name, const std::string& address) {
+  auto& slot = hosts_[key];
+  if (!slot) {
+    slot = std::make_unique<Host>(name);
+    slot->state = hosts::load_host_state(dir_, name).value_or(hosts::HostState{});
+    slot->state.address = address;
+  }
+  return *slot;
+}
+
+// A shard writes only for a host it asked to load, and forgets it only after: anything else is
+// a bug, which the guard counts.
+Writer::Host& Writer::held_host(const HostKey& key) {
+  auto it = hosts_.find(key);
+  if (it == hosts_.end()) throw std::logic_error("a message for a host that was never loaded");
+  return *it->second;
+}
+
+void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::MonoTime now) {
+  stream::Event& event = message.event;
+  host.last_active = now;
+  host.state.count(event);
+  if (event.type == stream::EventType::reboot) event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
+  files_.write(host.files, event, message.src, now);
+  if (journal_) journal_->write(host.files.name, host.state.boots, event);
+  if (event.type == stream::EventType::incident) save_state(host);
+  if (!verifies_.empty() && event.type == stream::EventType::record) answer_verifies(key, host, event);
+}
+
+void Writer::forget(const HostKey& key) {
+  auto it = hosts_.find(key);
+  if (it == hosts_.end()) return;
+  save_state(*it->second);
+  files_.forget(it->second->files);
+  hosts_.erase(it);
+}
+
+void Writer::pstore_arrived(const HostKey& key, const std::string& name, const std::string& address,
+                            stream::Event event, const std::string& content, wire::MonoTime now) {
+  guard_.run("writing a pstore record's line", [&] {
+    Host& host = host_for(key, name, address);
+    host.last_active = now;
+    host.state.count(event);
+    files_.write_pstore(host.files, event, content, now);
+    if (journal_) journal_->write(host.files.name, host.state.boots, event);
+    save_state(host);
+  });
+}
+
+void Writer::save_state(Host& host) {
+  // The sink's per-host drops join the host's figures here, so `hosts` shows them.
+  if (host.files.lines_lost_untaken || host.files.incidents_suppressed_untaken) {
+    host.state.lines_lost += std::exchange(host.files.lines_lost_untaken, 0);
+    host.state.incidents_over_rate += std::exchange(host.files.incidents_suppressed_untaken, 0);
+    host.state.dirty = true;
+  }
+  if (host.state.dirty && !hosts::save_host_state(dir_, host.files.name, host.state))
+    notice(Severity::warning, "cannot save " + host.files.name + "/" + hosts::kStateFile + ": " + std::strerror(errno));
+}
+
+// Every host's lines are written at exit, but its state.json (figures for `hosts`) only while
+// time allows: tens of thousands of spoofed hosts would otherwise keep the daemon past
+// systemd's stop timeout. Hosts that panicked go first, then the busiest.
+void Writer::save_states_at_exit() {
+  std::vector<Host*> dirty;
+  for (auto& [key, host] : hosts_)
+    if (host->state.dirty) dirty.push_back(host.get());
+  auto rank = [](const Host* h) { return std::pair(h->state.panics + h->state.incidents, h->state.records); };
+  std::sort(dirty.begin(), dirty.end(), [&](auto* a, auto* b) { return rank(a) > rank(b); });
+  const auto deadline = wire::MonoTime::clock::now() + kExitSaveBudget;
+  std::size_t saved = 0;
+  for (; saved < dirty.size() && wire::MonoTime::clock::now() < deadline; ++saved)
+    guard_.run("saving state at exit", [&] { save_state(*dirty[saved]); });
+  if (saved < dirty.size())
+    notice(Severity::warning, std::to_string(dirty.size() - saved) + " of " + std::to_string(dirty.size()) +
+                                  " host states not saved at exit (out of time); their logs are complete");
+}
+
+void Writer::finish() {
+  files_.flush();
+  save_states_at_exit();
+}
+
+void Writer::verify(const HostKey& key, const std::string& name, const std::string& token, wire::MonoTime deadline,
+                    std::function<void(std::string)> reply) {
+  // The canary may be here already: look in the tail of the peer's log first.
+  files_.flush();
+  if (int fd = dir_.open_read(name, sinks::kConsoleLog); fd >= 0) {
+    auto lines = sinks::read_last_lines(fd, 4096, 1u << 20);
+    ::close(fd);
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+      auto cols = sinks::split_log_line(*it);
+      if (cols && cols->level != "lastgasp" && cols->text.find(token) != std::string_view::npos)
+        return reply("OK found host=" + name + " recv_time=" + std::string(cols->recv_time) + "\n");
+    }
+  }
+  verifies_.push_back({key, token, deadline, std::move(reply)});
+}
+
+void Writer::answer_verifies(const HostKey& key, const Host& host, const stream::Event& event) {
+  std::erase_if(verifies_, [&](VerifyWaiter& w) {
+    if (w.peer != key || event.record.text.find(w.token) == std::string::npos) return false;
+    std::string time;
+    sinks::TimeFormatter().append(time, event.record.arrived.wall);
+    w.reply("OK found host=" + host.files.name + " recv_time=" + time + "\n");
+    return true;
+  });
+}
+
+void Writer::expire_verifies(wire::MonoTime now) {
+  std::erase_if(verifies_, [&](VerifyWaiter& w) {
+    if (w.deadline > now) return false;
+    w.reply("ERR not-found\n");
+    return true;
+  });
+}
+
+void Writer::advance(wire::MonoTime now) {
+  files_.flush();
+  guard_.run("tending the disk", [&] { tend_disk(now); });
+  expire_verifies(now);
+  if (now - last_housekeeping_ >= kHousekeepingInterval) guard_.run("housekeeping", [&] { housekeeping(now); });
+}
+
+void Writer::housekeeping(wire::MonoTime now) {
+  last_housekeeping_ = now;
+  files_.close_quiet_incidents(now);
+  unsigned saves = 0;
+  std::erase_if(hosts_, [&](auto& entry) {
+    Host& host = *entry.second;
+    // A host only a pstore upload brought, silent since: let it go as a shard lets go of its own.
+    bool evict = !host.held && now - host.last_active >= config_.stream_idle;
+    bool due = host.state.dirty && now - host.last_saved >= kStateSaveInterval && saves < kStateSavesPerPass;
+    if (evict || due) {
+      saves += !evict;
+      save_state(host);
+      host.last_saved = now;
+    }
+    if (evict) files_.forget(host.files);
+    return evict;
+  });
+}
+
+// Hands the disk worker what was written, and rotates away what it says must go.
+void Writer::tend_disk(wire::MonoTime now) {
+  for (const std::string& host : disk_.take_rotate_away()) files_.rotate_away(host);
+  if (std::string removed = disk_.take_notice(); !removed.empty()) notice(Severity::warning, removed);
+  bool write_errors = files_.counters().write_errors != disk_write_errors_;
+  bool recount = now - last_disk_recount_ >= kDiskRecountInterval ||
+                 (write_errors && now - last_disk_recount_ >= kDiskRequestInterval);
+  if (!recount && now - last_disk_request_ < kDiskRequestInterval &&
+      files_.bytes_since_taken() < disk_wake_bytes(config_))
+    return;
+  if (recount) {
+    last_disk_recount_ = now;
+    disk_write_errors_ = files_.counters().write_errors;
+  }
+  last_disk_request_ = now;
+  disk_.request({files_.take_growth(), files_.open_incident_files(), recount});
+}
+
+std::vector<HostLoaded> Writer::take_replies(unsigned shard) {
+  std::vector<HostLoaded> out;
+  out.swap(replies_.at(shard));
+  return out;
+}
+
+WriterFigures Writer::figures() const {
+  WriterFigures f;
+  f.files = files_.counters();
+  f.sync_errors = files_.sync_errors();
+  f.journal_errors = journal_ ? journal_->errors() : 0;
+  f.internal_errors = guard_.errors();
+  for (const auto& [key, host] : hosts_)
+    f.unwritten_bytes += host->files.pending.size() + (host->files.incident ? host->files.incident->pending.size() : 0);
+  f.disk = disk_.summary();
+  return f;
+}
+
+}  // namespace lastgasp::daemon

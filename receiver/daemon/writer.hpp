@@ -1,0 +1,117 @@
+// Everything that touches the log directory for the hosts' consoles, on a
+// thread of its own: per-host logs and incident files (with the fsyncs and
+// context copies they need), the journal, state.json, reading where a host's
+// streams had got to, the disk quota, and answering verify queries. A slow or
+// stalled disk holds up only this thread; receiving goes on.
+//
+// It takes the shards' messages in order, so each host's lines are written in
+// the order its shard made them. Like a shard it has no clock of its own: the
+// daemon runs it on a thread, the fuzzer inline.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "guard.hpp"
+#include "hosts/host_state.hpp"
+#include "hosts/sender_address.hpp"
+#include "messages.hpp"
+#include "receiver_config.hpp"
+#include "sinks/disk_worker.hpp"
+#include "sinks/file_sink.hpp"
+#include "sinks/journal_sink.hpp"
+
+namespace lastgasp::daemon {
+
+struct WriterFigures {
+  sinks::FileSinkCounters files;
+  std::uint64_t sync_errors = 0;
+  std::uint64_t journal_errors = 0;
+  std::uint64_t internal_errors = 0;
+  std::uint64_t unwritten_bytes = 0;  // lines buffered, not yet written
+  std::string disk;                   // the disk worker's summary
+};
+
+class Writer {
+ public:
+  // Writes under DIR for SHARDS shards. DESCRIPTOR_LIMIT bounds the files it keeps open.
+  Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,
+         rlim_t descriptor_limit);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // SIGHUP: the new config, and every file reopened (after an outside rotation).
+  void configure(const config::ReceiverConfig& config);
+  // Carries out shard SHARD's messages in order, and writes what they hold.
+  void apply(unsigned shard, std::vector<ToWriter>& batch, wire::MonoTime now);
+  // Answers to shard SHARD's LoadHost messages.
+  std::vector<HostLoaded> take_replies(unsigned shard);
+  // A pstore record was stored for the host at KEY (directory NAME): its line, and for a panic
+  // record its incident file with CONTENT.
+  void pstore_arrived(const HostKey& key, const std::string& name, const std::string& address, stream::Event event,
+                      const std::string& content, wire::MonoTime now);
+  // Answers REPLY once a line of the host at KEY holds TOKEN, or "ERR not-found" at DEADLINE.
+  void verify(const HostKey& key, const std::string& name, const std::string& token, wire::MonoTime deadline,
+              std::function<void(std::string)> reply);
+  // Everything due at NOW: writing buffered lines, and each second closing quiet incidents,
+  // saving host state, letting go of hosts no shard holds, and tending the disk.
+  void advance(wire::MonoTime now);
+  // Exit: every line written; host state saved while time allows.
+  void finish();
+  WriterFigures figures() const;
+  std::uint64_t internal_errors() const { return guard_.errors(); }
+
+ private:
+  struct Host {
+    explicit Host(std::string name) : files(std::move(name)) {}
+    sinks::HostFiles files;
+    hosts::HostState state;
+    wire::MonoTime last_active{};
+    wire::MonoTime last_saved{};
+    bool held = false;  // by its shard
+  };
+  struct VerifyWaiter {
+    HostKey peer;
+    std::string token;
+    wire::MonoTime deadline;
+    std::function<void(std::string)> reply;
+  };
+
+  void apply_one(unsigned shard, ToWriter& message, wire::MonoTime now);
+  Host& host_for(const HostKey& key, const std::string& name, const std::string& address);
+  Host& held_host(const HostKey& key);
+  void write(const HostKey& key, Host& host, WriteEvent& message, wire::MonoTime now);
+  void forget(const HostKey& key);
+  void save_state(Host& host);
+  void save_states_at_exit();
+  void answer_verifies(const HostKey& key, const Host& host, const stream::Event& event);
+  void expire_verifies(wire::MonoTime now);
+  void housekeeping(wire::MonoTime now);
+  void tend_disk(wire::MonoTime now);
+
+  config::ReceiverConfig config_;
+  const sinks::LogDirectory& dir_;
+  rlim_t descriptor_limit_;
+  Guard guard_;
+  sinks::FileSink files_;
+  std::optional<sinks::JournalSink> journal_;
+  std::unordered_map<HostKey, std::unique_ptr<Host>, hosts::HostKeyHash> hosts_;
+  std::vector<std::vector<HostLoaded>> replies_;  // per shard
+  std::vector<VerifyWaiter> verifies_;
+  wire::MonoTime last_housekeeping_{};
+  wire::MonoTime last_disk_request_{};
+  wire::MonoTime last_disk_recount_{};
+  std::uint64_t disk_write_errors_ = 0;  // the sink's write errors when the disk worker last counted
+  sinks::DiskWorker disk_;  // last: its thread is joined before the rest goes
+};
+
+// The descriptors kept out of max_open_files: TCP sessions, sockets, and short-lived opens.
+unsigned reserved_descriptors();
+
+}  // namespace lastgasp::daemon
