@@ -29,7 +29,7 @@ constexpr auto kPublishInterval = std::chrono::milliseconds(500);
 constexpr auto kStuckAfter = std::chrono::seconds(10);
 // A receive thread hands its batch on at the end of a burst once it is this long, sooner if it
 // holds a new host or an incident, and otherwise at each tick (flush_interval).
-constexpr std::size_t kHandOffMessages = 256;
+constexpr std::size_t kHandOffMessages = 512;
 // What the writer may have to take before records are dropped (a stalled disk): the bound
 // that keeps a hung disk from taking the memory of the machine.
 constexpr std::uint64_t kWriterBacklogBytes = 128u << 20;
@@ -91,7 +91,12 @@ struct Forwarded {
 // One receive thread: its sockets, its shard, and a timer for what is due with no datagram.
 struct Daemon::ShardThread : net::DatagramHandler {
   ShardThread(Daemon& d, unsigned i, hosts::KnownHosts known, unsigned count)
-      : daemon(d), index(i), shard(d.config_, std::move(known), d.admission_, count), timer(io), forward(count) {}
+      : daemon(d),
+        index(i),
+        shard(d.config_, std::move(known), d.admission_, count),
+        timer(io),
+        flush_interval(d.config_.flush_interval),
+        forward(count) {}
 
   void on_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
                    const wire::Instant& now) override {
@@ -133,7 +138,7 @@ struct Daemon::ShardThread : net::DatagramHandler {
     shard.advance(now);
     hand_off();
     if (now - last_publish >= kPublishInterval) publish(now);
-    timer.expires_at(now + daemon.config_.flush_interval);
+    timer.expires_at(now + flush_interval);
     timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) tick();
     });
@@ -171,6 +176,7 @@ struct Daemon::ShardThread : net::DatagramHandler {
   asio::io_context io{1};
   Shard shard;
   asio::steady_timer timer;
+  std::chrono::milliseconds flush_interval;  // the config's at start: it is the main thread's to change
   std::vector<std::unique_ptr<net::UdpListener>> listeners;
   std::vector<std::vector<Forwarded>> forward;  // per owning thread, until the burst ends
   std::atomic<std::int64_t> last_tick{0};

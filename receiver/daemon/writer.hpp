@@ -48,7 +48,7 @@ class Writer {
 
   // SIGHUP: the new config, and every file reopened (after an outside rotation).
   void configure(const config::ReceiverConfig& config);
-  // Carries out shard SHARD's messages in order, and writes what they hold.
+  // Carries out shard SHARD's messages in order; their lines are written at the next advance().
   void apply(unsigned shard, std::vector<ToWriter>& batch, wire::MonoTime now);
   // Answers to shard SHARD's LoadHost messages.
   std::vector<HostLoaded> take_replies(unsigned shard);

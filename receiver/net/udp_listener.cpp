@@ -67,25 +67,19 @@ void bind_or_fail(int fd, const udp::endpoint& endpoint) {
   fail("cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
 }
 
-// Binds a socket without SO_REUSEPORT for a moment: it fails as a second receiver should when
-// the port is taken (a group would otherwise take it in and share the traffic), and it turns
-// port 0 into the one port every socket of the group then binds.
-udp::endpoint claim_port(udp::endpoint endpoint) {
+// Binds a socket without SO_REUSEPORT for a moment: it fails, as a second receiver should, when
+// the port is taken. A group would otherwise take the second receiver in and share the traffic.
+void refuse_if_taken(const udp::endpoint& endpoint) {
   int fd = open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET);
   bind_or_fail(fd, endpoint);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  endpoint.port(ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                               : reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
   ::close(fd);
-  return endpoint;
 }
 
 }  // namespace
 
 std::vector<int> open_receive_group(const std::string& address, unsigned count) {
-  udp::endpoint endpoint = claim_port(parse_endpoint(address));
+  udp::endpoint endpoint = parse_endpoint(address);
+  refuse_if_taken(endpoint);
   std::vector<int> fds;
   try {
     for (unsigned i = 0; i < count; ++i) {
