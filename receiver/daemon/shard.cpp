@@ -7,6 +7,9 @@ namespace lastgasp::daemon {
 namespace {
 
 constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
+// A stream quiet this long gives back the memory it kept for its next datagram: most of a
+// fleet is quiet most of the time.
+constexpr auto kCompactAfter = std::chrono::seconds(1);
 // A loading host's datagrams wait at most this many bytes (a netconsole burst of hundreds of
 // records), and all loading hosts of a shard together at most kWaitingShardBytes.
 constexpr std::size_t kWaitingHostBytes = 256u << 10;
@@ -208,6 +211,8 @@ void Shard::housekeeping(wire::MonoTime now) {
   hosts_.evict_if([&](const HostKey& key, hosts::Host& host) {
     if (host.loading) return false;
     hosts_.drop_idle_streams(host, now - config_.stream_idle);
+    for (hosts::Stream& stream : host.streams)
+      if (stream.last_seen < now - kCompactAfter && !stream.machine.next_deadline()) stream.machine.compact();
     tell_drops(key, host);
     bool evict = !host.scheduled && now - host.last_seen >= config_.stream_idle;
     if (evict) outbox_.push_back({key, ForgetHost{}});

@@ -250,6 +250,8 @@ void Writer::housekeeping(wire::MonoTime now) {
       host.last_saved = now;
     }
     if (evict) files_.forget(host.files);
+    else if (host.files.pending.empty() && now - host.last_active >= kHousekeepingInterval)
+      std::string().swap(host.files.pending);  // a quiet host's buffer: most of a fleet is quiet
     return evict;
   });
 }

@@ -71,6 +71,7 @@ Sequencer::Verdict Sequencer::judge(Position p) const {
   if (last_) {
     if (p.seq <= last_->seq) {
       if (const Position* seen = recalled(p.seq)) return seen->ts_usec == p.ts_usec ? Verdict::duplicate : Verdict::new_boot;
+      if (p.seq == last_->seq && p.ts_usec == last_->ts_usec) return Verdict::duplicate;  // compacted
       for (const Gap& gap : gaps_)
         if (p.seq >= gap.first && p.seq <= gap.last && p.ts_usec >= gap.ts_before && p.ts_usec <= gap.ts_after)
           return Verdict::late;
@@ -227,6 +228,15 @@ void Sequencer::expire(wire::MonoTime now, std::vector<Event>& out, SequenceCoun
 
 void Sequencer::drain(std::vector<Event>& out, SequenceCounters& counters) {
   release({}, true, out, counters);
+}
+
+void Sequencer::compact() {
+  if (held_head_ != held_.size()) return;
+  recent_.reset();
+  std::vector<wire::Record>().swap(held_);
+  held_head_ = 0;
+  std::vector<Arrival>().swap(arrivals_);
+  arrivals_head_ = 0;
 }
 
 std::optional<wire::MonoTime> Sequencer::next_deadline() const {

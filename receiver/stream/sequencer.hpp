@@ -41,6 +41,10 @@ class Sequencer {
   // Writes everything held, gaps between, without waiting.
   void drain(std::vector<Event>& out, SequenceCounters& counters);
   std::optional<wire::MonoTime> next_deadline() const;
+  // For a stream gone quiet: gives back the memory of held records and of the recent ones kept
+  // to tell a duplicate from a new boot. After it, only a repeat of the last record counts as
+  // a duplicate, which is what a quiet stream's duplicate is.
+  void compact();
 
  private:
   enum class Verdict { hold, duplicate, late, new_boot };
@@ -79,7 +83,7 @@ class Sequencer {
   mutable std::vector<Arrival> arrivals_;
   mutable std::size_t arrivals_head_ = 0;
 
-  std::unique_ptr<Position[]> recent_;  // by seq % kRecent; allocated while the stream is busy
+  std::unique_ptr<Position[]> recent_;  // by seq % kRecent; allocated while the stream is busy (1 KiB)
   std::vector<Gap> gaps_;
 };
 

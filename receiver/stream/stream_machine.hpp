@@ -40,6 +40,11 @@ class StreamMachine {
   // Everything, now (shutdown).
   void drain(std::vector<Event>& out, StreamCounters& counters);
   std::optional<wire::MonoTime> next_deadline() const;
+  // For a stream gone quiet with nothing pending: gives back what it kept for the next datagram.
+  void compact() {
+    decoder_.compact();
+    sequencer_.compact();
+  }
 
   Sequencer& sequencer() { return sequencer_; }
   const Sequencer& sequencer() const { return sequencer_; }

@@ -60,6 +60,11 @@ class Decoder {
   // Releases everything held (shutdown, eviction).
   void drain(std::vector<Record>& out, WireCounters& counters);
   std::optional<MonoTime> next_deadline() const;
+  // Gives back memory kept for the next datagram, where nothing is pending.
+  void compact() {
+    fragments_.compact();
+    legacy_.compact();
+  }
 
  private:
   void feed_extended(const ExtendedHeader& header, Instant now,

@@ -68,6 +68,10 @@ class FragmentAssembler {
 
   bool empty() const { return pending_.empty(); }
   std::optional<MonoTime> oldest_start() const;
+  // Gives back the memory of past messages, when none is pending.
+  void compact() {
+    if (pending_.empty()) std::vector<Pending>().swap(pending_);
+  }
 
  private:
   // A run of placed bytes. A message's pieces are sorted and never touch: touching ones are one piece.

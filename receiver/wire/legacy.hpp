@@ -26,6 +26,10 @@ class LegacyJoiner {
   std::optional<MonoTime> partial_since() const {
     return partial_.empty() ? std::nullopt : std::optional<MonoTime>(since_.mono);
   }
+  // Gives back the memory of past lines, when no line is partial.
+  void compact() {
+    if (partial_.empty()) std::string().swap(partial_);
+  }
 
  private:
   bool emit(std::string_view line, std::vector<Record>& out);

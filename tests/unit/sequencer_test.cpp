@@ -72,6 +72,23 @@ TEST(Sequencer, DuplicatesAreDropped) {
   EXPECT_EQ(h.count(EventType::reboot), 0u);
 }
 
+TEST(Sequencer, AQuietStreamGivesBackItsMemoryAndStillKnowsItsLastRecordAndWhereItIs) {
+  test::StreamHarness h;
+  start(h);
+  h.feed(ext(6, 2, 1002, "two"), 210ms);
+  h.feed(ext(6, 4, 1004, "four, held behind a gap"), 211ms);
+  h.machine_.compact();  // nothing may be given back while a record is held
+  h.advance(400ms);
+  EXPECT_EQ(h.seqs(), (V{1, 2, 4}));
+  h.machine_.compact();
+  h.feed(ext(6, 4, 1004, "four, again"), 2000ms);
+  EXPECT_EQ(h.counters.sequence.duplicates, 1u) << "a repeat of the last record is still a duplicate";
+  h.feed(ext(6, 5, 1005, "five"), 2001ms);
+  EXPECT_EQ(h.seqs(), (V{1, 2, 4, 5})) << "it carries on where it was, with no gap and no reboot";
+  EXPECT_EQ(h.count(EventType::reboot), 0u);
+  EXPECT_EQ(h.count(EventType::gap), 1u);
+}
+
 TEST(Sequencer, ALateRecordThatFitsItsGapIsWrittenNotTakenForAReboot) {
   test::StreamHarness h;
   start(h);
