@@ -30,6 +30,7 @@ constexpr auto kStuckAfter = std::chrono::seconds(10);
 // A receive thread hands its batch on at the end of a burst once it is this long, sooner if it
 // holds a new host or an incident, and otherwise at each tick (flush_interval).
 constexpr std::size_t kHandOffMessages = 512;
+constexpr std::size_t kSpareBatches = 4;
 // What the writer may have to take before records are dropped (a stalled disk): the bound
 // that keeps a hung disk from taking the memory of the machine.
 constexpr std::uint64_t kWriterBacklogBytes = 128u << 20;
@@ -123,7 +124,23 @@ struct Daemon::ShardThread : net::DatagramHandler {
   }
 
   void hand_off() {
-    if (!shard.outbox_empty()) daemon.hand_to_writer(index, shard.take_outbox());
+    if (!shard.outbox_empty()) daemon.hand_to_writer(index, shard.take_outbox(take_spare()));
+  }
+
+  // Batches go back and forth rather than being made anew: a batch of 512 is a few hundred KiB,
+  // which malloc would take from the kernel, zeroed, every time.
+  std::vector<ToWriter> take_spare() {
+    std::lock_guard lock(spares_mutex);
+    if (spares.empty()) return {};
+    std::vector<ToWriter> spare = std::move(spares.back());
+    spares.pop_back();
+    return spare;
+  }
+
+  void give_back(std::vector<ToWriter> batch) {
+    batch.clear();
+    std::lock_guard lock(spares_mutex);
+    if (spares.size() < kSpareBatches) spares.push_back(std::move(batch));
   }
 
   void loaded(std::vector<HostLoaded> replies) {
@@ -164,11 +181,13 @@ struct Daemon::ShardThread : net::DatagramHandler {
     if (shard.loading() == 0) finish();
   }
 
+  // The thread ends here, whatever else is queued: nothing after this is for it.
   void finish() {
     shard.drain();
     hand_off();
     timer.cancel();
     publish(wire::MonoTime::clock::now());
+    io.stop();
   }
 
   Daemon& daemon;
@@ -182,6 +201,8 @@ struct Daemon::ShardThread : net::DatagramHandler {
   std::atomic<std::int64_t> last_tick{0};
   wire::MonoTime last_publish{};
   bool stopping = false;
+  std::mutex spares_mutex;
+  std::vector<std::vector<ToWriter>> spares;  // emptied by the writer, for the next batch
   mutable std::mutex published_mutex;
   ShardFigures published;
   net::ListenerCounters published_sockets;
@@ -330,9 +351,10 @@ void Daemon::hand_to_writer(unsigned shard, std::vector<ToWriter> batch) {
   asio::post(writer_->io, [this, shard, bytes, batch = std::move(batch)]() mutable {
     writer_->writer.apply(shard, batch, wire::MonoTime::clock::now());
     writer_backlog_.fetch_sub(bytes, std::memory_order_relaxed);
+    ShardThread& to = *shards_[shard];
+    to.give_back(std::move(batch));
     std::vector<HostLoaded> replies = writer_->writer.take_replies(shard);
     if (replies.empty()) return;
-    ShardThread& to = *shards_[shard];
     asio::post(to.io, [&to, replies = std::move(replies)]() mutable { to.loaded(std::move(replies)); });
   });
 }
@@ -494,7 +516,7 @@ void Daemon::stop_threads() {
   for (auto& s : shards_) s->thread.join();
   asio::post(writer_->io, [w = writer_.get()] {
     w->writer.finish();
-    w->timer.cancel();
+    w->io.stop();
   });
   writer_->thread.join();
   running_ = false;

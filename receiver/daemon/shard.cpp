@@ -233,11 +233,11 @@ void Shard::drain() {
   });
 }
 
-std::vector<ToWriter> Shard::take_outbox() {
+std::vector<ToWriter> Shard::take_outbox(std::vector<ToWriter> empty) {
   urgent_ = false;
-  std::vector<ToWriter> out;
-  out.swap(outbox_);
-  return out;
+  empty.clear();
+  empty.swap(outbox_);
+  return empty;
 }
 
 ShardFigures Shard::figures() const {

@@ -57,8 +57,9 @@ class Shard {
   // Everything held, now (shutdown). Loading hosts are fed first: call it once none is left.
   void drain();
 
-  // The messages for the writer so far, in order.
-  std::vector<ToWriter> take_outbox();
+  // The messages for the writer so far, in order; EMPTY (a vector the writer is done with, its
+  // memory kept) takes their place.
+  std::vector<ToWriter> take_outbox(std::vector<ToWriter> empty = {});
   // The outbox holds what should not wait for the next tick: a new host to load, an incident.
   bool urgent() const { return urgent_; }
   bool outbox_empty() const { return outbox_.empty(); }

@@ -111,7 +111,7 @@ UdpListener::UdpListener(asio::io_context& io, int fd, DatagramHandler& handler)
 
 UdpListener::UdpListener(asio::io_context& io, int fd, std::optional<std::uint64_t> receive_buffer,
                          DatagramHandler& handler)
-    : socket_(io), handler_(handler), name_(endpoint_name(fd)) {
+    : socket_(io), gather_(io), handler_(handler), name_(endpoint_name(fd)) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -155,18 +155,28 @@ void UdpListener::start() { wait(); }
 void UdpListener::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
+  gather_.cancel();
 }
 
 void UdpListener::wait() {
   socket_.async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
-    if (ec) return;  // closed
-    receive();
-    wait();
+    if (!ec) take();  // else closed
   });
 }
 
-void UdpListener::receive() {
+// Takes what is there; if anything was, looks again after kGather, else when readable.
+void UdpListener::take() {
+  if (!socket_.is_open()) return;
+  if (receive() == 0) return wait();
+  gather_.expires_after(kGather);
+  gather_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) take();
+  });
+}
+
+unsigned UdpListener::receive() {
   int fd = socket_.native_handle();
+  unsigned taken = 0;
   for (unsigned round = 0; round < kRoundsPerWakeup; ++round) {
     for (unsigned i = 0; i < kBatch; ++i) {
       iovecs_[i] = {buffers_.data() + std::size_t{i} * kSlot, kSlot};
@@ -183,8 +193,9 @@ void UdpListener::receive() {
     if (n <= 0) {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         notice(Severity::warning, name_ + ": recvmmsg: " + std::strerror(errno));
-      return;
+      return taken;
     }
+    taken += static_cast<unsigned>(n);
     wire::Instant now{std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
     ++counters_.batches;
     for (int i = 0; i < n; ++i) {
@@ -201,8 +212,9 @@ void UdpListener::receive() {
                            std::string_view(static_cast<const char*>(h.msg_iov->iov_base), messages_[i].msg_len), now);
     }
     handler_.on_batch_end();
-    if (static_cast<unsigned>(n) < kBatch) return;
+    if (static_cast<unsigned>(n) < kBatch) return taken;
   }
+  return taken;
 }
 
 }  // namespace lastgasp::net
