@@ -20,11 +20,38 @@ void append_number(std::string& out, std::uint64_t n) {
   out.append(buf, end);
 }
 
+// N in at least WIDTH characters, PAD on the left: printf's "%5llu" and "%06u", at a line per
+// record without printf's cost.
+void append_padded(std::string& out, std::uint64_t n, std::size_t width, char pad) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  auto digits = static_cast<std::size_t>(end - buf);
+  if (digits < width) out.append(width - digits, pad);
+  out.append(buf, digits);
+}
+
 void append_ktime(std::string& out, std::uint64_t usec) {
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "[%5llu.%06llu]", static_cast<unsigned long long>(usec / 1'000'000),
-                        static_cast<unsigned long long>(usec % 1'000'000));
-  out.append(buf, static_cast<std::size_t>(n));
+  out += '[';
+  append_padded(out, usec / 1'000'000, 5, ' ');
+  out += '.';
+  append_padded(out, usec % 1'000'000, 6, '0');
+  out += ']';
+}
+
+void append_facility_level(std::string& out, std::optional<std::uint16_t> prio) {
+  if (!prio) {
+    out += '-';
+    return;
+  }
+  unsigned facility = *prio >> 3, level = *prio & 7;
+  if (facility < kFacilities.size()) {
+    out += kFacilities[facility];
+  } else {
+    out += "fac";
+    append_number(out, facility);
+  }
+  out += '.';
+  out += kLevels[level];
 }
 
 }  // namespace
@@ -39,26 +66,21 @@ void TimeFormatter::append(std::string& out, wire::WallTime t) {
     std::strftime(cached_, sizeof cached_, "%Y-%m-%dT%H:%M:%S", &tm);
     cached_second_ = second;
   }
-  char frac[16];
-  auto micros = static_cast<unsigned>(usec - second * 1'000'000);  // 0..999999
-  std::snprintf(frac, sizeof frac, ".%06uZ", micros % 1'000'000);
+  auto micros = static_cast<std::uint64_t>(usec - second * 1'000'000);  // 0..999999
   out.append(cached_, 19);
-  out.append(frac, 8);
+  out += '.';
+  append_padded(out, micros % 1'000'000, 6, '0');
+  out += 'Z';
 }
 
-std::string facility_level_name(std::optional<std::uint16_t> prio) {
-  if (!prio) return "-";
-  unsigned facility = *prio >> 3, level = *prio & 7;
-  std::string out = facility < kFacilities.size() ? kFacilities[facility] : "fac" + std::to_string(facility);
-  return out + "." + kLevels[level];
-}
 
 void append_log_line(std::string& out, const stream::Event& event, std::optional<std::uint16_t> src_port,
                      TimeFormatter& time) {
   const wire::Record& r = event.record;
   time.append(out, r.arrived.wall);
   out += '\t';
-  out += event.type == stream::EventType::record ? facility_level_name(r.prio) : "lastgasp";
+  if (event.type != stream::EventType::record) out += "lastgasp";
+  else append_facility_level(out, r.prio);
   out += '\t';
   if (r.seq) append_number(out, *r.seq);
   else out += '-';

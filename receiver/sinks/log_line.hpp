@@ -32,8 +32,6 @@ class TimeFormatter {
 void append_log_line(std::string& out, const stream::Event& event, std::optional<std::uint16_t> src_port,
                      TimeFormatter& time);
 
-std::string facility_level_name(std::optional<std::uint16_t> prio);
-
 struct LogLine {
   std::string_view recv_time, level, seq, ktime, text, fields;
 };
