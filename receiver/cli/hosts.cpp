@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "hosts/host_state.hpp"
+#include "sinks/state_file.hpp"
 #include "tail/entry.hpp"
 #include "tail/log_reader.hpp"
 #include "tail/render.hpp"
@@ -87,7 +88,7 @@ int run_hosts(const HostsOptions& o) {
   sinks::LogDirectory dir(log_dir);
   std::vector<Row> rows;
   for (const std::string& host : tail::list_hosts(log_dir, {})) {
-    auto state = hosts::load_host_state(dir, host);
+    auto state = sinks::load_host_state(dir, host);
     if (state) rows.push_back({host, state_of(*state, now, silent_after_us), *state});
   }
   if (o.json) print_json(rows);

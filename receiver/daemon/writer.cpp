@@ -6,6 +6,7 @@
 
 #include "net/tcp_endpoint.hpp"
 #include "sinks/log_line.hpp"
+#include "sinks/state_file.hpp"
 
 namespace lastgasp::daemon {
 
@@ -115,7 +116,7 @@ Writer::Host& Writer::host_for(const HostKey& key, const std::string& name, cons
   auto& slot = hosts_[key];
   if (!slot) {
     slot = std::make_unique<Host>(name);
-    slot->state = hosts::load_host_state(dir_, name).value_or(hosts::HostState{});
+    slot->state = sinks::load_host_state(dir_, name).value_or(hosts::HostState{});
     slot->state.address = address;
   }
   return *slot;
@@ -167,8 +168,8 @@ void Writer::save_state(Host& host) {
     host.state.incidents_over_rate += std::exchange(host.files.incidents_suppressed_untaken, 0);
     host.state.dirty = true;
   }
-  if (host.state.dirty && !hosts::save_host_state(dir_, host.files.name, host.state))
-    notice(Severity::warning, "cannot save " + host.files.name + "/" + hosts::kStateFile + ": " + std::strerror(errno));
+  if (host.state.dirty && !sinks::save_host_state(dir_, host.files.name, host.state))
+    notice(Severity::warning, "cannot save " + host.files.name + "/" + sinks::kStateFile + ": " + std::strerror(errno));
 }
 
 // Every host's lines are written at exit, but its state.json (figures for `hosts`) only while

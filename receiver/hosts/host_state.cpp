@@ -1,7 +1,5 @@
 #include "host_state.hpp"
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "wire/escape.hpp"
@@ -10,7 +8,6 @@ namespace lastgasp::hosts {
 
 namespace {
 
-constexpr std::size_t kMaxStateBytes = 64 * 1024;
 constexpr std::size_t kMaxSelfName = 64;  // HOST_NAME_MAX: a longer host= is not a kernel's
 
 // What a host calls itself is the sender's word: kept short, and every byte that is not
@@ -99,23 +96,6 @@ std::optional<HostState> HostState::from_json(const std::string& text) {
     return std::nullopt;  // a hand-edited file with wrong types: start afresh rather than fail
   }
   return s;
-}
-
-std::optional<HostState> load_host_state(const sinks::LogDirectory& dir, const std::string& host) {
-  int fd = dir.open_read(host, kStateFile);
-  if (fd < 0) return std::nullopt;
-  std::string text(kMaxStateBytes, '\0');
-  ssize_t n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (n <= 0) return std::nullopt;
-  text.resize(static_cast<std::size_t>(n));
-  return HostState::from_json(text);
-}
-
-bool save_host_state(const sinks::LogDirectory& dir, const std::string& host, HostState& state) {
-  if (!dir.replace(host, kStateFile, state.to_json())) return false;
-  state.dirty = false;
-  return true;
 }
 
 }  // namespace lastgasp::hosts

@@ -1,18 +1,16 @@
-// What `lastgasp-receiver hosts` shows for a host, kept by the daemon in
-// LOG_DIR/<host>/state.json (replaced atomically), so any user who can read
-// the logs can read it, and it survives restarts and evictions.
+// What `lastgasp-receiver hosts` shows for a host: counted in memory from the
+// host's events, and kept by the writer in LOG_DIR/<host>/state.json
+// (sinks/state_file.hpp), so any user who can read the logs can read it, and
+// it survives restarts and evictions.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "sinks/log_directory.hpp"
 #include "stream/event.hpp"
 
 namespace lastgasp::hosts {
-
-inline constexpr const char* kStateFile = "state.json";
 
 struct HostState {
   std::string address;
@@ -37,8 +35,5 @@ struct HostState {
   std::string to_json() const;
   static std::optional<HostState> from_json(const std::string& text);
 };
-
-std::optional<HostState> load_host_state(const sinks::LogDirectory& dir, const std::string& host);
-bool save_host_state(const sinks::LogDirectory& dir, const std::string& host, HostState& state);
 
 }  // namespace lastgasp::hosts

@@ -24,6 +24,7 @@
 #include "daemon/daemon.hpp"
 #include "hosts/host_state.hpp"
 #include "sinks/log_line.hpp"
+#include "sinks/state_file.hpp"
 
 using namespace lastgasp;
 namespace fs = std::filesystem;
@@ -110,7 +111,7 @@ void check_written(const fs::path& log_dir) {
   for (const auto& entry : fs::recursive_directory_iterator(log_dir)) {
     if (!entry.is_regular_file()) continue;
     const fs::path& path = entry.path();
-    if (path.filename() == hosts::kStateFile) {
+    if (path.filename() == sinks::kStateFile) {
       std::ifstream in(path, std::ios::binary);
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       check(hosts::HostState::from_json(text).has_value(), "a state.json does not parse");
