@@ -18,6 +18,9 @@ constexpr auto kHousekeepingInterval = std::chrono::seconds(1);
 // fleet's saves never hold up its lines.
 constexpr auto kStateSaveInterval = std::chrono::seconds(30);
 constexpr unsigned kStateSavesPerPass = 32;
+// Hosts that had an incident are saved first, at the next pass, for at most this long a pass:
+// a fleet panicking at once makes thousands, and every other host's lines wait meanwhile.
+constexpr auto kIncidentSavesBudget = std::chrono::milliseconds(50);
 constexpr auto kExitSaveBudget = std::chrono::milliseconds(1500);
 // The disk worker hears of what was written every second, or sooner once a host may have
 // written an eighth of its quota or a rotation's worth (to compress, and to keep min_free), and
@@ -137,7 +140,7 @@ void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::Mo
   if (event.type == stream::EventType::reboot) event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
   files_.write(host.files, event, message.src, now);
   if (journal_) journal_->write(host.files.name, host.state.boots, event);
-  if (event.type == stream::EventType::incident) save_state(host);
+  if (event.type == stream::EventType::incident) saves_first_.push_back(key);
   if (!verifies_.empty() && event.type == stream::EventType::record) answer_verifies(key, host, event);
 }
 
@@ -239,6 +242,14 @@ void Writer::advance(wire::MonoTime now) {
 void Writer::housekeeping(wire::MonoTime now) {
   last_housekeeping_ = now;
   files_.close_quiet_incidents(now);
+  const auto start = std::chrono::steady_clock::now();
+  while (!saves_first_.empty() && std::chrono::steady_clock::now() - start < kIncidentSavesBudget) {
+    if (auto it = hosts_.find(saves_first_.front()); it != hosts_.end()) {
+      save_state(*it->second);
+      it->second->last_saved = now;
+    }
+    saves_first_.pop_front();
+  }
   unsigned saves = 0;
   std::erase_if(hosts_, [&](auto& entry) {
     Host& host = *entry.second;

@@ -11,6 +11,7 @@
 
 #include <sys/resource.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -59,8 +60,9 @@ class Writer {
   // Answers REPLY once a line of the host at KEY holds TOKEN, or "ERR not-found" at DEADLINE.
   void verify(const HostKey& key, const std::string& name, const std::string& token, wire::MonoTime deadline,
               std::function<void(std::string)> reply);
-  // Everything due at NOW: writing buffered lines, and each second closing quiet incidents,
-  // saving host state, letting go of hosts no shard holds, and tending the disk.
+  // Everything due at NOW: writing buffered lines and making incident files, and each second
+  // closing quiet incidents, saving host state (those with an incident first), letting go of
+  // hosts no shard holds, and tending the disk.
   void advance(wire::MonoTime now);
   // Exit: every line written; host state saved while time allows.
   void finish();
@@ -104,6 +106,7 @@ class Writer {
   std::unordered_map<HostKey, std::unique_ptr<Host>, hosts::HostKeyHash> hosts_;
   std::vector<std::vector<HostLoaded>> replies_;  // per shard
   std::vector<VerifyWaiter> verifies_;
+  std::deque<HostKey> saves_first_;  // hosts that had an incident: saved at the next pass
   wire::MonoTime last_housekeeping_{};
   wire::MonoTime last_disk_request_{};
   wire::MonoTime last_disk_recount_{};

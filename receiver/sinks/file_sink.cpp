@@ -18,6 +18,8 @@ namespace {
 constexpr std::size_t kFlushEarlyBytes = 64 * 1024;     // a busy host writes before the tick
 constexpr std::size_t kMaxIncidentContextBytes = 4u << 20;
 constexpr std::size_t kKeepBufferCapacity = 4096;       // larger buffers go back after a flush
+constexpr std::uint64_t kMaxDeferredBytes = 32u << 20;   // lines of incidents whose file is still to be made
+constexpr auto kDeferredBudget = std::chrono::milliseconds(10);  // of file creation per flush
 constexpr auto kErrorReportInterval = std::chrono::seconds(10);
 
 std::string incident_file_name(wire::WallTime when, const std::string& label, int attempt) {
@@ -39,6 +41,7 @@ void release_if_large(std::string& buffer) {
 
 FileSink::~FileSink() {
   flush();
+  make_deferred(true);
   while (!incidents_.empty()) close_incident(*incidents_.back());
   while (!open_files_.empty()) close_file(*open_files_.back());
 }
@@ -108,10 +111,48 @@ void FileSink::open_incident(HostFiles& host, const stream::Event& event, wire::
   incident.last_activity = now;
   append_incident(incident, context);
   incidents_.push_back(&host);
+  if (deferred_bytes_ + incident.pending.size() <= kMaxDeferredBytes) {
+    incident.deferred = true;
+    deferred_bytes_ += incident.pending.size();
+    deferred_.push_back({&host, nullptr});
+    return;
+  }
   // Written now and made durable: the host may be gone in a moment. What cannot be written
   // (a full disk) stays pending, and the next flush tries again.
   flush_incident(host);
   sync_.sync(incident.fd, host.name, incident.file);
+}
+
+// Makes the deferred incidents' files, oldest first: within the budget, or ALL of them.
+void FileSink::make_deferred(bool all) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!deferred_.empty() &&
+         (all || deferred_bytes_ > kMaxDeferredBytes || std::chrono::steady_clock::now() - start < kDeferredBudget)) {
+    Deferred next = std::move(deferred_.front());
+    deferred_.pop_front();
+    make_now(*next.host, std::move(next.closed));
+  }
+}
+
+// Makes HOST's deferred incident file: CLOSED if given, else its open incident.
+void FileSink::make_now(HostFiles& host, std::unique_ptr<OpenIncident> closed) {
+  OpenIncident& incident = closed ? *closed : *host.incident;
+  incident.deferred = false;
+  deferred_bytes_ -= std::min<std::uint64_t>(deferred_bytes_, incident.pending.size());
+  if (closed) return write_closed_incident(host, incident);
+  flush_incident(host);
+  sync_.sync(incident.fd, host.name, incident.file);
+}
+
+// An incident closed before its file was made: made, written, synced and closed in one go.
+void FileSink::write_closed_incident(HostFiles& host, OpenIncident& incident) {
+  int fd = create_incident_file(host, incident.opened, incident.label, incident.file);
+  if (fd < 0) return;
+  std::size_t written = write_all(fd, incident.pending.data(), incident.pending.size());
+  if (written != incident.pending.size()) report_write_error(host, incident.file, errno);
+  grew(host, written);
+  sync_.sync(fd, host.name, incident.file);
+  ::close(fd);
 }
 
 // Keeps LINES for the incident file; past incident_max_size, one line says the rest is in console.log.
@@ -119,6 +160,7 @@ void FileSink::append_incident(OpenIncident& incident, std::string_view lines) {
   if (!incident.full && incident.size + lines.size() <= settings_.incident_max_size) {
     incident.pending.append(lines);
     incident.size += lines.size();
+    if (incident.deferred) deferred_bytes_ += lines.size();
     return;
   }
   counters_.incident_bytes_cut += lines.size();
@@ -154,7 +196,7 @@ int FileSink::incident_descriptor(HostFiles& host) {
 
 void FileSink::flush_incident(HostFiles& host) {
   OpenIncident& incident = *host.incident;
-  if (incident.pending.empty()) return;
+  if (incident.pending.empty() || incident.deferred) return;
   int fd = incident_descriptor(host);
   std::size_t written = fd < 0 ? 0 : write_all(fd, incident.pending.data(), incident.pending.size());
   int error = errno;
@@ -181,6 +223,12 @@ void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const s
 
 void FileSink::close_incident(HostFiles& host) {
   OpenIncident& incident = *host.incident;
+  if (incident.deferred) {  // its entry takes it over, and makes its file in turn
+    auto entry = std::find_if(deferred_.begin(), deferred_.end(), [&](const Deferred& d) { return d.host == &host && !d.closed; });
+    entry->closed = std::move(host.incident);
+    std::erase(incidents_, &host);
+    return;
+  }
   flush_incident(host);
   if (incident.fd >= 0) {
     sync_.sync(incident.fd, host.name, incident.file);
@@ -335,6 +383,7 @@ void FileSink::flush() {
   dirty.swap(dirty_);
   for (HostFiles* host : dirty)
     if (host->dirty) flush(*host);
+  make_deferred(false);
 }
 
 void FileSink::reopen() {
@@ -344,6 +393,15 @@ void FileSink::reopen() {
 
 void FileSink::forget(HostFiles& host) {
   flush(host);
+  for (auto it = deferred_.begin(); it != deferred_.end();) {  // nothing may point at it after
+    if (it->host != &host) {
+      ++it;
+      continue;
+    }
+    Deferred entry = std::move(*it);
+    it = deferred_.erase(it);
+    make_now(host, std::move(entry.closed));
+  }
   if (host.incident) close_incident(host);
   close_file(host);
   std::erase(dirty_, &host);

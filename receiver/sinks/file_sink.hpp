@@ -3,9 +3,16 @@
 // Lines are buffered per host and written in one write() per host per flush
 // (the daemon flushes every few milliseconds), so a burst costs a syscall per
 // host, not per record. A trigger (panic, oops, ...) is different: the host's
-// log is written and fsynced at once, and an incident file is opened with the
+// log is written and fsynced at once, and an incident is opened with the
 // records before it, read back from the log itself, so that no host pays
 // memory for context it may never need.
+//
+// The incident's file is made at the next flush, within a few milliseconds of
+// file creations per flush: when a whole fleet panics at once, thousands of
+// creations would otherwise hold up every other host's lines for seconds.
+// Until its file exists an incident keeps its lines in memory, all such
+// incidents together at most kMaxDeferredBytes; past that, files are made at
+// once.
 //
 // What a sender can make this sink do is bounded: new incident files per host
 // by a token bucket (an oops that turns into a panic always gets its file),
@@ -15,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <memory>
 #include <optional>
@@ -40,6 +48,7 @@ struct OpenIncident {
   wire::MonoTime last_activity{};
   std::uint64_t size = 0;  // bytes written and pending
   bool full = false;       // reached incident_max_size: the rest is in console.log only
+  bool deferred = false;   // its file is still to be made, at a flush
   std::string pending;
 };
 
@@ -131,6 +140,9 @@ class FileSink {
   void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
   int create_incident_file(HostFiles& host, wire::WallTime when, const std::string& label, std::string& file);
   void close_incident(HostFiles& host);
+  void make_deferred(bool all);
+  void make_now(HostFiles& host, std::unique_ptr<OpenIncident> closed);
+  void write_closed_incident(HostFiles& host, OpenIncident& incident);
   void mark_dirty(HostFiles& host);
   void report_write_error(const HostFiles& host, const std::string& file, int error);
   std::string own_line(std::string text);
@@ -141,6 +153,14 @@ class FileSink {
   std::vector<HostFiles*> dirty_;
   std::list<HostFiles*> open_files_;  // most recently used first
   std::vector<HostFiles*> incidents_;
+  // Incidents whose file is still to be made, oldest first: the host's open one (CLOSED null),
+  // or one closed since, which the entry owns.
+  struct Deferred {
+    HostFiles* host;
+    std::unique_ptr<OpenIncident> closed;
+  };
+  std::deque<Deferred> deferred_;
+  std::uint64_t deferred_bytes_ = 0;
   unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;
   DiskGrowth growth_;

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 
 namespace lastgasp::sinks {
 
@@ -20,10 +19,10 @@ SyncWorker::~SyncWorker() {
 void SyncWorker::sync(int fd, const std::string& host, const std::string& file) {
   if (fd < 0) return;
   std::unique_lock lock(mutex_);
-  File wanted{host, file};
-  if (std::find(queue_.begin(), queue_.end(), wanted) != queue_.end()) return;  // one sync covers both
+  if (queued_.contains(host + "/" + file)) return;  // one sync covers both
   if (queue_.size() < kMaxQueued) {
-    queue_.push_back(std::move(wanted));
+    queue_.push_back({host, file});
+    queued_.insert(host + "/" + file);
     lock.unlock();
     wake_.notify_one();
     return;
@@ -36,18 +35,34 @@ void SyncWorker::sync_now(int fd) {
   if (::fdatasync(fd) != 0) errors_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void SyncWorker::sync_file(const File& file) {
+  // Gone since (rotated, deleted by a quota): nothing of ours is left to make durable.
+  if (int fd = dir_.open_read(file.host, file.name); fd >= 0) {
+    sync_now(fd);
+    ::close(fd);
+  }
+}
+
+void SyncWorker::sync_filesystem() {
+  if (::syncfs(dir_.root_fd()) != 0) errors_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void SyncWorker::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and nothing left to sync
-    File file = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    // Gone since (rotated, deleted by a quota): nothing of ours is left to make durable.
-    if (int fd = dir_.open_read(file.host, file.name); fd >= 0) {
-      sync_now(fd);
-      ::close(fd);
+    if (queue_.size() >= kSyncfsBacklog) {
+      queue_.clear();
+      queued_.clear();
+      lock.unlock();
+      sync_filesystem();  // covers every file queued until now
+    } else {
+      File file = std::move(queue_.front());
+      queue_.pop_front();
+      queued_.erase(file.host + "/" + file.name);
+      lock.unlock();
+      sync_file(file);
     }
     lock.lock();
   }

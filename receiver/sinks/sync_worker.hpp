@@ -9,6 +9,11 @@
 // read-only under the log directory (fdatasync works on any descriptor of the
 // file) and closes it again, so it holds one file (and, while opening it, its
 // directory) at a time: part of the daemon's reserve, not of max_open_files.
+//
+// When many files wait (a fleet panicking at once), one syncfs() of the log
+// directory's filesystem makes them all durable in one journal commit: a
+// thousand fdatasyncs, each a commit of its own, would keep ext4's journal
+// busy for seconds and hold up every file creation meanwhile.
 #pragma once
 
 #include <atomic>
@@ -18,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 
 #include "log_directory.hpp"
 
@@ -39,18 +45,21 @@ class SyncWorker {
 
  private:
   static constexpr std::size_t kMaxQueued = 4096;
+  static constexpr std::size_t kSyncfsBacklog = 8;  // files waiting that make one syncfs worth it
   struct File {
     std::string host, name;
-    bool operator==(const File&) const = default;
   };
 
   void run();
   void sync_now(int fd);
+  void sync_file(const File& file);
+  void sync_filesystem();
 
   const LogDirectory& dir_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<File> queue_;
+  std::unordered_set<std::string> queued_;  // "host/name" of each file in queue_
   bool stopping_ = false;
   std::atomic<std::uint64_t> errors_{0};
   std::thread thread_;  // last: starts once everything it uses is built

@@ -6,10 +6,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "hosts/host_table.hpp"
 #include "receiver_process.hpp"
 #include "sinks/file_sink.hpp"
+#include "sinks/log_line.hpp"
 
 namespace lastgasp {
 namespace {
@@ -95,6 +97,35 @@ TEST_F(FileSinkBounds, AnOopsThatTurnsIntoAPanicGetsItsPanicFileEvenPastTheRate)
   sink.forget(host);
   EXPECT_EQ(files_in(incidents("web")), 2u) << "the oops and its panic; the third is past the rate";
   EXPECT_EQ(sink.counters().incidents_suppressed, 1u);
+}
+
+TEST_F(FileSinkBounds, IncidentFilesAreMadeAtTheFlushWithEveryLineEvenOnesClosedBefore) {
+  sinks::FileSink sink(dir_, {});
+  sinks::HostFiles host("web");
+  sink.write(host, record(1, "before"), std::nullopt, kStart);
+  sink.write(host, record(2, "Oops: 0000 [#1] SMP"), std::nullopt, kStart);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::oops), std::nullopt, kStart);
+  EXPECT_EQ(read_lines(tmp_.path() / "web" / "console.log").size(), 3u) << "the log is written at the trigger";
+  EXPECT_EQ(files_in(incidents("web")), 0u) << "the incident file waits for the flush";
+  sink.write(host, record(3, "after the oops"), std::nullopt, kStart + 1ms);
+  sink.write(host, own(stream::EventType::reboot), std::nullopt, kStart + 2ms);  // closes it, still unmade
+  sink.write(host, record(1, "Kernel panic - not syncing: next boot"), std::nullopt, kStart + 3ms);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart + 3ms);
+  sink.write(host, record(2, "after the panic"), std::nullopt, kStart + 4ms);
+  sink.flush();
+  ASSERT_EQ(files_in(incidents("web")), 2u);
+  std::map<std::string, std::vector<std::string>> texts;  // by kind, from the file's name
+  for (const auto& e : fs::directory_iterator(incidents("web"))) {
+    std::string name = e.path().filename();
+    for (const auto& l : read_lines(e.path()))
+      texts[name.ends_with("-oops.log") ? "oops" : "panic"].emplace_back(sinks::split_log_line(l)->text);
+  }
+  EXPECT_EQ(texts["oops"], (std::vector<std::string>{"before", "Oops: 0000 [#1] SMP", "lastgasp: incident",
+                                                     "after the oops", "lastgasp: reboot"}))
+      << "closed by the reboot before its file was made, it still has every line";
+  ASSERT_EQ(texts["panic"].size(), 8u) << "the log's tail before it, the panic, and the line after";
+  EXPECT_EQ(texts["panic"].back(), "after the panic");
+  sink.forget(host);
 }
 
 TEST_F(FileSinkBounds, AnIncidentFileStopsAtItsSizeAndSaysWhereTheRestIs) {
