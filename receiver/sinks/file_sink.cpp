@@ -19,7 +19,9 @@ constexpr std::size_t kFlushEarlyBytes = 64 * 1024;     // a busy host writes be
 constexpr std::size_t kMaxIncidentContextBytes = 4u << 20;
 constexpr std::size_t kKeepBufferCapacity = 4096;       // larger buffers go back after a flush
 constexpr std::uint64_t kMaxDeferredBytes = 32u << 20;   // lines of incidents whose file is still to be made
-constexpr auto kDeferredBudget = std::chrono::milliseconds(10);  // of file creation per flush
+constexpr auto kDeferredBudget = std::chrono::milliseconds(10);  // of incident file creation per flush
+constexpr auto kOpenBudget = std::chrono::milliseconds(10);      // of opening hosts' logs per flush
+constexpr auto kMaxLogWait = std::chrono::seconds(2);            // then a host's log is opened regardless
 constexpr auto kErrorReportInterval = std::chrono::seconds(10);
 
 std::string incident_file_name(wire::WallTime when, const std::string& label, int attempt) {
@@ -41,6 +43,7 @@ void release_if_large(std::string& buffer) {
 
 FileSink::~FileSink() {
   flush();
+  open_waiting(true);
   make_deferred(true);
   while (!incidents_.empty()) close_incident(*incidents_.back());
   while (!open_files_.empty()) close_file(*open_files_.back());
@@ -56,21 +59,71 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
                      wire::MonoTime now) {
   std::size_t start = host.pending.size();
   append_log_line(host.pending, event, src_port, time_);
+  host.last_write = now;
+  mark_dirty(host);
+  if (host.fd < 0 || host.waiting) {  // its log is not open: what it needs waits with it
+    if (event.type == stream::EventType::incident || event.type == stream::EventType::reboot)
+      host.actions.push_back({event.type, event.incident, event.record.arrived.wall, now, host.pending.size()});
+    return wait_for_log(host);
+  }
   if (host.incident) {
     append_incident(*host.incident, std::string_view(host.pending).substr(start));
     host.incident->last_activity = now;
   }
-  mark_dirty(host);
-  if (event.type == stream::EventType::incident) on_trigger(host, event, now);
+  if (event.type == stream::EventType::incident) on_trigger(host, event.incident, event.record.arrived.wall, now);
   else if (event.type == stream::EventType::reboot && host.incident) close_incident(host);
   else if (host.pending.size() >= kFlushEarlyBytes) flush(host);
 }
 
-void FileSink::on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now) {
+void FileSink::wait_for_log(HostFiles& host) {
+  if (host.waiting) return;
+  host.waiting = true;
+  host.waiting_since = std::chrono::steady_clock::now();
+  waiting_.push_back(&host);
+}
+
+// Opens the logs of waiting hosts, oldest first, within the budget (or ALL of them): each
+// host's lines are written and its triggers and reboots done, in the order they came.
+void FileSink::open_waiting(bool all) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!waiting_.empty()) {
+    HostFiles& host = *waiting_.front();
+    auto now = std::chrono::steady_clock::now();
+    if (!all && now - start >= kOpenBudget && now - host.waiting_since < kMaxLogWait) return;
+    waiting_.pop_front();
+    settle(host);
+  }
+}
+
+// Writes what HOST held while it waited, in the pieces between its triggers and reboots, each
+// piece also to the incident open then: as if each line had been written when it came.
+void FileSink::settle(HostFiles& host) {
+  host.waiting = false;
+  const std::string lines = std::exchange(host.pending, {});
+  std::size_t done = 0;
+  auto write_up_to = [&](std::size_t end) {
+    std::string_view piece = std::string_view(lines).substr(done, end - done);
+    done = end;
+    host.pending.append(piece);
+    if (host.incident && !piece.empty()) {
+      append_incident(*host.incident, piece);
+      host.incident->last_activity = host.last_write;
+    }
+    flush(host);
+  };
+  for (const WaitingAction& a : std::exchange(host.actions, {})) {
+    write_up_to(a.offset);
+    if (a.type == stream::EventType::incident) on_trigger(host, a.kind, a.when, a.now);
+    else if (host.incident) close_incident(host);
+  }
+  write_up_to(lines.size());
+}
+
+void FileSink::on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now) {
   // An oops that turns into a panic gets a file of its own; more of the same goes on in the open one.
   // A host with no incident open pays a token for a new one: a sender that "reboots" and panics
   // a hundred times a second gets a few files and its lines in console.log, not a hundred fsyncs.
-  bool escalates = host.incident && stream::severity(event.incident) > stream::severity(host.incident->kind);
+  bool escalates = host.incident && stream::severity(kind) > stream::severity(host.incident->kind);
   if (host.incident && !escalates) return;
   if (!host.incident && !take_incident_token(host, now)) {
     ++counters_.incidents_suppressed;
@@ -80,7 +133,7 @@ void FileSink::on_trigger(HostFiles& host, const stream::Event& event, wire::Mon
   if (escalates) close_incident(host);
   flush(host);
   sync_.sync(host.fd, host.name, kConsoleLog);
-  open_incident(host, event, now);
+  open_incident(host, kind, when, now);
 }
 
 bool FileSink::take_incident_token(HostFiles& host, wire::MonoTime now) {
@@ -94,7 +147,7 @@ bool FileSink::take_incident_token(HostFiles& host, wire::MonoTime now) {
   return true;
 }
 
-void FileSink::open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now) {
+void FileSink::open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now) {
   // The context is the log's own tail: the records before the trigger, the trigger, our line.
   std::string context;
   if (int in = dir_.open_read(host.name, kConsoleLog); in >= 0) {
@@ -105,9 +158,9 @@ void FileSink::open_incident(HostFiles& host, const stream::Event& event, wire::
   }
   host.incident = std::make_unique<OpenIncident>();
   OpenIncident& incident = *host.incident;
-  incident.opened = event.record.arrived.wall;
-  incident.label = stream::incident_name(event.incident);
-  incident.kind = event.incident;
+  incident.opened = when;
+  incident.label = stream::incident_name(kind);
+  incident.kind = kind;
   incident.last_activity = now;
   append_incident(incident, context);
   incidents_.push_back(&host);
@@ -378,11 +431,21 @@ void FileSink::report_write_error(const HostFiles& host, const std::string& file
                               std::to_string(host.pending.size()) + " bytes held, retrying");
 }
 
+// Hosts whose logs are open first; then, as time allows, the others' logs opened, and incident
+// files made.
 void FileSink::flush() {
   std::vector<HostFiles*> dirty;
   dirty.swap(dirty_);
-  for (HostFiles* host : dirty)
-    if (host->dirty) flush(*host);
+  for (HostFiles* host : dirty) {
+    if (!host->dirty) continue;
+    if (host->waiting || (host->fd < 0 && !host->pending.empty())) {
+      host->dirty = false;
+      wait_for_log(*host);
+    } else {
+      flush(*host);
+    }
+  }
+  open_waiting(false);
   make_deferred(false);
 }
 
@@ -392,6 +455,10 @@ void FileSink::reopen() {
 }
 
 void FileSink::forget(HostFiles& host) {
+  if (host.waiting) {
+    std::erase(waiting_, &host);
+    settle(host);
+  }
   flush(host);
   for (auto it = deferred_.begin(); it != deferred_.end();) {  // nothing may point at it after
     if (it->host != &host) {

@@ -14,6 +14,12 @@
 // incidents together at most kMaxDeferredBytes; past that, files are made at
 // once.
 //
+// Opening (or creating) a host's console.log is budgeted the same way: a host
+// whose log is not open waits, its lines and triggers in order, for a flush
+// with time to spare, or two seconds at most. Hosts whose logs are open are
+// written first at every flush, so a thousand new hosts arriving at once never
+// hold up the others.
+//
 // What a sender can make this sink do is bounded: new incident files per host
 // by a token bucket (an oops that turns into a panic always gets its file),
 // each incident file by a size, and log and incident files together by one
@@ -54,6 +60,15 @@ struct OpenIncident {
 
 // One host's output state. Owned by the host; the sink keeps pointers to it in
 // its dirty and open-file lists, so a host must be forgotten before it dies.
+// What came for a host while it waited for its log to be opened, done once it is, in order.
+struct WaitingAction {
+  stream::EventType type;  // incident (a trigger) or reboot
+  stream::IncidentKind kind;
+  wire::WallTime when;
+  wire::MonoTime now;
+  std::size_t offset;  // in the host's pending lines, just after the event's own line
+};
+
 struct HostFiles {
   explicit HostFiles(std::string host_name) : name(std::move(host_name)) {}
   std::string name;  // the directory under LOG_DIR
@@ -70,6 +85,10 @@ struct HostFiles {
   std::unique_ptr<OpenIncident> incident;
   double incident_tokens = -1;  // new incident files it may open now; -1 until its first trigger
   wire::MonoTime incident_tokens_at{};
+  bool waiting = false;  // for its log to be opened, on the sink's waiting list
+  std::chrono::steady_clock::time_point waiting_since{};
+  std::vector<WaitingAction> actions;  // while waiting
+  wire::MonoTime last_write{};  // the NOW of its last line
 };
 
 struct FileSinkSettings {
@@ -136,8 +155,11 @@ class FileSink {
   void trim_pending(HostFiles& host);
   void rotate_if_full(HostFiles& host);
   void grew(const HostFiles& host, std::uint64_t bytes);
-  void on_trigger(HostFiles& host, const stream::Event& event, wire::MonoTime now);
-  void open_incident(HostFiles& host, const stream::Event& event, wire::MonoTime now);
+  void on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now);
+  void open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now);
+  void wait_for_log(HostFiles& host);
+  void open_waiting(bool all);
+  void settle(HostFiles& host);
   int create_incident_file(HostFiles& host, wire::WallTime when, const std::string& label, std::string& file);
   void close_incident(HostFiles& host);
   void make_deferred(bool all);
@@ -160,6 +182,7 @@ class FileSink {
     std::unique_ptr<OpenIncident> closed;
   };
   std::deque<Deferred> deferred_;
+  std::deque<HostFiles*> waiting_;  // hosts whose log is to be opened, oldest first
   std::uint64_t deferred_bytes_ = 0;
   unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;

@@ -103,9 +103,11 @@ TEST_F(FileSinkBounds, IncidentFilesAreMadeAtTheFlushWithEveryLineEvenOnesClosed
   sinks::FileSink sink(dir_, {});
   sinks::HostFiles host("web");
   sink.write(host, record(1, "before"), std::nullopt, kStart);
+  EXPECT_FALSE(fs::exists(tmp_.path() / "web" / "console.log")) << "a new host's log is made at the flush";
+  sink.flush();
   sink.write(host, record(2, "Oops: 0000 [#1] SMP"), std::nullopt, kStart);
   sink.write(host, own(stream::EventType::incident, stream::IncidentKind::oops), std::nullopt, kStart);
-  EXPECT_EQ(read_lines(tmp_.path() / "web" / "console.log").size(), 3u) << "the log is written at the trigger";
+  EXPECT_EQ(read_lines(tmp_.path() / "web" / "console.log").size(), 3u) << "an open log is written at the trigger";
   EXPECT_EQ(files_in(incidents("web")), 0u) << "the incident file waits for the flush";
   sink.write(host, record(3, "after the oops"), std::nullopt, kStart + 1ms);
   sink.write(host, own(stream::EventType::reboot), std::nullopt, kStart + 2ms);  // closes it, still unmade
@@ -125,6 +127,24 @@ TEST_F(FileSinkBounds, IncidentFilesAreMadeAtTheFlushWithEveryLineEvenOnesClosed
       << "closed by the reboot before its file was made, it still has every line";
   ASSERT_EQ(texts["panic"].size(), 8u) << "the log's tail before it, the panic, and the line after";
   EXPECT_EQ(texts["panic"].back(), "after the panic");
+  sink.forget(host);
+}
+
+TEST_F(FileSinkBounds, ANewHostsTriggersAndRebootsWaitForItsLogInOrder) {
+  sinks::FileSink sink(dir_, {});
+  sinks::HostFiles host("new");
+  sink.write(host, record(1, "Kernel panic - not syncing: first words"), std::nullopt, kStart);
+  sink.write(host, own(stream::EventType::incident, stream::IncidentKind::panic), std::nullopt, kStart);
+  sink.write(host, record(2, "after the panic"), std::nullopt, kStart);
+  sink.write(host, own(stream::EventType::reboot), std::nullopt, kStart + 1ms);
+  sink.write(host, record(1, "the next boot"), std::nullopt, kStart + 2ms);
+  EXPECT_FALSE(fs::exists(tmp_.path() / "new")) << "nothing touches the disk before the flush";
+  sink.flush();
+  EXPECT_EQ(read_lines(tmp_.path() / "new" / "console.log").size(), 5u);
+  ASSERT_EQ(files_in(incidents("new")), 1u);
+  auto lines = read_lines(fs::directory_iterator(incidents("new"))->path());
+  ASSERT_EQ(lines.size(), 4u) << "the panic to the reboot, not the next boot";
+  EXPECT_EQ(sinks::split_log_line(lines[2])->text, "after the panic");
   sink.forget(host);
 }
 
