@@ -13,7 +13,6 @@
 #include "net/steering.hpp"
 #include "net/udp_listener.hpp"
 #include "notice.hpp"
-#include "sinks/log_line.hpp"
 #include "wire/escape.hpp"
 
 namespace lastgasp::daemon {
@@ -525,42 +524,33 @@ void Daemon::stop_threads() {
 // Tells the operator, at most once a minute, when something went wrong since the last time.
 void Daemon::report_trouble(wire::MonoTime now) {
   if (now - last_report_ < kReportInterval) return;
-  ShardFigures s;
-  std::uint64_t drops = 0;
-  for (const auto& t : shards_) {
-    std::lock_guard lock(t->published_mutex);
-    s += t->published;
-    drops += t->published_sockets.kernel_drops;
-  }
-  WriterFigures w;
-  {
-    std::lock_guard lock(writer_->published_mutex);
-    w = writer_->published;
-  }
+  const auto [s, sockets, w] = collect();
   std::uint64_t trouble = s.hosts_refused + s.new_hosts_limited + s.streams_refused + s.not_allowed +
-                          s.waiting_dropped + internal_errors() + s.counters.wire.malformed_total() +
+                          s.waiting_dropped + s.internal_errors + w.internal_errors + s.counters.wire.malformed_total() +
                           w.files.write_errors + w.sync_errors + w.files.incidents_suppressed + w.journal_errors +
-                          drops + writer_behind_.load();
+                          sockets.kernel_drops + writer_behind_.load();
   if (trouble == reported_trouble_) return;
   reported_trouble_ = trouble;
   last_report_ = now;
   notice(Severity::warning, summary());
 }
 
-std::string Daemon::summary() const {
-  ShardFigures s;
-  net::ListenerCounters sockets;
+// What every thread last published, summed: read from the main thread, never from theirs.
+Daemon::Figures Daemon::collect() const {
+  Figures f;
   for (const auto& t : shards_) {
     std::lock_guard lock(t->published_mutex);
-    s += t->published;
-    sockets.datagrams += t->published_sockets.datagrams;
-    sockets.kernel_drops += t->published_sockets.kernel_drops;
+    f.shards += t->published;
+    f.sockets.datagrams += t->published_sockets.datagrams;
+    f.sockets.kernel_drops += t->published_sockets.kernel_drops;
   }
-  WriterFigures w;
-  {
-    std::lock_guard lock(writer_->published_mutex);
-    w = writer_->published;
-  }
+  std::lock_guard lock(writer_->published_mutex);
+  f.writer = writer_->published;
+  return f;
+}
+
+std::string Daemon::summary() const {
+  const auto [s, sockets, w] = collect();
   const auto& q = s.counters.sequence;
   std::string out =
       std::to_string(s.hosts) + " hosts, " + std::to_string(sockets.datagrams) + " datagrams, " +

@@ -26,6 +26,7 @@
 #include "hosts/allow_list.hpp"
 #include "hosts/host_table.hpp"
 #include "net/tcp_endpoint.hpp"
+#include "net/udp_listener.hpp"
 #include "receiver_config.hpp"
 #include "shard.hpp"
 #include "sinks/pstore_store.hpp"
@@ -74,6 +75,12 @@ class Daemon : public net::TcpHandler {
   void status_tick();
   void report_trouble(wire::MonoTime now);
   bool threads_alive(wire::MonoTime now) const;
+  struct Figures {
+    ShardFigures shards;
+    net::ListenerCounters sockets;
+    WriterFigures writer;
+  };
+  Figures collect() const;
   std::string summary() const;
 
   boost::asio::io_context& io_;

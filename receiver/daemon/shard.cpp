@@ -107,9 +107,9 @@ hosts::Host* Shard::admit(const hosts::SenderAddress& sender, wire::MonoTime now
 // goes; at the shard's, the new one does (no host may crowd out the others' first words).
 void Shard::wait(hosts::Host& host, std::uint16_t port, std::string_view payload, const wire::Instant& now) {
   std::size_t cost = payload.size() + kWaitingOverhead;
-  while (!host.waiting.empty() && host.waiting_bytes + cost > kWaitingHostBytes) {
-    std::size_t gone = host.waiting.front().payload.size() + kWaitingOverhead;
-    host.waiting.erase(host.waiting.begin());
+  while (host.waiting_head < host.waiting.size() && host.waiting_bytes + cost > kWaitingHostBytes) {
+    std::string gone_payload = std::move(host.waiting[host.waiting_head++].payload);
+    std::size_t gone = gone_payload.size() + kWaitingOverhead;
     host.waiting_bytes -= gone;
     waiting_bytes_ -= gone;
     ++host.waiting_dropped;
@@ -132,6 +132,7 @@ void Shard::loaded(HostLoaded reply) {
   hosts_.loaded(*host, std::move(reply.resume));
   std::vector<hosts::WaitingDatagram> waiting;
   waiting.swap(host->waiting);
+  waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(std::exchange(host->waiting_head, 0)));
   waiting_bytes_ -= host->waiting_bytes;
   host->waiting_bytes = 0;
   bool fed = guard_.run("feeding a host's first datagrams", [&] {

@@ -103,7 +103,6 @@ void Writer::apply_one(unsigned shard, ToWriter& message, wire::MonoTime now) {
     Host& host = host_for(message.host, load->name, load->address);
     host.held = true;
     host.last_active = now;
-    files_.flush();  // what it wrote before (a pstore line) counts for where it had got to
     replies_.at(shard).push_back({message.host, sinks::read_resume_points(dir_, load->name)});
   } else if (auto* drops = std::get_if<HostDrops>(&message.what)) {
     Host& host = held_host(message.host);
@@ -262,8 +261,8 @@ void Writer::housekeeping(wire::MonoTime now) {
       host.last_saved = now;
     }
     if (evict) files_.forget(host.files);
-    else if (host.files.pending.empty() && now - host.last_active >= kHousekeepingInterval)
-      std::string().swap(host.files.pending);  // a quiet host's buffer: most of a fleet is quiet
+    else if (now - host.last_active >= kHousekeepingInterval)
+      files_.compact(host.files);  // most of a fleet is quiet
     return evict;
   });
 }

@@ -58,7 +58,8 @@ struct Host {
   wire::ReassemblyBudget reassembly;  // before the streams, which give their share back as they go
   std::vector<Stream> streams;
   std::vector<sinks::ResumePoint> resume;  // read from the log, until each stream takes its own
-  std::vector<WaitingDatagram> waiting;    // while loading, oldest first
+  std::vector<WaitingDatagram> waiting;    // while loading, oldest first; [waiting_head, end) kept
+  std::size_t waiting_head = 0;            // the oldest are let go by moving past them, not by a shift
   std::size_t waiting_bytes = 0;
   std::uint64_t waiting_dropped = 0;       // oldest datagrams let go at the bound, not yet told
   std::uint64_t ports_over_cap = 0;        // datagrams refused at max_streams, not yet told

@@ -128,6 +128,10 @@ class FileSink {
   void close_quiet_incidents(wire::MonoTime now);
   // Closes every file (SIGHUP, after rotation by another tool); they reopen on the next write.
   void reopen();
+  // For a quiet HOST with nothing pending: gives back its line buffer.
+  void compact(HostFiles& host) {
+    if (host.pending.empty()) std::string().swap(host.pending);
+  }
   // Flushes and closes HOST's files and drops every pointer to it.
   void forget(HostFiles& host);
 
