@@ -3,8 +3,6 @@
 // receiver, and devices netpoll cannot use. The configfs side is a fake tree
 // (--root); the route, link and neighbour lookups are the kernel's.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,78 +10,22 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_tree.hpp"
+#include "netns.hpp"
 #include "tool_runner.hpp"
 
 namespace lastgasp::setup {
 namespace {
 
+using testing::connect;
 using testing::FakeTree;
+using testing::json_of;
+using testing::Namespace;
 using testing::run_tool;
+using testing::setup_args;
 using testing::sh;
-using testing::sh_output;
 using testing::ToolResult;
 
 const std::string kDir = "/sys/kernel/config/netconsole/";
-
-// A network namespace that exists for the life of the object, even when a test fails.
-class Namespace {
- public:
-  explicit Namespace(const std::string& suffix)
-      : name_("lgst-" + std::to_string(::getpid()) + "-" + suffix) {
-    sh("ip netns add " + name_);
-    sh("ip -n " + name_ + " link set lo up");
-  }
-  ~Namespace() { std::system(("ip netns del " + name_ + " >/dev/null 2>&1").c_str()); }
-  Namespace(const Namespace&) = delete;
-  Namespace& operator=(const Namespace&) = delete;
-
-  const std::string& name() const { return name_; }
-  void ip(const std::string& args) const { sh("ip -n " + name_ + " " + args); }
-  std::string mac(const std::string& dev) const {
-    auto links = nlohmann::json::parse(sh_output("ip -n " + name_ + " -j link show dev " + dev));
-    return links.at(0).at("address");
-  }
-  std::string neighbours(const std::string& dev) const { return sh_output("ip -n " + name_ + " neigh show dev " + dev); }
-
- private:
-  std::string name_;
-};
-
-// A veth pair from A's IF_A to B's IF_B, both up.
-void connect(const Namespace& a, const std::string& if_a, const Namespace& b, const std::string& if_b) {
-  sh("ip link add " + if_a + " netns " + a.name() + " type veth peer name " + if_b + " netns " + b.name());
-  a.ip("link set " + if_a + " up");
-  b.ip("link set " + if_b + " up");
-}
-
-// Namespaces left by a test binary that crashed are removed before a new run.
-class StaleNamespaces : public ::testing::Environment {
- public:
-  void SetUp() override {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
-      std::string name = entry.path().filename();
-      int pid = 0;
-      if (std::sscanf(name.c_str(), "lgst-%d-", &pid) == 1 && pid != ::getpid() && ::kill(pid, 0) != 0)
-        std::system(("ip netns del " + name).c_str());
-    }
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new StaleNamespaces);
-
-nlohmann::json json_of(const ToolResult& r) {
-  try {
-    return nlohmann::json::parse(r.out);
-  } catch (const std::exception&) {
-    ADD_FAILURE() << "not JSON (status " << r.status << "):\n" << r.out << "\nstderr:\n" << r.err;
-    return nlohmann::json::object();
-  }
-}
-
-std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--root", tree.root().string(), "--json"});
-  return args;
-}
 
 // The sender and an on-link receiver: 10.77.1.2 <-> 10.77.1.1.
 struct OnLink : ::testing::Test {

@@ -1,0 +1,69 @@
+#include "netns.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace lastgasp::setup::testing {
+
+namespace {
+
+// Namespaces left by a test binary that crashed are removed before a new run.
+class StaleNamespaces : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/run/netns", ec)) {
+      std::string name = entry.path().filename();
+      int pid = 0;
+      if (std::sscanf(name.c_str(), "lgst-%d-", &pid) == 1 && pid != ::getpid() && ::kill(pid, 0) != 0)
+        std::system(("ip netns del " + name).c_str());
+    }
+  }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new StaleNamespaces);
+
+}  // namespace
+
+Namespace::Namespace(const std::string& suffix) : name_("lgst-" + std::to_string(::getpid()) + "-" + suffix) {
+  sh("ip netns add " + name_);
+  sh("ip -n " + name_ + " link set lo up");
+}
+
+Namespace::~Namespace() { std::system(("ip netns del " + name_ + " >/dev/null 2>&1").c_str()); }
+
+void Namespace::ip(const std::string& args) const { sh("ip -n " + name_ + " " + args); }
+
+std::string Namespace::mac(const std::string& dev) const {
+  auto links = nlohmann::json::parse(sh_output("ip -n " + name_ + " -j link show dev " + dev));
+  return links.at(0).at("address");
+}
+
+std::string Namespace::neighbours(const std::string& dev) const {
+  return sh_output("ip -n " + name_ + " neigh show dev " + dev);
+}
+
+void connect(const Namespace& a, const std::string& if_a, const Namespace& b, const std::string& if_b) {
+  sh("ip link add " + if_a + " netns " + a.name() + " type veth peer name " + if_b + " netns " + b.name());
+  a.ip("link set " + if_a + " up");
+  b.ip("link set " + if_b + " up");
+}
+
+nlohmann::json json_of(const ToolResult& r) {
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON (status " << r.status << "):\n" << r.out << "\nstderr:\n" << r.err;
+    return nlohmann::json::object();
+  }
+}
+
+std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--root", tree.root().string(), "--json"});
+  return args;
+}
+
+}  // namespace lastgasp::setup::testing

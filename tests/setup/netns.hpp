@@ -1,0 +1,42 @@
+// Network namespaces for the tests that need the kernel's routing and neighbour
+// tables: each test builds its topology from veth pairs, and runs the real
+// lastgasp-setup inside the sender's namespace against a fake tree (--root).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fake_tree.hpp"
+#include "tool_runner.hpp"
+
+namespace lastgasp::setup::testing {
+
+// A network namespace that exists for the life of the object, even when a test fails.
+class Namespace {
+ public:
+  explicit Namespace(const std::string& suffix);
+  ~Namespace();
+  Namespace(const Namespace&) = delete;
+  Namespace& operator=(const Namespace&) = delete;
+
+  const std::string& name() const { return name_; }
+  void ip(const std::string& args) const;
+  std::string mac(const std::string& dev) const;
+  std::string neighbours(const std::string& dev) const;
+
+ private:
+  std::string name_;
+};
+
+// A veth pair from A's IF_A to B's IF_B, both up.
+void connect(const Namespace& a, const std::string& if_a, const Namespace& b, const std::string& if_b);
+
+// The tool's --json output, or a test failure showing what it printed instead.
+nlohmann::json json_of(const ToolResult& r);
+
+// ARGS with --root TREE --json in front.
+std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::string> args);
+
+}  // namespace lastgasp::setup::testing
