@@ -42,9 +42,13 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::optional<std
     }
   } else {
     auto colon = text.rfind(':');
+    // Two colons or more: a bare IPv6 address, whose last group cannot be told from a port.
     if (colon != std::string_view::npos && text.find(':') != colon) {
-      error = "'" + std::string(text) + "': write an IPv6 address with a port as [ADDR]:PORT";
-      return std::nullopt;
+      if (!default_port) {
+        error = "'" + std::string(text) + "': missing port; write an IPv6 address with a port as [ADDR]:PORT";
+        return std::nullopt;
+      }
+      colon = std::string_view::npos;
     }
     out.host = std::string(text.substr(0, colon));
     if (colon != std::string_view::npos) {

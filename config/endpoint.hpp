@@ -1,6 +1,6 @@
 // "HOST:PORT" as both programs take it on the command line and in config:
 // "10.0.0.1:6666", "[fd00::1]:6666", "[::]:6666", "logs.example.org:6666",
-// or a bare host when a default port is given.
+// or a bare host (an IPv6 address too: "fd00::1") when a default port is given.
 #pragma once
 
 #include <cstdint>

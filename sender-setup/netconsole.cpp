@@ -201,6 +201,14 @@ nlohmann::json path_json(const NetPath& path) {
           {"next_hop", path.next_hop}, {"mac", path.mac}};
 }
 
+// --to fe80::1%eth0 names the device as --dev does; both naming different ones is a mistake.
+std::string device_from_zone(const std::string& zone, const std::string& dev) {
+  if (zone.empty()) return dev;
+  if (!dev.empty() && dev != zone)
+    throw Error("--to names the device " + zone + " (after '%') and --dev names " + dev + ": give one of them");
+  return zone;
+}
+
 }  // namespace
 
 config::HostPort receiver_endpoint(const config::SenderConfig& config) {
@@ -210,13 +218,26 @@ config::HostPort receiver_endpoint(const config::SenderConfig& config) {
   return *endpoint;
 }
 
-std::string resolve_receiver(const std::string& to, std::string& resolved_from_name) {
+ResolvedReceiver resolve_receiver(const std::string& to) {
   std::string error;
   auto endpoint = config::parse_host_port(to, 6666, error);
   if (!endpoint) throw Error("bad --to " + error);
-  resolved_from_name.clear();
-  if (config::is_ip_address(endpoint->host)) return config::format_host_port(endpoint->host, endpoint->port);
-  if (endpoint->bracketed) throw Error("bad --to '" + to + "': '" + endpoint->host + "' is not an IPv6 address");
+  ResolvedReceiver resolved;
+  std::string& host = endpoint->host;
+  if (auto percent = host.find('%'); percent != std::string::npos && host.find(':') < percent) {
+    resolved.zone = host.substr(percent + 1);
+    host.erase(percent);
+  }
+  if (resolved.zone.find(':') != std::string::npos)
+    throw Error("bad --to '" + to + "': with a port, write a zoned address as [ADDR%DEV]:PORT");
+  if (config::is_ip_address(host)) {
+    resolved.to = config::format_host_port(host, endpoint->port);
+    return resolved;
+  }
+  // Host names have no colons: this was meant as an IPv6 address.
+  if (endpoint->bracketed || host.find(':') != std::string::npos)
+    throw Error("bad --to '" + to + "': '" + host + "' is not an IPv6 address" +
+                (endpoint->bracketed ? "" : "; with a port, write it as [ADDR]:PORT"));
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
@@ -230,8 +251,9 @@ std::string resolve_receiver(const std::string& to, std::string& resolved_from_n
                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr);
   inet_ntop(found->ai_family, bytes, text, sizeof text);
   freeaddrinfo(found);
-  resolved_from_name = endpoint->host;
-  return config::format_host_port(text, endpoint->port);
+  resolved.from_name = host;
+  resolved.to = config::format_host_port(text, endpoint->port);
+  return resolved;
 }
 
 std::string format_boot_option(const config::SenderConfig& config, const NetPath& path, bool release) {
@@ -331,9 +353,11 @@ SubcommandRun define_netconsole(CLI::App& command) {
     if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
       throw Error("bad --name '" + o->name + "': a target name is a plain directory name");
     config::SenderConfig config;
-    config.netconsole.to = resolve_receiver(o->to, config.netconsole.to_name);
+    ResolvedReceiver receiver = resolve_receiver(o->to);
+    config.netconsole.to = receiver.to;
+    config.netconsole.to_name = receiver.from_name;
     config.netconsole.name = o->name;
-    config.netconsole.dev = o->dev;
+    config.netconsole.dev = device_from_zone(receiver.zone, o->dev);
     config.netconsole.src_port = static_cast<std::uint16_t>(o->src_port);
     config.netconsole.extended = !o->plain;
     config.netconsole.allow_broadcast = o->allow_broadcast;

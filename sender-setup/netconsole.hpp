@@ -20,9 +20,15 @@ struct NetconsoleRun {
   std::chrono::milliseconds neighbour_timeout{3000};
 };
 
-// "HOST[:PORT]" -> the numeric "ADDRESS:PORT" saved in the config; a name is
+struct ResolvedReceiver {
+  std::string to;         // the numeric "ADDRESS:PORT" saved in the config
+  std::string from_name;  // the host name it was resolved from, if any
+  std::string zone;       // the device after '%' in "fe80::1%eth0", if any
+};
+
+// "HOST[:PORT]" (a bare IPv6 address too) -> ResolvedReceiver; a name is
 // resolved once. Throws Error on bad input.
-std::string resolve_receiver(const std::string& to, std::string& resolved_from_name);
+ResolvedReceiver resolve_receiver(const std::string& to);
 
 // Resolves the path over netlink, then applies. Throws Error.
 nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx);

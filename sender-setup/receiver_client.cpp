@@ -208,10 +208,12 @@ ReceiverAddress receiver_address(Context& ctx, const std::string& to) {
                   "): give --to HOST[:PORT]");
     }
   }
-  std::string from_name;
-  std::string numeric = resolve_receiver(text, from_name);
+  ResolvedReceiver resolved = resolve_receiver(text);
+  if (!resolved.zone.empty())
+    throw Error("bad receiver '" + text + "': a zone (%" + resolved.zone + ") only names netconsole's device; "
+                "give the receiver's routable address");
   std::string error;
-  auto endpoint = config::parse_host_port(numeric, 6666, error);
+  auto endpoint = config::parse_host_port(resolved.to, 6666, error);
   if (!endpoint) throw Error("bad receiver '" + text + "': " + error);
   return {endpoint->host, endpoint->port, text};
 }

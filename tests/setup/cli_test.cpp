@@ -45,7 +45,10 @@ INSTANTIATE_TEST_SUITE_P(
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "[fd00::1:6666"}, "missing ']'"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1:70000"}, "port must be a number from 1 to 65535"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1:0"}, "port must be a number"),
-        std::make_pair(std::vector<std::string>{"netconsole", "--to", "fd00::1:6666"}, "[ADDR]:PORT"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "fd00::1:66zz"}, "with a port, write it as [ADDR]:PORT"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "fe80::1%eth0:6666"}, "[ADDR%DEV]:PORT"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "fe80::1%lgst-a", "--dev", "lgst-b"},
+                       "--to names the device lgst-a (after '%') and --dev names lgst-b"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "[not-an-address]:6666"}, "is not an IPv6 address"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--src-port", "0"}, "--src-port"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--name", "a/b"}, "bad --name"),
@@ -67,6 +70,11 @@ TEST(Cli, BadConfigNamesFileLineAndKey) {
   auto before = tree.snapshot();
   expect_one_line_error(run_tool(on(tree, {"apply"})), "sender.toml:3:12: key 'netconsole.src_port': must be between 1 and 65535");
   EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST(Cli, ZoneIsRefusedWhereItCannotNameNetconsolesDevice) {
+  FakeTree tree;
+  expect_one_line_error(run_tool(on(tree, {"verify", "--to", "fe80::1%lo"})), "a zone (%lo) only names netconsole's device");
 }
 
 TEST(Cli, RootThatIsNotADirectoryIsBadInput) {

@@ -115,7 +115,14 @@ TEST(Endpoint, ParsesV4V6AndNames) {
   auto b = parse_host_port("logs.example.org", 6666, error);
   ASSERT_TRUE(b);
   EXPECT_EQ(b->port, 6666);
-  EXPECT_FALSE(parse_host_port("fd00::1:6000", 6666, error));
+  // A bare IPv6 address takes the default port: its last group is never read as a port.
+  auto c = parse_host_port("fd00::1:6000", 6666, error);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->host, "fd00::1:6000");
+  EXPECT_EQ(c->port, 6666);
+  EXPECT_FALSE(c->bracketed);
+  EXPECT_FALSE(parse_host_port("fd00::1", std::nullopt, error));
+  EXPECT_NE(error.find("[ADDR]:PORT"), std::string::npos) << error;
   EXPECT_FALSE(parse_host_port("10.0.0.1:70000", 6666, error));
   EXPECT_FALSE(parse_host_port("10.0.0.1:", 6666, error));
   EXPECT_FALSE(parse_host_port("[fd00::1", 6666, error));
