@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -14,6 +16,28 @@ namespace lastgasp::config {
 bool is_ip_address(const std::string& text) {
   unsigned char buf[16];
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+std::optional<std::string> parse_unicast_mac(const std::string& text, std::string& error) {
+  bool well_formed = text.size() == 17;
+  for (std::size_t i = 0; well_formed && i < text.size(); ++i)
+    well_formed = i % 3 == 2 ? text[i] == ':' : std::isxdigit(static_cast<unsigned char>(text[i])) != 0;
+  if (!well_formed) {
+    error = "'" + text + "' is not a MAC address: write it as XX:XX:XX:XX:XX:XX";
+    return std::nullopt;
+  }
+  std::string mac = text;
+  std::transform(mac.begin(), mac.end(), mac.begin(), [](unsigned char c) { return std::tolower(c); });
+  // The group bit marks broadcast and multicast: no single next hop.
+  if (std::stoul(mac.substr(0, 2), nullptr, 16) & 1) {
+    error = "'" + text + "' is a broadcast or multicast MAC: give the next hop's own MAC";
+    return std::nullopt;
+  }
+  if (mac == "00:00:00:00:00:00") {
+    error = "'" + text + "' is the all-zero MAC: give the next hop's own MAC";
+    return std::nullopt;
+  }
+  return mac;
 }
 
 namespace {
@@ -33,6 +57,12 @@ void read_netconsole(TableReader& reader, SenderConfig::Netconsole& nc) {
   nc.to = format_host_port(endpoint->host, endpoint->port);
   if (auto v = reader.string("to_name")) nc.to_name = *v;
   if (auto v = reader.string("dev")) nc.dev = *v;
+  if (auto v = reader.string("mac")) {
+    std::string error;
+    auto mac = parse_unicast_mac(*v, error);
+    if (!mac) reader.fail("mac", error);
+    nc.mac = *mac;
+  }
   if (auto v = reader.integer("src_port", 1, 65535)) nc.src_port = static_cast<std::uint16_t>(*v);
   if (auto v = reader.boolean("extended")) nc.extended = *v;
   if (auto v = reader.boolean("allow_broadcast")) nc.allow_broadcast = *v;
@@ -69,6 +99,7 @@ std::string format_sender_config(const SenderConfig& config) {
   toml::table netconsole{{"name", nc.name}, {"to", nc.to}};
   if (!nc.to_name.empty()) netconsole.insert("to_name", nc.to_name);
   if (!nc.dev.empty()) netconsole.insert("dev", nc.dev);
+  if (!nc.mac.empty()) netconsole.insert("mac", nc.mac);
   netconsole.insert("src_port", static_cast<std::int64_t>(nc.src_port));
   netconsole.insert("extended", nc.extended);
   netconsole.insert("allow_broadcast", nc.allow_broadcast);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace lastgasp::config {
@@ -17,6 +18,7 @@ struct SenderConfig {
     std::string to;                 // receiver as ADDRESS:PORT ([v6]:port), always numeric
     std::string to_name;            // the host name it was resolved from, if any
     std::string dev;                // empty: the route's device
+    std::string mac;                // the next hop's MAC (--mac); empty: from the neighbour table
     std::uint16_t src_port = 6665;
     bool extended = true;
     bool allow_broadcast = false;
@@ -32,6 +34,10 @@ struct SenderConfig {
 
 // Whether TEXT is a numeric IPv4 or IPv6 address, as `to` must hold.
 bool is_ip_address(const std::string& text);
+
+// TEXT as a lowercase aa:bb:cc:dd:ee:ff when it is a unicast Ethernet MAC;
+// nullopt and ERROR (a sentence) otherwise.
+std::optional<std::string> parse_unicast_mac(const std::string& text, std::string& error);
 
 // Reads FILE. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
 SenderConfig load_sender_config(const std::filesystem::path& file);

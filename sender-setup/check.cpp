@@ -3,14 +3,15 @@
 // reaching the receiver fails; what only loses the record after the fact warns.
 #include <algorithm>
 #include <map>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "collect.hpp"
 #include "configfs/netconsole_target.hpp"
+#include "netconsole.hpp"
 #include "netlink/path_resolver.hpp"
 #include "pstore_probe.hpp"
+#include "state.hpp"
 #include "subcommands.hpp"
 #include "sysroot/kernel_settings.hpp"
 
@@ -71,34 +72,71 @@ void check_netconsole_support(const Sysroot& root, Report& report) {
                 "load netconsole, or use a kernel with CONFIG_NETCONSOLE_DYNAMIC");
 }
 
-// A stale remote_mac is the most common silent failure: netpoll never ARPs.
-void check_target_mac(Netlink& netlink, NetconsoleTarget& target, const LinkInfo& link, Report& report) {
-  std::string id = "target." + target.name() + ".mac";
-  std::string mac = target.read("remote_mac").value_or("");
-  std::string remote = target.read("remote_ip").value_or("");
-  std::string refresh = "lastgasp-setup apply (or " + std::string(kSetupHint) + ") to write the current MAC";
+// The MAC given with --mac for TARGET's receiver, as sender.toml keeps it: where
+// ARP is off the kernel cannot confirm a MAC, and only this says it was meant.
+std::optional<std::string> given_mac(const Sysroot& root, const NetconsoleTarget& target) {
+  if (!root.exists(kSenderConfigFile)) return std::nullopt;
   try {
-    Route route = netlink.route_to(remote, link.ifindex);
-    std::string next_hop = route.gateway.value_or(remote);
-    auto current = netlink.neighbour_mac(link.ifindex, next_hop);
-    if (!current) {
-      provoke_neighbour_resolution(remote, link.name);
-      for (int i = 0; i < 40 && !current; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        current = netlink.neighbour_mac(link.ifindex, next_hop);
-      }
-    }
-    if (mac == kBroadcastMac)
-      report.warn(id, mac + " (broadcast)", "routers and some switches drop it: " + refresh);
-    else if (!current)
-      report.fail(id, mac + "; next hop " + next_hop + " does not resolve on " + link.name,
-                  "check that " + next_hop + " is up, then " + refresh);
-    else if (!same_value("remote_mac", mac, *current))
-      report.fail(id, mac + " is stale: next hop " + next_hop + " is now " + *current, refresh);
-    else
-      report.ok(id, mac + " (next hop " + next_hop + ")");
+    config::SenderConfig config = config::load_sender_config(root.host_path(kSenderConfigFile));
+    config::HostPort receiver = receiver_endpoint(config);
+    if (config.netconsole.mac.empty() ||
+        !same_value("remote_ip", target.read("remote_ip").value_or(""), receiver.host) ||
+        target.read("remote_port").value_or("") != std::to_string(receiver.port))
+      return std::nullopt;
+    return config.netconsole.mac;
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable settings confirm nothing; the MAC item then fails on its own
+  }
+}
+
+struct TargetMac {
+  std::string id;
+  std::string mac;        // the target's remote_mac
+  std::string next_hop;
+  std::optional<std::string> given;  // from --mac
+};
+
+void report_mac(const TargetMac& t, const LinkInfo& link, const std::optional<Neighbour>& current,
+                Report& report) {
+  std::string refresh = "lastgasp-setup apply (or " + std::string(kSetupHint) + ") to write the current MAC";
+  std::string give = "lastgasp-setup netconsole --mac MAC-OF-" + t.next_hop + " --to RECEIVER";
+  auto unresolved = current ? unresolved_neighbour_reason(*current, link, t.next_hop) : std::nullopt;
+  if (t.mac == kBroadcastMac)
+    report.warn(t.id, t.mac + " (broadcast)", "routers and some switches drop it: " + refresh);
+  else if (t.mac == link.mac)
+    report.fail(t.id, t.mac + " is " + link.name + "'s own MAC, not the MAC of next hop " + t.next_hop, give);
+  else if (t.given && same_value("remote_mac", t.mac, *t.given) && current && !unresolved && current->mac != t.mac)
+    report.fail(t.id, t.mac + " (given with --mac) is wrong: next hop " + t.next_hop + " answers as " + current->mac,
+                refresh + ", without --mac");
+  else if (t.given && same_value("remote_mac", t.mac, *t.given))
+    report.ok(t.id, t.mac + " (given with --mac; next hop " + t.next_hop + ")");
+  else if (!current)
+    report.fail(t.id, t.mac + "; next hop " + t.next_hop + " does not resolve on " + link.name,
+                "check that " + t.next_hop + " is up, then " + refresh);
+  else if (unresolved)
+    report.fail(t.id, t.mac + "; " + *unresolved, give);
+  else if (!same_value("remote_mac", t.mac, current->mac))
+    report.fail(t.id, t.mac + " is stale: next hop " + t.next_hop + " is now " + current->mac, refresh);
+  else
+    report.ok(t.id, t.mac + " (next hop " + t.next_hop + ")");
+}
+
+// A stale remote_mac is the most common silent failure: netpoll never ARPs. The
+// route is asked as the target sends: out of its device, from its source, so a
+// receiver the device does not reach, or a broadcast or multicast one, fails here.
+void check_target_mac(const Sysroot& root, Netlink& netlink, NetconsoleTarget& target, const LinkInfo& link,
+                      Report& report) {
+  TargetMac t{.id = "target." + target.name() + ".mac", .mac = target.read("remote_mac").value_or(""),
+              .next_hop = "", .given = given_mac(root, target)};
+  std::string remote = target.read("remote_ip").value_or("");
+  try {
+    Route route = netlink.route_to(
+        {.destination = remote, .oif = link.ifindex, .source = target.read("local_ip").value_or("")});
+    t.next_hop = route.gateway.value_or(remote);
+    auto current = wait_for_neighbour(netlink, link, route, remote, std::chrono::milliseconds(2000));
+    report_mac(t, link, current, report);
   } catch (const std::exception& e) {
-    report.fail(id, mac + "; " + e.what(), refresh);
+    report.fail(t.id, t.mac + "; " + e.what(), kSetupHint);
   }
 }
 
@@ -123,7 +161,7 @@ void check_target(Sysroot& root, Netlink* netlink, const std::string& name, Repo
   if (no_remote) report.fail(prefix + "remote", remote, kSetupHint);
   else report.ok(prefix + "remote", remote);
 
-  if (link && netlink && !no_remote) check_target_mac(*netlink, target, *link, report);
+  if (link && netlink && !no_remote) check_target_mac(root, *netlink, target, *link, report);
   if (auto errors = target.read("transmit_errors")) {
     if (*errors == "0") report.ok(prefix + "transmit_errors", *errors);
     else report.warn(prefix + "transmit_errors", *errors, "packets were dropped: check the link and the receiver");

@@ -189,16 +189,26 @@ void persist_setup(Context& ctx, State& state, const config::SenderConfig& confi
 void tell_outcome(const Context& ctx, const std::string& name, const config::HostPort& receiver,
                   const NetPath& path, bool changed) {
   std::string where = config::format_host_port(receiver.host, receiver.port) + " via " + path.device +
-                      ", next hop " + path.next_hop + " (MAC " + path.mac + ")";
+                      ", next hop " + path.next_hop + " (MAC " + path.mac +
+                      (path.mac_origin == MacOrigin::kGiven ? ", given with --mac)" : ")");
   if (!changed) ctx.say("Nothing to change: netconsole target '" + name + "' already sends to " + where + ".");
   else if (ctx.root.dry_run()) ctx.say("Would send the console to " + where + ".");
   else ctx.say("netconsole target '" + name + "' sends the console to " + where + ".");
 }
 
+const char* mac_origin_name(MacOrigin origin) {
+  switch (origin) {
+    case MacOrigin::kGiven: return "given";
+    case MacOrigin::kBroadcast: return "broadcast";
+    case MacOrigin::kNeighbour: break;
+  }
+  return "neighbour";
+}
+
 nlohmann::json path_json(const NetPath& path) {
   return {{"receiver", path.receiver}, {"device", path.device}, {"source", path.source},
           {"gateway", path.gateway ? nlohmann::json(*path.gateway) : nlohmann::json(nullptr)},
-          {"next_hop", path.next_hop}, {"mac", path.mac}};
+          {"next_hop", path.next_hop}, {"mac", path.mac}, {"mac_origin", mac_origin_name(path.mac_origin)}};
 }
 
 // --to fe80::1%eth0 names the device as --dev does; both naming different ones is a mistake.
@@ -267,6 +277,7 @@ nlohmann::json configure_netconsole(config::SenderConfig config, const Netconsol
   config::HostPort receiver = receiver_endpoint(config);
   ResolveOptions options;
   if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
+  if (!config.netconsole.mac.empty()) options.mac = config.netconsole.mac;
   options.neighbour_timeout = run.neighbour_timeout;
   options.allow_broadcast = config.netconsole.allow_broadcast;
   options.is_wireless = [&ctx](const std::string& dev) { return is_wireless(ctx.root, dev); };
@@ -279,7 +290,7 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
                                 Context& ctx) {
   Sysroot& root = ctx.root;
   config::HostPort receiver = receiver_endpoint(config);
-  if (path.mac_is_broadcast)
+  if (path.mac_origin == MacOrigin::kBroadcast)
     ctx.warn("the MAC of " + path.next_hop + " did not resolve, so the target uses the broadcast MAC: every host "
              "on " + path.device + "'s segment gets the console, and switches may drop it");
 
@@ -334,7 +345,7 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
 
 SubcommandRun define_netconsole(CLI::App& command) {
   struct Options {
-    std::string to, dev, name = "lastgasp";
+    std::string to, dev, mac, name = "lastgasp";
     int src_port = 6665, panic_timeout = 10;
     bool plain = false, no_panic_knobs = false, allow_broadcast = false, no_persist = false;
   };
@@ -347,7 +358,10 @@ SubcommandRun define_netconsole(CLI::App& command) {
   command.add_option("--panic-timeout", o->panic_timeout, "kernel.panic: reboot this many seconds after a panic")
       ->check(CLI::Range(1, 86400))->capture_default_str();
   command.add_flag("--no-panic-knobs", o->no_panic_knobs, "leave kernel.panic, panic_on_oops and post-notifiers alone");
-  command.add_flag("--allow-broadcast", o->allow_broadcast, "use the broadcast MAC if the receiver's does not resolve");
+  auto* allow_broadcast =
+      command.add_flag("--allow-broadcast", o->allow_broadcast, "use the broadcast MAC if the receiver's does not resolve");
+  command.add_option("--mac", o->mac, "the next hop's MAC, where the kernel cannot learn it (ARP off)")
+      ->excludes(allow_broadcast);
   command.add_flag("--no-persist", o->no_persist, "change the running system only; write nothing under /etc");
   return [o](Context& ctx) {
     if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
@@ -358,6 +372,12 @@ SubcommandRun define_netconsole(CLI::App& command) {
     config.netconsole.to_name = receiver.from_name;
     config.netconsole.name = o->name;
     config.netconsole.dev = device_from_zone(receiver.zone, o->dev);
+    if (!o->mac.empty()) {
+      std::string error;
+      auto mac = config::parse_unicast_mac(o->mac, error);
+      if (!mac) throw Error("bad --mac: " + error);
+      config.netconsole.mac = *mac;
+    }
     config.netconsole.src_port = static_cast<std::uint16_t>(o->src_port);
     config.netconsole.extended = !o->plain;
     config.netconsole.allow_broadcast = o->allow_broadcast;

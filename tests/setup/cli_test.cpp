@@ -49,6 +49,17 @@ INSTANTIATE_TEST_SUITE_P(
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "fe80::1%eth0:6666"}, "[ADDR%DEV]:PORT"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "fe80::1%lgst-a", "--dev", "lgst-b"},
                        "--to names the device lgst-a (after '%') and --dev names lgst-b"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "239.1.2.3"}, "is a multicast address"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "[ff05::1]:6666"}, "is a multicast address"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "255.255.255.255"}, "is a broadcast address"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--mac", "02:00:00:00:00"}, "bad --mac"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--mac", "ff:ff:ff:ff:ff:ff"},
+                       "broadcast or multicast MAC"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--mac", "00:00:00:00:00:00"},
+                       "all-zero MAC"),
+        std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--mac", "02:00:00:00:00:01",
+                                                "--allow-broadcast"},
+                       "--allow-broadcast excludes --mac"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "[not-an-address]:6666"}, "is not an IPv6 address"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--src-port", "0"}, "--src-port"),
         std::make_pair(std::vector<std::string>{"netconsole", "--to", "10.0.0.1", "--name", "a/b"}, "bad --name"),
@@ -70,6 +81,12 @@ TEST(Cli, BadConfigNamesFileLineAndKey) {
   auto before = tree.snapshot();
   expect_one_line_error(run_tool(on(tree, {"apply"})), "sender.toml:3:12: key 'netconsole.src_port': must be between 1 and 65535");
   EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST(Cli, BadMacInConfigNamesTheKey) {
+  FakeTree tree;
+  tree.write("/etc/lastgasp/sender.toml", "[netconsole]\nto = \"10.0.0.1:6666\"\nmac = \"01:00:5e:00:00:01\"\n");
+  expect_one_line_error(run_tool(on(tree, {"apply"})), "key 'netconsole.mac': '01:00:5e:00:00:01' is a broadcast or multicast MAC");
 }
 
 TEST(Cli, ZoneIsRefusedWhereItCannotNameNetconsolesDevice) {

@@ -337,6 +337,7 @@ TEST(SenderConfig, WrittenConfigReadsBackTheSame) {
   config::SenderConfig config = config_to("[fd00::1]:7000");
   config.netconsole.to_name = "logs.example";
   config.netconsole.dev = "eth1";
+  config.netconsole.mac = "52:54:00:12:34:56";
   config.netconsole.src_port = 7001;
   config.netconsole.extended = false;
   config.netconsole.boot_option = true;
@@ -345,6 +346,7 @@ TEST(SenderConfig, WrittenConfigReadsBackTheSame) {
   config::SenderConfig back = config::load_sender_config(tree.path("/etc/lastgasp/sender.toml"));
   EXPECT_EQ(config::format_sender_config(back), config::format_sender_config(config));
   EXPECT_EQ(back.netconsole.to, "[fd00::1]:7000");
+  EXPECT_EQ(back.netconsole.mac, "52:54:00:12:34:56");
   EXPECT_EQ(back.panic.timeout, 30);
 }
 
