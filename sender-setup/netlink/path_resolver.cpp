@@ -250,8 +250,9 @@ std::string Netlink::not_reachable_through_message(const RouteQuery& query) {
          query.destination + " through " + device;
 }
 
-// The devices whose being down or unplugged explains a missing route: a
-// device's routes go when it goes down, its addresses stay.
+// The devices whose being down explains a missing route: a device's routes go
+// when it is taken down, its addresses stay. (Without carrier its IPv4 routes
+// stay, so an unplugged docker0 explains nothing.)
 std::vector<std::string> Netlink::down_devices_with_addresses(int family) {
   std::vector<std::string> down;
   nl_cache* raw_cache = nullptr;
@@ -266,7 +267,6 @@ std::vector<std::string> Netlink::down_devices_with_addresses(int family) {
     auto link = link_by_index(ifindex);
     if (!link || link->arp_type == ARPHRD_LOOPBACK) continue;
     if (!link->up) down.push_back("device " + link->name + " is down (bring it up: ip link set " + link->name + " up)");
-    else if (!link->carrier) down.push_back("device " + link->name + " has no carrier (plug in its cable)");
   }
   return down;
 }
@@ -311,7 +311,7 @@ std::optional<std::string> unresolved_neighbour_reason(const Neighbour& neighbou
                                                        const std::string& next_hop) {
   std::string advice = ": give the MAC of " + next_hop + " with --mac XX:XX:XX:XX:XX:XX (see 'ip neigh' on a host "
                        "that reaches it)";
-  if (neighbour.noarp || link.arp_off)
+  if (neighbour.noarp)
     return "the kernel cannot learn the MAC of " + next_hop + " on " + link.name + ": " +
            (link.arp_off ? "ARP is off on " + link.name + " (ip link set " + link.name + " arp on turns it on)"
                          : "its neighbour entry is NOARP") +

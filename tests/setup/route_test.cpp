@@ -139,6 +139,16 @@ TEST_F(ArpOff, CheckFailsANoarpNextHopAndTheDevicesOwnMac) {
   EXPECT_TRUE(contains(failing_mac_item()["value"], "a0's own MAC"));
 }
 
+TEST_F(ArpOff, AStaticNeighbourEntryIsTheNextHopsMac) {
+  sender.ip("link set a0 arp off");
+  sender.ip("neigh replace 10.77.1.1 lladdr " + receiver.mac("b0") + " dev a0 nud permanent");
+  ToolResult r = run({"netconsole", "--to", "10.77.1.1", "--no-persist"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json_of(r)["path"]["mac_origin"], "neighbour");
+  EXPECT_EQ(tree.read(kTarget + "remote_mac"), receiver.mac("b0") + "\n");
+  EXPECT_EQ(item(json_of(run({"check"})), "target.lastgasp.mac")["state"], "ok");
+}
+
 using GivenMac = Segment;
 
 TEST_F(GivenMac, TheDevicesOwnOrOneTheNextHopDisputesIsRefused) {
@@ -181,9 +191,16 @@ TEST_F(Segment, CheckFailsATargetSendingToBroadcastOrMulticast) {
   EXPECT_TRUE(contains(failing_mac_item()["value"], "is a multicast address"));
 }
 
-TEST_F(Segment, NoRouteNamesTheDeviceThatIsDown) {
+TEST_F(Segment, NoRouteNamesTheDeviceThatIsDownAndNotOneThatIsUnplugged) {
+  // c0 without carrier keeps its routes: it explains nothing, like an idle docker0.
+  Namespace other{"oth"};
+  connect(sender, "c0", other, "d0");
+  sender.ip("addr add 10.77.5.2/24 dev c0");
+  other.ip("link set d0 down");
   sender.ip("link set a0 down");
-  expect_refused(run({"netconsole", "--to", "10.77.1.1"}), "no route to the receiver 10.77.1.1: device a0 is down");
+  ToolResult r = run({"netconsole", "--to", "10.77.1.1"});
+  expect_refused(r, "no route to the receiver 10.77.1.1: device a0 is down");
+  EXPECT_FALSE(contains(r.err, "c0")) << r.err;
 }
 
 TEST_F(Segment, NoRouteGivesTheKernelsReason) {
