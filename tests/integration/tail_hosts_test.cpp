@@ -133,7 +133,7 @@ TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
       << follow.stderr_text();
   // Rotation by hand, as logrotate would do without copytruncate, then SIGHUP.
   std::filesystem::rename(logs_.path() / "127.0.0.7" / "console.log", logs_.path() / "127.0.0.7" / "console.log.1");
-  ::kill(rx.pid(), SIGHUP);
+  rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("SIGHUP") != std::string::npos; }));
   first.send(ext(6, 3, 30, "after the rotation"));
   UdpSender second("127.0.0.1", port, "127.0.0.8");

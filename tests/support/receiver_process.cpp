@@ -102,15 +102,19 @@ ReceiverProcess::~ReceiverProcess() {
 }
 
 int ReceiverProcess::stop(int signal) {
-  // Once reaped, pid_ is -1, and kill(-1, SIGNAL) as root signals every process on the machine.
-  if (pid_ <= 0) throw std::logic_error("the receiver was stopped already");
-  ::kill(pid_, signal);
+  this->signal(signal);
   int status = wait_status(pid_);
   pid_ = -1;
   return status;
 }
 
 void ReceiverProcess::kill_hard() { stop(SIGKILL); }
+
+void ReceiverProcess::signal(int signal) {
+  // Once reaped, pid_ is -1, and kill(-1, SIGNAL) as root signals every process on the machine.
+  if (pid_ <= 0) throw std::logic_error("the receiver was stopped already");
+  ::kill(pid_, signal);
+}
 
 std::string ReceiverProcess::stderr_text() const { return read_file(scratch_.path() / "stderr"); }
 

@@ -36,6 +36,9 @@ class ReceiverProcess {
   // Sends SIGNAL and waits for the exit; returns the exit status.
   int stop(int signal = 15);
   void kill_hard();
+  // Sends SIGNAL and returns at once (SIGHUP, or a SIGTERM the test times itself); never once
+  // stopped, since kill(-1, ...) as root signals every process on the machine.
+  void signal(int signal);
   std::string stderr_text() const;  // stdout and stderr, as written so far
   pid_t pid() const { return pid_; }
 
