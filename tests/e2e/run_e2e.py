@@ -63,10 +63,11 @@ def escape_kernel(text: bytes) -> str:
 
 def escape_legacy(text: bytes) -> str:
     """The receiver's escaping of legacy-format text, which the kernel sends raw:
-    control bytes become \\xNN, everything else stays as sent."""
+    control bytes and the backslash become \\xNN, everything else (UTF-8) stays as
+    sent. (The unit tests hold the rule against hand-written lines.)"""
     out = bytearray()
     for b in text:
-        out += b"\\x%02x" % b if b < 0x20 or b == 0x7f else bytes([b])
+        out += b"\\x%02x" % b if b < 0x20 or b == 0x7f or b == 0x5c else bytes([b])
     return out.decode("utf-8", "replace")
 
 
