@@ -164,9 +164,10 @@ class Receiver:
     def __init__(self, binary, work, port, config=None):
         self.log_dir = os.path.join(work, "logs")
         os.makedirs(self.log_dir, exist_ok=True)
-        args = [binary, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir]
-        if config:
-            args += ["--config", config]
+        if not config:  # the defaults, not whatever /etc/lastgasp/receiver.toml says on this machine
+            config = os.path.join(work, "defaults.toml")
+            open(config, "w").close()
+        args = [binary, "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir]
         self.out = open(os.path.join(work, "receiver.out"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
         self.port = port

@@ -57,7 +57,7 @@ class PlantedFiles : public ::testing::Test {
   }
 
   TempDir logs_, config_;
-  std::uint16_t port_ = free_udp_port();
+  std::uint16_t port_ = free_port();
   std::unique_ptr<ReceiverProcess> rx_;
 };
 

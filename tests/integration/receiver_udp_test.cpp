@@ -53,7 +53,7 @@ class Receiver : public ::testing::Test {
   }
 
   TempDir logs_;
-  std::uint16_t port_ = free_udp_port();
+  std::uint16_t port_ = free_port();
   std::unique_ptr<ReceiverProcess> rx_;
 };
 
@@ -176,7 +176,7 @@ TEST_F(Receiver, DualStackListenerUnmapsIPv4AndTakesIPv6) {
 TEST_F(Receiver, ARestartCarriesOnWithoutFalseGapsAndKeepsHistory) {
   start();
   {
-    UdpSender sender("127.0.0.1", port_, "127.0.0.1", free_udp_port());
+    UdpSender sender("127.0.0.1", port_, "127.0.0.1", free_port());
     for (std::uint64_t seq = 1; seq <= 3; ++seq) sender.send(ext(6, seq, seq * 100, "before"));
     ASSERT_TRUE(eventually([&] { return read_lines(log_of("127.0.0.1")).size() == 3; }));
   }

@@ -48,7 +48,7 @@ TEST(Systemd, ReadyStatusWatchdogAndReloadNotifications) {
   TempDir dir;
   NotifySocket notify(dir.path() / "notify");
   std::ofstream(dir.path() / "rx.toml") << "";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", (dir.path() / "logs").string()},
                      "listening on", {notify.env(), "WATCHDOG_USEC=200000"});
@@ -63,7 +63,7 @@ TEST(Systemd, ReadyStatusWatchdogAndReloadNotifications) {
 
 TEST(Systemd, AdoptsTheSocketsSystemdPasses) {
   TempDir dir;
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"/usr/bin/systemd-socket-activate", "--datagram", "-l", "127.0.0.1:" + std::to_string(port),
                       kReceiverBinary, "--config", "/dev/null", "--listen", "127.0.0.1:1", "--log-dir",
                       (dir.path() / "logs").string()},
@@ -82,7 +82,7 @@ TEST(Systemd, SighupReloadsTheConfigAndABadOneIsKeptOut) {
   TempDir dir;
   auto config = dir.path() / "rx.toml";
   std::ofstream(config) << "";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", config.string(), "--listen", "127.0.0.1:" + std::to_string(port), "--log-dir",
                       (dir.path() / "logs").string()});
   std::ofstream(config) << "[hosts]\n\"127.0.0.21\" = \"renamed\"\n";
@@ -104,7 +104,7 @@ TEST(Systemd, SighupReloadsTheConfigAndABadOneIsKeptOut) {
 TEST(Systemd, BuiltInRotationKeepsWholeRecordsAndTheRetentionCount) {
   TempDir dir;
   std::ofstream(dir.path() / "rx.toml") << "rotate_size = 4096\nrotate_keep = 2\n";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", (dir.path() / "logs").string()});
   UdpSender sender("127.0.0.1", port);

@@ -119,7 +119,7 @@ TEST_F(Tail, RotatedFilesGiveOlderHistory) {
 }
 
 TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs_.path().string()});
   UdpSender first("127.0.0.1", port, "127.0.0.7");
   first.send(ext(6, 1, 10, "before the tail starts"));
@@ -148,7 +148,7 @@ TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
 
 TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
   TempDir logs;
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs.path().string()});
   UdpSender quiet("127.0.0.1", port, "127.0.0.11"), dead("127.0.0.1", port, "127.0.0.12");
   quiet.send(ext(6, 1, 10, "hello", " host=quiet-box\n"));

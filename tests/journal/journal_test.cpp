@@ -74,7 +74,7 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
   TempDir dir;
   std::string name = unique_name();
   std::ofstream(dir.path() / "rx.toml") << "journal = true\n[hosts]\n\"127.0.0.31\" = \"" << name << "\"\n";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", (dir.path() / "logs").string()});
   UdpSender sender("127.0.0.1", port, "127.0.0.31");
@@ -106,7 +106,7 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
 
 TEST(Journal, AJournalFailureNeverStopsFileLogging) {
   TempDir dir;
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   // In a private mount namespace, the journal's socket is replaced by a dead one that refuses every
   // send (a missing socket would not do: libsystemd ignores ENOENT on purpose).
   std::string command = "mount -t tmpfs none /run/systemd/journal && python3 -c \"import socket; "

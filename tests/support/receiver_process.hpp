@@ -23,8 +23,8 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// A UDP port that was free a moment ago on ADDRESS.
-std::uint16_t free_udp_port(const std::string& address = "127.0.0.1");
+// A port free for both UDP and TCP on ADDRESS a moment ago (the receiver binds both).
+std::uint16_t free_port(const std::string& address = "127.0.0.1");
 
 class ReceiverProcess {
  public:
