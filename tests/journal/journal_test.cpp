@@ -80,7 +80,10 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
   UdpSender sender("127.0.0.1", port, "127.0.0.31");
   sender.send(ext(6, 10, 1000, "an ordinary line"));
   sender.send(ext(0, 13, 2000, "Kernel panic - not syncing: for the journal"));  // after a gap of two
-  ::usleep(300'000);
+  // The gap is written once the reorder window has passed: only then may the new boot come.
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "logs" / name / "console.log").find("for the journal") != std::string::npos;
+  }));
   sender.send(ext(6, 2, 5000, "a new boot"));  // seq behind, time ahead
   std::vector<nlohmann::json> entries;
   ASSERT_TRUE(eventually([&] { return (entries = journal_entries(name)).size() >= 6; }, 10'000ms))

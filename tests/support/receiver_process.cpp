@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -89,6 +90,25 @@ std::uint16_t free_port(const std::string& address) {
                                            : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
   }
   throw std::runtime_error("no port free for both UDP and TCP on " + address);
+}
+
+bool udp_queues_empty(std::uint16_t port) {
+  char local_port[8];
+  std::snprintf(local_port, sizeof local_port, ":%04X", port);
+  for (const char* table : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      fields >> slot >> local >> remote >> state >> queues;  // queues: TX:RX in hex
+      if (local.size() >= 5 && local.compare(local.size() - 5, 5, local_port) == 0 &&
+          queues.substr(queues.find(':') + 1) != "00000000")
+        return false;
+    }
+  }
+  return true;
 }
 
 ReceiverProcess::ReceiverProcess(std::vector<std::string> args, const std::string& ready_text,

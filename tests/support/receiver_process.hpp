@@ -53,6 +53,10 @@ int run_command(const std::vector<std::string>& args, std::string& output);
 std::string read_file(const std::filesystem::path& path);
 std::vector<std::string> read_lines(const std::filesystem::path& path);
 
+// Whether every UDP socket bound to PORT has an empty receive queue (/proc/net/udp and udp6):
+// the receiver has read what was sent to it, which on loopback is there once send() returns.
+bool udp_queues_empty(std::uint16_t port);
+
 // Polls PREDICATE until it is true or TIMEOUT passes.
 template <class F>
 bool eventually(F predicate, std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
