@@ -14,14 +14,19 @@ Scenarios:
               receiver holds the boot-1 panic from pstore next to netconsole's
   nicdeath    netconsole in boot 1 points where nothing listens; the panic
               still arrives, through pstore, after the reboot
+  vlan        the guest's address is on an 802.1Q device; its NIC is a trunk
+              to a switch in this process, which passes only frames tagged
+              with the VLAN on to slirp
 
 Exit 0 pass, 1 fail, 77 skip (the receiver has no TCP yet, for collect/verify).
 """
-import argparse, glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, glob, json, os, re, selectors, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = None
 SKIP = 77
+PANIC_LINE = b"Kernel panic - not syncing"
+VLAN_ID = 100
 
 
 class Failure(Exception):
@@ -191,11 +196,75 @@ class Receiver:
         self.out.close()
 
 
-def run_qemu(a, initrd, append, reboot, timeout, serial_path):
+class VlanSwitch:
+    """The host's end of the guest's 802.1Q trunk. qemu's socket netdev hands
+    it every frame of the guest's NIC as one UDP datagram on loopback; frames
+    tagged with VID go on, untagged, to slirp (a second socket netdev on a qemu
+    hub with it), and slirp's frames come back tagged. Everything else is
+    dropped, so whatever reaches the receiver crossed the wire tagged."""
+    TPID = b"\x81\x00"
+
+    def __init__(self, vid):
+        self.vid, self.tagged, self.dropped, self.panic_tagged = vid, 0, 0, False
+        self.trunk, self.access = self.bound_socket(), self.bound_socket()
+        self.guest_nic = ("127.0.0.1", free_port())  # where qemu's trunk netdev listens
+        self.slirp_side = ("127.0.0.1", free_port())  # where qemu's access netdev listens
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def bound_socket():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # the panic comes as one burst of frames while this thread may be off the
+        # CPU (the kernel caps the size at net.core.rmem_max for non-root)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind(("127.0.0.1", 0))
+        return s
+
+    def qemu_args(self):
+        """The guest's NIC on the trunk; slirp and the access socket on one qemu hub."""
+        trunk_port, access_port = self.trunk.getsockname()[1], self.access.getsockname()[1]
+        return ["-netdev", f"socket,id=trunk,udp=127.0.0.1:{trunk_port},localaddr=127.0.0.1:{self.guest_nic[1]}",
+                "-device", "virtio-net-pci,netdev=trunk,romfile=",
+                "-netdev", f"socket,id=access,udp=127.0.0.1:{access_port},localaddr=127.0.0.1:{self.slirp_side[1]}",
+                "-netdev", "user,id=n0,restrict=off",
+                "-netdev", "hubport,id=hub_access,hubid=0,netdev=access",
+                "-netdev", "hubport,id=hub_slirp,hubid=0,netdev=n0"]
+
+    def run(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self.trunk, selectors.EVENT_READ, self.from_guest)
+        sel.register(self.access, selectors.EVENT_READ, self.from_slirp)
+        while not self.stop_flag.is_set():
+            for key, _ in sel.select(0.2):
+                key.data(key.fileobj.recv(65536))
+
+    def from_guest(self, frame):
+        if frame[12:14] != self.TPID or int.from_bytes(frame[14:16], "big") & 0xfff != self.vid:
+            self.dropped += 1
+            return
+        self.tagged += 1
+        self.panic_tagged |= PANIC_LINE in frame
+        self.access.sendto(frame[:12] + frame[16:], self.slirp_side)
+
+    def from_slirp(self, frame):
+        self.trunk.sendto(frame[:12] + self.TPID + self.vid.to_bytes(2, "big") + frame[12:], self.guest_nic)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(2)
+        log(f"vlan switch: {self.tagged} frames tagged with VLAN {self.vid} passed, {self.dropped} others dropped")
+
+
+def plain_network():
+    return ["-netdev", "user,id=n0,restrict=off", "-device", "virtio-net-pci,netdev=n0,romfile="]
+
+
+def run_qemu(a, initrd, append, reboot, timeout, serial_path, network):
     qemu = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-M", "q35", "-m", "256", "-smp", "1",
             "-nodefaults", "-display", "none", "-serial", "stdio",
-            "-kernel", os.path.join(a.kernel_dir, "vmlinux"), "-initrd", initrd, "-append", append,
-            "-netdev", "user,id=n0,restrict=off", "-device", "virtio-net-pci,netdev=n0,romfile="]
+            "-kernel", os.path.join(a.kernel_dir, "vmlinux"), "-initrd", initrd, "-append", append] + network
     if not reboot:
         qemu.append("-no-reboot")
     log("qemu " + " ".join(repr(x) if " " in x or "$" in x else x for x in qemu))
@@ -236,11 +305,14 @@ def run_qemu(a, initrd, append, reboot, timeout, serial_path):
 
 
 def boot_segments(lines):
-    """The serial console split at each /init start's kernel banner."""
-    segs, cur = [], []
+    """The serial console split at each boot's kernel banner; what qemu says
+    before the first (the vlan scenario's hub warns it has no NIC) goes with boot 1."""
+    segs, cur, booted = [], [], False
     for line in lines:
-        if re.match(rb"^\[\s*0\.000000\] Linux version", line) and cur:
-            segs.append(cur); cur = []
+        if re.match(rb"^\[\s*0\.000000\] Linux version", line):
+            if booted:
+                segs.append(cur); cur = []
+            booted = True
         cur.append(line)
     segs.append(cur)
     return segs
@@ -347,7 +419,8 @@ def main():
     T0 = time.monotonic()
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", required=True, choices=["6.1", "6.12"])
-    ap.add_argument("--scenario", default="netconsole", choices=["netconsole", "plain", "pstore", "nicdeath"])
+    ap.add_argument("--scenario", default="netconsole",
+                    choices=["netconsole", "plain", "pstore", "nicdeath", "vlan"])
     ap.add_argument("--build", required=True, help="the plain build directory")
     ap.add_argument("--work", default=None, help="where logs go (kept); default a temporary directory")
     ap.add_argument("--timeout", type=float, default=150, help="seconds for the guest, all boots")
@@ -377,6 +450,8 @@ def main():
     port = free_port()
     sniffer = Sniffer(port, os.path.join(work, "capture.txt"))
     rx = Receiver(receiver_bin, work, port)
+    switch = VlanSwitch(VLAN_ID) if a.scenario == "vlan" else None
+    network = switch.qemu_args() if switch else plain_network()
     try:
         if not rx.tcp:
             log("SKIP: the receiver does not listen on TCP (docs/protocol.md): verify and collect have nowhere to go")
@@ -384,7 +459,9 @@ def main():
         guest_host = "e2e-" + a.series.replace(".", "") + "-" + a.scenario
         append = ["console=ttyS0,115200", f"e2e.scenario={a.scenario}", f"e2e.port={port}", f"e2e.host={guest_host}",
                   "e2e.verify=1"]
-        one_boot = a.scenario in ("netconsole", "plain")
+        if switch:
+            append.append(f"e2e.vlan={VLAN_ID}")
+        one_boot = a.scenario in ("netconsole", "plain", "vlan")
         if not one_boot:
             # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
             # (>= 6.11): a guest takes it on its command line, as GRUB would.
@@ -392,11 +469,14 @@ def main():
             if a.scenario == "nicdeath":
                 append.append(f"e2e.deadport={free_port()}")
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
-                                  timeout=a.timeout, serial_path=os.path.join(work, "serial.log"))
+                                  timeout=a.timeout, serial_path=os.path.join(work, "serial.log"),
+                                  network=network)
         time.sleep(0.5)  # the receiver writes every record within 250 ms
     finally:
         rx.stop()
         sniffer.stop()
+        if switch:
+            switch.stop()
     log_dir = rx.log_dir
     hdir = host_dir(log_dir)
     rows = parse_log(os.path.join(hdir, "console.log"))
@@ -415,7 +495,8 @@ def main():
     log(f"verify: {want_verify.decode()} as expected ("
         + ("the canary arrived" if a.scenario != "nicdeath" else "netconsole is dead and verify says so") + ")")
 
-    if a.scenario in ("netconsole", "plain", "pstore"):
+    check_egress_device(a, text)
+    if a.scenario in ("netconsole", "plain", "pstore", "vlan"):
         boot1_rows = rows
         if a.scenario == "pstore":
             # boot 2's records follow a reboot line; boot 1 is what precedes it
@@ -431,10 +512,27 @@ def main():
             raise Failure("the host's log has no 'lastgasp: panic' line")
     if a.scenario in ("pstore", "nicdeath"):
         check_pstore(a, hdir, rows, segs, text)
+    if switch:
+        check_vlan(switch)
     log(f"PASS {a.series} {a.scenario} in {time.monotonic() - T0:.1f}s")
     if not a.keep and not a.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def check_egress_device(a, text):
+    """lastgasp-setup must have chosen, from the route, the device that holds the address."""
+    want = {"vlan": f"eth0.{VLAN_ID}"}.get(a.scenario, "eth0")
+    chosen = set(m.decode() for m in re.findall(rb"netconsole dev_name=(\S*)", text))
+    if chosen != {want}:
+        raise Failure(f"lastgasp-setup's netconsole target should use {want}, uses {sorted(chosen)}")
+    log(f"lastgasp-setup chose {want} as the netconsole device")
+
+
+def check_vlan(switch):
+    if not switch.panic_tagged:
+        raise Failure(f"the panic never crossed the trunk in a frame tagged with VLAN {VLAN_ID}")
+    log(f"the panic crossed the trunk tagged with VLAN {VLAN_ID}")
 
 
 def check_pstore(a, hdir, rows, segs, text):
