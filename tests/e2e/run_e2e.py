@@ -17,6 +17,9 @@ Scenarios:
   vlan        the guest's address is on an 802.1Q device; its NIC is a trunk
               to a switch in this process, which passes only frames tagged
               with the VLAN on to slirp
+  bond        the guest's address is on an active-backup bond of two NICs;
+              the host pulls the active port's cable (qemu set_link) before
+              the panic, which must arrive whole through the backup port
 
 Exit 0 pass, 1 fail, 77 skip (the receiver has no TCP yet, for collect/verify).
 """
@@ -27,6 +30,8 @@ WORK = None
 SKIP = 77
 PANIC_LINE = b"Kernel panic - not syncing"
 VLAN_ID = 100
+BOND_MACS = {"n0": "52:54:00:00:00:01", "n1": "52:54:00:00:00:02"}  # qemu netdev -> its NIC's MAC
+FAILOVER_DONE = b"E2E: failover done"  # the bond scenario's /init logs it once the backup port took over
 
 
 class Failure(Exception):
@@ -257,11 +262,55 @@ class VlanSwitch:
         log(f"vlan switch: {self.tagged} frames tagged with VLAN {self.vid} passed, {self.dropped} others dropped")
 
 
+class CablePuller:
+    """The bond scenario's two NICs, each on its own slirp, and qemu's monitor,
+    through which the guest's request (PULL-CABLE <mac> on the serial console)
+    takes that NIC's link down, as an unplugged cable would. filter-dump keeps
+    each port's frames, to show which port the panic left through."""
+    def __init__(self, work):
+        self.monitor = os.path.join(work, "monitor.sock")
+        self.pcaps = {nd: os.path.join(work, f"{nd}.pcap") for nd in BOND_MACS}
+        self.pulled = None
+
+    def qemu_args(self):
+        args = ["-monitor", f"unix:{self.monitor},server=on,wait=off"]
+        for nd, mac in BOND_MACS.items():
+            args += ["-netdev", f"user,id={nd},restrict=off",
+                     "-device", f"virtio-net-pci,netdev={nd},mac={mac},romfile=",
+                     "-object", f"filter-dump,id=dump_{nd},netdev={nd},file={self.pcaps[nd]}"]
+        return args
+
+    def on_serial(self, line):
+        m = re.search(rb"PULL-CABLE ([0-9a-f:]{17})", line)
+        if not m:
+            return
+        mac = m.group(1).decode()
+        self.pulled = next((nd for nd, nic_mac in BOND_MACS.items() if nic_mac == mac), None)
+        if not self.pulled:
+            raise Failure(f"the guest asks to pull the cable of {mac}, which is none of {BOND_MACS}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mon:
+            mon.settimeout(10)
+            mon.connect(self.monitor)
+            mon.sendall(f"set_link {self.pulled} off\n".encode())
+            answer = b""
+            while answer.count(b"(qemu)") < 2:  # the greeting's prompt, then the one after our command
+                chunk = mon.recv(4096)
+                if not chunk:
+                    raise Failure(f"qemu's monitor hung up on 'set_link {self.pulled} off': {answer!r}")
+                answer += chunk
+        log(f"pulled the cable of {self.pulled} ({mac})")
+
+    def dumped(self, netdev, needle):
+        """How often NEEDLE is in the frames that crossed NETDEV (filter-dump's pcap)."""
+        with open(self.pcaps[netdev], "rb") as f:
+            return f.read().count(needle)
+
+
 def plain_network():
     return ["-netdev", "user,id=n0,restrict=off", "-device", "virtio-net-pci,netdev=n0,romfile="]
 
 
-def run_qemu(a, initrd, append, reboot, timeout, serial_path, network):
+def run_qemu(a, initrd, append, reboot, timeout, serial_path, network, on_serial=lambda line: None):
     qemu = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-M", "q35", "-m", "256", "-smp", "1",
             "-nodefaults", "-display", "none", "-serial", "stdio",
             "-kernel", os.path.join(a.kernel_dir, "vmlinux"), "-initrd", initrd, "-append", append] + network
@@ -287,6 +336,10 @@ def run_qemu(a, initrd, append, reboot, timeout, serial_path, network):
             lines.append(line)
             if a.verbose:
                 print(f"{t:8.3f} {line.decode('utf-8', 'replace')}", flush=True)
+            try:
+                on_serial(line)
+            except (Failure, OSError) as e:
+                kill(f"{e}")
             if b"userspace reached" in line:
                 inits += 1
                 events.setdefault(f"boot{inits}_userspace", t)
@@ -318,15 +371,19 @@ def boot_segments(lines):
     return segs
 
 
-def compare_boot(serial_lines, rows, what, escape):
-    """Every kernel record of the serial console after netconsole was enabled is
-    in the receiver's rows, in order, with the same text. Returns the number checked."""
+NETCONSOLE_STARTED = b"netconsole: network logging started"
+
+
+def compare_boot(serial_lines, rows, what, escape, since=NETCONSOLE_STARTED):
+    """Every kernel record of the serial console after the line SINCE (by
+    default: netconsole was enabled) is in the receiver's rows, in order, with
+    the same text. Returns the number checked."""
     start = None
     for i, line in enumerate(serial_lines):
-        if b"netconsole: network logging started" in line:
+        if since in line:
             start = i
     if start is None:
-        raise Failure(f"{what}: the serial console never says 'netconsole: network logging started'")
+        raise Failure(f"{what}: the serial console never says {since.decode()!r}")
     want = serial_records(serial_lines[start + 1:], escape)
     have = [(r["ktime"], r["text"]) for r in rows if r["ktime"] is not None and r["level"] != "lastgasp"]
     j = 0
@@ -339,14 +396,14 @@ def compare_boot(serial_lines, rows, what, escape):
                           f"after the previous one (same timestamp there: {near[:2]!r})")
         j += 1
     if not want:
-        raise Failure(f"{what}: no kernel records on the serial console after netconsole was enabled")
+        raise Failure(f"{what}: no kernel records on the serial console after {since.decode()!r}")
     panic = [r for r in want if "Kernel panic - not syncing" in r[1]]
     if not panic:
         raise Failure(f"{what}: no 'Kernel panic - not syncing' on the serial console")
     last_have = [h for h in have if h[0] is not None]
     if want[-1] not in last_have:
         raise Failure(f"{what}: the kernel's last line {want[-1]!r} is not in the receiver's log")
-    log(f"{what}: all {len(want)} serial records since netconsole was enabled are in the receiver's log, "
+    log(f"{what}: all {len(want)} serial records since {since.decode()!r} are in the receiver's log, "
         f"in order; the last: [{want[-1][0]}] {want[-1][1]!r}")
     return len(want)
 
@@ -420,7 +477,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", required=True, choices=["6.1", "6.12"])
     ap.add_argument("--scenario", default="netconsole",
-                    choices=["netconsole", "plain", "pstore", "nicdeath", "vlan"])
+                    choices=["netconsole", "plain", "pstore", "nicdeath", "vlan", "bond"])
     ap.add_argument("--build", required=True, help="the plain build directory")
     ap.add_argument("--work", default=None, help="where logs go (kept); default a temporary directory")
     ap.add_argument("--timeout", type=float, default=150, help="seconds for the guest, all boots")
@@ -451,7 +508,8 @@ def main():
     sniffer = Sniffer(port, os.path.join(work, "capture.txt"))
     rx = Receiver(receiver_bin, work, port)
     switch = VlanSwitch(VLAN_ID) if a.scenario == "vlan" else None
-    network = switch.qemu_args() if switch else plain_network()
+    puller = CablePuller(work) if a.scenario == "bond" else None
+    network = switch.qemu_args() if switch else puller.qemu_args() if puller else plain_network()
     try:
         if not rx.tcp:
             log("SKIP: the receiver does not listen on TCP (docs/protocol.md): verify and collect have nowhere to go")
@@ -461,7 +519,7 @@ def main():
                   "e2e.verify=1"]
         if switch:
             append.append(f"e2e.vlan={VLAN_ID}")
-        one_boot = a.scenario in ("netconsole", "plain", "vlan")
+        one_boot = a.scenario in ("netconsole", "plain", "vlan", "bond")
         if not one_boot:
             # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
             # (>= 6.11): a guest takes it on its command line, as GRUB would.
@@ -470,7 +528,7 @@ def main():
                 append.append(f"e2e.deadport={free_port()}")
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
                                   timeout=a.timeout, serial_path=os.path.join(work, "serial.log"),
-                                  network=network)
+                                  network=network, on_serial=puller.on_serial if puller else lambda line: None)
         time.sleep(0.5)  # the receiver writes every record within 250 ms
     finally:
         rx.stop()
@@ -496,14 +554,17 @@ def main():
         + ("the canary arrived" if a.scenario != "nicdeath" else "netconsole is dead and verify says so") + ")")
 
     check_egress_device(a, text)
-    if a.scenario in ("netconsole", "plain", "pstore", "vlan"):
+    if a.scenario in ("netconsole", "plain", "pstore", "vlan", "bond"):
         boot1_rows = rows
         if a.scenario == "pstore":
             # boot 2's records follow a reboot line; boot 1 is what precedes it
             cut = next((i for i, r in enumerate(rows) if r["level"] == "lastgasp" and "reboot" in r["text"]), len(rows))
             boot1_rows = rows[:cut]
         escape = escape_legacy if a.scenario == "plain" else escape_kernel
-        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1", escape)
+        # bond: what the kernel logged while the pulled port was still the
+        # active one went down that cable; from the failover on, nothing may be lost.
+        since = FAILOVER_DONE if puller else NETCONSOLE_STARTED
+        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1", escape, since)
         check_test_lines(boot1_rows, f"{a.series} boot 1", escape)
         check_incident(hdir, a.series)
         if a.scenario != "plain":  # the legacy format carries no release and no userdata
@@ -514,6 +575,8 @@ def main():
         check_pstore(a, hdir, rows, segs, text)
     if switch:
         check_vlan(switch)
+    if puller:
+        check_bond(puller)
     log(f"PASS {a.series} {a.scenario} in {time.monotonic() - T0:.1f}s")
     if not a.keep and not a.work:
         shutil.rmtree(work, ignore_errors=True)
@@ -522,7 +585,7 @@ def main():
 
 def check_egress_device(a, text):
     """lastgasp-setup must have chosen, from the route, the device that holds the address."""
-    want = {"vlan": f"eth0.{VLAN_ID}"}.get(a.scenario, "eth0")
+    want = {"vlan": f"eth0.{VLAN_ID}", "bond": "bond0"}.get(a.scenario, "eth0")
     chosen = set(m.decode() for m in re.findall(rb"netconsole dev_name=(\S*)", text))
     if chosen != {want}:
         raise Failure(f"lastgasp-setup's netconsole target should use {want}, uses {sorted(chosen)}")
@@ -533,6 +596,19 @@ def check_vlan(switch):
     if not switch.panic_tagged:
         raise Failure(f"the panic never crossed the trunk in a frame tagged with VLAN {VLAN_ID}")
     log(f"the panic crossed the trunk tagged with VLAN {VLAN_ID}")
+
+
+def check_bond(puller):
+    if not puller.pulled:
+        raise Failure("the guest never asked for the active port's cable to be pulled")
+    backup = next(nd for nd in BOND_MACS if nd != puller.pulled)
+    before = puller.dumped(puller.pulled, b"E2E: netconsole configured by lastgasp-setup")
+    through_pulled, through_backup = puller.dumped(puller.pulled, PANIC_LINE), puller.dumped(backup, PANIC_LINE)
+    if not before or through_pulled or not through_backup:
+        raise Failure(f"the panic should leave through the backup port {backup} only, after netconsole went out "
+                      f"through {puller.pulled}: {puller.pulled} carried the setup line {before}x and the panic "
+                      f"{through_pulled}x, {backup} the panic {through_backup}x")
+    log(f"netconsole went out through {puller.pulled} until its cable was pulled; the panic through {backup}")
 
 
 def check_pstore(a, hdir, rows, segs, text):
