@@ -535,17 +535,18 @@ def main():
         sniffer.stop()
         if switch:
             switch.stop()
-    log_dir = rx.log_dir
-    hdir = host_dir(log_dir)
-    rows = parse_log(os.path.join(hdir, "console.log"))
     segs = boot_segments(serial)
     text = b"\n".join(serial)
     fails = [l for l in serial if re.match(rb"^fail ", l)]
     if fails:
         raise Failure(f"lastgasp-setup check reported fail items: {fails}")
+    # before the receiver's side: when /init gave up, that is the story, not an empty log directory
     died = re.search(rb"E2E\[[0-9.]+\]: FAILED: (.*)", text)
     if died:
         raise Failure(f"the guest's /init gave up: {died.group(1).decode(errors='replace')}")
+    log_dir = rx.log_dir
+    hdir = host_dir(log_dir)
+    rows = parse_log(os.path.join(hdir, "console.log"))
     # verify: the canary must arrive when netconsole works, and must not when it is dead
     want_verify = b"VERIFY rc=1" if a.scenario == "nicdeath" else b"VERIFY rc=0"
     if want_verify not in text:
