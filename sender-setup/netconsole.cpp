@@ -386,7 +386,7 @@ SubcommandRun define_netconsole(CLI::App& command) {
       ->check(CLI::Range(1, 86400))->capture_default_str();
   command.add_flag("--no-panic-knobs", o->no_panic_knobs, "leave kernel.panic, panic_on_oops and post-notifiers alone");
   command.add_flag("--allow-broadcast", o->allow_broadcast, "use the broadcast MAC if the receiver's does not resolve");
-  command.add_flag("--no-persist", o->no_persist, "change the running system only; write nothing under /etc");
+  command.add_flag("--no-persist", o->no_persist, "change the running system only: write no configuration (what changed is still recorded, for remove)");
   return [o](Context& ctx) {
     if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
       throw Error("bad --name '" + o->name + "': a target name is a plain directory name");
