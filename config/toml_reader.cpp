@@ -128,7 +128,8 @@ std::vector<const toml::table*> TableReader::tables(std::string_view key) {
   if (!node) return {};
   if (node->is_table()) return {node->as_table()};
   const toml::array* array = node->as_array();
-  if (!array || (!array->empty() && !array->is_array_of_tables())) fail_at(node->source(), key, "expected [[" + std::string(key) + "]] tables");
+  if (!array || (!array->empty() && !array->is_array_of_tables()))
+    fail_at(node->source(), key, "expected [[" + std::string(key) + "]] tables");
   std::vector<const toml::table*> out;
   for (const toml::node& item : *array) out.push_back(item.as_table());
   return out;

@@ -183,23 +183,6 @@ void persist_boot_option(Context& ctx, State& state, const std::string& option) 
              "at boot, add netconsole=" + option + " to the kernel command line");
 }
 
-// Everything that brings the setup back after a reboot. SAVED already holds
-// CONFIG's target among the others.
-void persist_setup(Context& ctx, State& state, const config::SenderFile& saved, const config::SenderConfig& config,
-                   const NetPath& path, const TargetFeatures& features,
-                   const std::vector<KernelValue>& kernel_values) {
-  persist_kernel_values(ctx, state, kernel_values);
-  if (config.netconsole.boot_option) {
-    persist_boot_option(ctx, state, format_boot_option(config, path, features.release));
-  } else if (!boot_option_owner(saved)) {
-    remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
-    remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
-  }
-  save_saved_targets(ctx.root, state, saved);
-  install_unit(ctx.root, state);
-  install_collect_unit(ctx.root, state);
-}
-
 // A saved target to CONFIG's receiver under another name goes when CONFIG's is
 // saved: its live target was just removed as a duplicate, and at boot it would
 // come back as one.
@@ -213,6 +196,23 @@ std::string boot_option_target(const config::SenderFile& saved, const config::Se
   for (const auto& other : saved.targets)
     if (other.boot_option && !replaced_by(other, config)) return other.name;
   return config.netconsole.name;
+}
+
+// Everything that brings the setup back after a reboot. SAVED already holds
+// CONFIG's target among the others.
+void persist_setup(Context& ctx, State& state, const config::SenderFile& saved, const config::SenderConfig& config,
+                   const NetPath& path, const TargetFeatures& features,
+                   const std::vector<KernelValue>& kernel_values) {
+  persist_kernel_values(ctx, state, kernel_values);
+  if (config.netconsole.boot_option) {
+    persist_boot_option(ctx, state, format_boot_option(config, path, features.release));
+  } else if (boot_option_target(saved, config) == config.netconsole.name) {  // no target has it
+    remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
+    remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
+  }
+  save_saved_targets(ctx.root, state, saved);
+  install_unit(ctx.root, state);
+  install_collect_unit(ctx.root, state);
 }
 
 // CONFIG's target into SAVED, in its place when it is there already.
@@ -386,7 +386,9 @@ SubcommandRun define_netconsole(CLI::App& command) {
       ->check(CLI::Range(1, 86400))->capture_default_str();
   command.add_flag("--no-panic-knobs", o->no_panic_knobs, "leave kernel.panic, panic_on_oops and post-notifiers alone");
   command.add_flag("--allow-broadcast", o->allow_broadcast, "use the broadcast MAC if the receiver's does not resolve");
-  command.add_flag("--no-persist", o->no_persist, "change the running system only: write no configuration (what changed is still recorded, for remove)");
+  command.add_flag("--no-persist", o->no_persist,
+                   "change the running system only: write no configuration (what changed is still recorded, "
+                   "for remove)");
   return [o](Context& ctx) {
     if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
       throw Error("bad --name '" + o->name + "': a target name is a plain directory name");

@@ -59,10 +59,4 @@ void save_saved_targets(Sysroot& root, State& state, const config::SenderFile& s
   else write_owned_file(root, state, kSenderConfigFile, config::format_sender_file(saved));
 }
 
-const config::SenderConfig::Netconsole* boot_option_owner(const config::SenderFile& saved) {
-  for (const auto& target : saved.targets)
-    if (target.boot_option) return &target;
-  return nullptr;
-}
-
 }  // namespace lastgasp::setup

@@ -38,7 +38,5 @@ void remove_owned_file(Sysroot& root, State& state, const std::string& file);
 config::SenderFile load_saved_targets(const Sysroot& root);
 // Writes SAVED to /etc/lastgasp/sender.toml, or removes the file when it holds no target.
 void save_saved_targets(Sysroot& root, State& state, const config::SenderFile& saved);
-// The saved target that carries the netconsole= boot option, or nullptr.
-const config::SenderConfig::Netconsole* boot_option_owner(const config::SenderFile& saved);
 
 }  // namespace lastgasp::setup

@@ -115,8 +115,10 @@ void remove_one_target(Context& ctx, State& state, const std::string& name, Outc
   remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
   remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
   if (!saved.targets.empty())
-    ctx.say("Early boot messages are no longer replayed to any receiver: run lastgasp-setup netconsole again for "
-            "one of the others to have them replayed to it.");
+    ctx.say(std::string(ctx.root.dry_run() ? "Early boot messages would no longer be"
+                                           : "Early boot messages are no longer") +
+            " replayed to any receiver: run lastgasp-setup netconsole again for one of the others to have them "
+            "replayed to it.");
 }
 
 int run_remove(Context& ctx, const std::string& only) {

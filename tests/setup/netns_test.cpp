@@ -85,6 +85,12 @@ std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::strin
   return args;
 }
 
+// A snapshot without its directories: the tool may leave a parent it created.
+std::map<std::string, std::string> files_only(std::map<std::string, std::string> snapshot) {
+  std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
+  return snapshot;
+}
+
 // The sender and an on-link receiver: 10.77.1.2 <-> 10.77.1.1.
 struct OnLink : ::testing::Test {
   Namespace sender{"snd"}, receiver{"rcv"};
@@ -208,10 +214,6 @@ TEST_F(OnLink, NoPersistThenRemoveRestoresTargetAndValues) {
 }
 
 TEST_F(OnLink, NoPersistThenPersistedRunThenRemoveRestoresTheOriginalValues) {
-  auto files_only = [](std::map<std::string, std::string> snapshot) {
-    std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
-    return snapshot;
-  };
   auto original = files_only(tree.snapshot());
   ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--no-persist"}), sender.name()).status, 0);
   ToolResult persisted = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());
@@ -225,7 +227,8 @@ TEST_F(OnLink, NoPersistThenPersistedRunThenRemoveRestoresTheOriginalValues) {
 TEST_F(OnLink, SeveralReceiversAllComeBackAtBootAndCheckMissesNone) {
   receiver.ip("addr add 10.77.1.3/24 dev b0");
   ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name()).status, 0);
-  ToolResult second = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.3", "--name", "second"}), sender.name());
+  ToolResult second =
+      run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.3", "--name", "second"}), sender.name());
   ASSERT_EQ(second.status, 0) << second.err;
 
   // A reboot: configfs and /run start empty; the unit runs apply.
@@ -289,10 +292,6 @@ TEST_F(OnLink, WirelessDeviceIsRefused) {
 }
 
 TEST_F(OnLink, RemoveUndoesEveryFileAndValue) {
-  auto files_only = [](std::map<std::string, std::string> snapshot) {
-    std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
-    return snapshot;
-  };
   auto original = files_only(tree.snapshot());
   ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name()).status, 0);
   ToolResult r = run_tool(setup_args(tree, {"remove"}), sender.name());
