@@ -10,6 +10,7 @@
 #include "configfs/netconsole_target.hpp"
 #include "netconsole.hpp"
 #include "netlink/path_resolver.hpp"
+#include "persistence.hpp"
 #include "pstore_probe.hpp"
 #include "state.hpp"
 #include "subcommands.hpp"
@@ -72,18 +73,23 @@ void check_netconsole_support(const Sysroot& root, Report& report) {
                 "load netconsole, or use a kernel with CONFIG_NETCONSOLE_DYNAMIC");
 }
 
-// The MAC given with --mac for TARGET's receiver, as sender.toml keeps it: where
-// ARP is off the kernel cannot confirm a MAC, and only this says it was meant.
+// The MAC given with --mac for TARGET's receiver, as its [[netconsole]] table in
+// sender.toml keeps it: where ARP is off the kernel cannot confirm a MAC, and
+// only this says it was meant.
 std::optional<std::string> given_mac(const Sysroot& root, const NetconsoleTarget& target) {
   if (!root.exists(kSenderConfigFile)) return std::nullopt;
   try {
-    config::SenderConfig config = config::load_sender_config(root.host_path(kSenderConfigFile));
-    config::HostPort receiver = receiver_endpoint(config);
-    if (config.netconsole.mac.empty() ||
-        !same_value("remote_ip", target.read("remote_ip").value_or(""), receiver.host) ||
-        target.read("remote_port").value_or("") != std::to_string(receiver.port))
-      return std::nullopt;
-    return config.netconsole.mac;
+    config::SenderFile saved = config::load_sender_file(root.host_path(kSenderConfigFile));
+    for (std::size_t i = 0; i < saved.targets.size(); ++i) {
+      config::SenderConfig config = saved.config(i);
+      config::HostPort receiver = receiver_endpoint(config);
+      if (config.netconsole.mac.empty() ||
+          !same_value("remote_ip", target.read("remote_ip").value_or(""), receiver.host) ||
+          target.read("remote_port").value_or("") != std::to_string(receiver.port))
+        continue;
+      return config.netconsole.mac;
+    }
+    return std::nullopt;
   } catch (const std::exception&) {
     return std::nullopt;  // unreadable settings confirm nothing; the MAC item then fails on its own
   }
@@ -186,7 +192,33 @@ void check_duplicates(Sysroot& root, const std::vector<std::string>& targets, Re
   }
 }
 
+// Every target saved in sender.toml must be live: one missing means a receiver
+// that silently stopped getting this host's console.
+void check_saved_targets(Sysroot& root, Report& report) {
+  config::SenderFile saved;
+  State state;
+  try {
+    saved = load_saved_targets(root);
+    state = load_state(root);
+  } catch (const std::exception& e) {
+    report.fail("netconsole.saved", e.what(), "fix or delete the file it names");
+    return;
+  }
+  for (const auto& target : saved.targets) {
+    bool in_cmdline0 = target.boot_option && state.targets.contains(kBootTargetName);
+    std::string live = in_cmdline0 ? kBootTargetName : target.name;
+    std::string id = "saved." + target.name;
+    if (root.is_dir(std::string(kNetconsoleConfigfs) + "/" + live))
+      report.ok(id, "target '" + live + "' sends to " + target.to);
+    else
+      report.fail(id, "no target '" + live + "' in configfs, though " + kSenderConfigFile + " sends to " +
+                          target.to + " through it",
+                  "lastgasp-setup apply (and see journalctl -u lastgasp-setup for why it failed at boot)");
+  }
+}
+
 void check_targets(Sysroot& root, Report& report) {
+  check_saved_targets(root, report);
   std::vector<std::string> targets = list_targets(root);
   if (targets.empty()) {
     report.fail("netconsole.targets", "none", kSetupHint);

@@ -438,7 +438,18 @@ NetPath resolve_path(Netlink& netlink, const std::string& receiver, const Resolv
     path.mac_origin = MacOrigin::kGiven;
     return path;
   }
-  auto neighbour = wait_for_neighbour(netlink, *link, route, receiver, options.neighbour_timeout);
+  // A dry run sends nothing, the probe from the route's source included: only the
+  // neighbour table answers.
+  std::optional<Neighbour> neighbour =
+      options.send_probes ? wait_for_neighbour(netlink, *link, route, receiver, options.neighbour_timeout)
+                          : netlink.neighbour(link->ifindex, path.next_hop);
+  if (!neighbour && !options.send_probes) {
+    // With ARP off, no probe would help either: say so, as a real run would.
+    if (link->arp_off) throw Error(*unresolved_neighbour_reason({.mac = "", .noarp = true}, *link, path.next_hop));
+    throw Error("the MAC of " + path.next_hop + " on " + path.device + " is not in the neighbour table yet, and "
+                "--dry-run sends nothing to make the kernel resolve it: ping " + path.next_hop + " first, or run "
+                "without --dry-run");
+  }
   if (neighbour) {
     if (auto reason = unresolved_neighbour_reason(*neighbour, *link, path.next_hop)) throw Error(*reason);
     path.mac = neighbour->mac;

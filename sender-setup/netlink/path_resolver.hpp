@@ -107,6 +107,8 @@ struct ResolveOptions {
   std::optional<std::string> mac;     // --mac: the next hop's MAC, for links that cannot resolve it
   std::chrono::milliseconds neighbour_timeout{3000};
   bool allow_broadcast = false;
+  // false with --dry-run, which sends nothing: only the neighbour table answers.
+  bool send_probes = true;
   // Whether the device is Wi-Fi, which netpoll cannot rely on.
   std::function<bool(const std::string& device)> is_wireless;
 };

@@ -186,8 +186,8 @@ void Sysroot::make_symlink(std::string_view link_target, std::string_view path) 
 
 void Sysroot::commit() { undo_.clear(); }
 
-std::vector<std::string> Sysroot::rollback() {
-  std::vector<std::string> failures;
+RollbackResult Sysroot::rollback() {
+  RollbackResult result;
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
     fs::path target = host_path(it->path);
     std::error_code ec;
@@ -211,10 +211,11 @@ std::vector<std::string> Sysroot::rollback() {
         fs::create_directory(target, ec);
         break;
     }
-    if (ec) failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
+    if (ec) result.failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
+    else ++result.undone;
   }
   undo_.clear();
-  return failures;
+  return result;
 }
 
 }  // namespace lastgasp::setup

@@ -66,4 +66,9 @@ std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::strin
   return args;
 }
 
+std::map<std::string, std::string> files_only(std::map<std::string, std::string> snapshot) {
+  std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
+  return snapshot;
+}
+
 }  // namespace lastgasp::setup::testing

@@ -3,6 +3,7 @@
 // lastgasp-setup inside the sender's namespace against a fake tree (--root).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,8 @@ nlohmann::json json_of(const ToolResult& r);
 
 // ARGS with --root TREE --json in front.
 std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::string> args);
+
+// A snapshot without its directories: the tool may leave a parent it created.
+std::map<std::string, std::string> files_only(std::map<std::string, std::string> snapshot);
 
 }  // namespace lastgasp::setup::testing
