@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,17 @@ TEST_F(ArpOff, TheNoarpEntryIsRefusedAtOnceAskingForMac) {
     EXPECT_TRUE(contains(r.result.err, "--mac")) << r.result.err;
     EXPECT_LT(r.took, kAtOnce) << to;
   }
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(ArpOff, DryRunSaysArpIsOffRatherThanAskingForAPing) {
+  sender.ip("link set a0 arp off");
+  auto before = tree.snapshot();
+  ToolResult r = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.1.1"},
+                          sender.name());
+  expect_refused(r, "ARP is off on a0");
+  EXPECT_TRUE(contains(r.err, "--mac")) << r.err;
+  EXPECT_FALSE(contains(r.err, "ping")) << r.err;
   EXPECT_EQ(tree.snapshot(), before);
 }
 
@@ -293,6 +305,66 @@ TEST_F(TwoWaysOut, PolicyRuleOnTheChosenSourceDecidesTheWayOut) {
   ToolResult check = run({"check"});
   EXPECT_EQ(check.status, 0) << check.out;
   EXPECT_EQ(item(json_of(check), "target.lastgasp.mac")["state"], "ok") << check.out;
+}
+
+TEST_F(TwoWaysOut, DryRunSendsNoProbeFromTheChosenSourceEither) {
+  sender.ip("rule add from 10.77.1.2 lookup 100");
+  sender.ip("route add default via 10.77.3.1 dev c0 table 100");
+  auto before = tree.snapshot();
+  ToolResult r = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.2.2"},
+                          sender.name());
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "the MAC of 10.77.3.1 on c0 is not in the neighbour table yet")) << r.err;
+  EXPECT_TRUE(contains(r.err, "--dry-run sends nothing")) << r.err;
+  // A datagram from the source, down either way out, would have made the kernel resolve its next hop.
+  EXPECT_FALSE(contains(sender.neighbours("c0"), "10.77.3.1")) << sender.neighbours("c0");
+  EXPECT_FALSE(contains(sender.neighbours("a0"), "10.77.1.1")) << sender.neighbours("a0");
+  EXPECT_EQ(tree.snapshot(), before);
+
+  // With the MAC given there is nothing to resolve: the dry run goes through, still sending nothing.
+  ToolResult given = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.2.2",
+                               "--mac", other.mac("d0")},
+                              sender.name());
+  EXPECT_EQ(given.status, 0) << given.err;
+  EXPECT_TRUE(contains(given.out, "would write /etc/lastgasp/sender.toml")) << given.out;
+  EXPECT_FALSE(contains(sender.neighbours("c0"), "10.77.3.1")) << sender.neighbours("c0");
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(TwoWaysOut, EachSavedTargetKeepsItsOwnMacAndApplyUsesIt) {
+  // c0 cannot learn a MAC: the second target's is given; the first's is the kernel's.
+  sender.ip("link set c0 arp off");
+  ASSERT_EQ(run({"netconsole", "--to", "10.77.2.2"}).status, 0);
+  ToolResult second = run({"netconsole", "--to", "10.77.3.1", "--name", "second", "--mac", other.mac("d0")});
+  ASSERT_EQ(second.status, 0) << second.err;
+  std::string saved = tree.read("/etc/lastgasp/sender.toml");
+  auto second_table = saved.find("name = 'second'");
+  ASSERT_NE(second_table, std::string::npos) << saved;
+  auto mac_line = saved.find("mac = '" + other.mac("d0") + "'");
+  ASSERT_NE(mac_line, std::string::npos) << saved;
+  EXPECT_EQ(saved.find("mac = "), mac_line) << "only the second target has a MAC:\n" << saved;
+  EXPECT_EQ(saved.rfind("[[netconsole]]", mac_line), saved.rfind("[[netconsole]]", second_table)) << saved;
+
+  // A reboot: configfs and /run start empty; the unit runs apply.
+  for (const char* name : {"lastgasp", "second"})
+    std::filesystem::remove_all(tree.path("/sys/kernel/config/netconsole/" + std::string(name)));
+  std::filesystem::remove_all(tree.path("/run"));
+  ToolResult apply = run({"apply"});
+  ASSERT_EQ(apply.status, 0) << apply.err;
+  nlohmann::json targets = json_of(apply)["targets"];
+  ASSERT_EQ(targets.size(), 2u) << apply.out;
+  EXPECT_EQ(targets[0]["path"]["mac_origin"], "neighbour") << apply.out;
+  EXPECT_EQ(targets[1]["path"]["mac_origin"], "given") << apply.out;
+  EXPECT_EQ(tree.read(kTarget + "remote_mac"), router.mac("r0") + "\n");
+  EXPECT_EQ(tree.read("/sys/kernel/config/netconsole/second/remote_mac"), other.mac("d0") + "\n");
+
+  ToolResult check = run({"check"});
+  EXPECT_EQ(check.status, 0) << check.out;
+  nlohmann::json report = json_of(check);
+  EXPECT_EQ(item(report, "target.lastgasp.mac")["state"], "ok") << check.out;
+  nlohmann::json given = item(report, "target.second.mac");
+  EXPECT_EQ(given["state"], "ok") << check.out;
+  EXPECT_TRUE(contains(given["value"], "given with --mac")) << given.dump();
 }
 
 }  // namespace
