@@ -296,7 +296,7 @@ TEST_F(Pstore, KernelWithMemNameGetsReserveMem) {
   tree.write("/sys/module/ramoops/parameters/mem_name", "\n");
   nlohmann::json report = run({"--apply"});
   EXPECT_EQ(report["proposal"]["kernel_args"],
-            "reserve_mem=1M:4096:lastgasp ramoops.mem_name=lastgasp pstore.kmsg_bytes=65536");
+            "reserve_mem=1M:2M:lastgasp ramoops.mem_name=lastgasp pstore.kmsg_bytes=65536");
   EXPECT_NE(tree.read("/etc/modprobe.d/lastgasp-ramoops.conf")
                 .find("options ramoops mem_name=\"lastgasp\" record_size=\"65536\" console_size=\"262144\"\n"),
             std::string::npos);
