@@ -17,6 +17,7 @@
 #include "state.hpp"
 #include "subcommands.hpp"
 #include "toml_reader.hpp"
+#include "sysroot/kernel_features.hpp"
 #include "sysroot/kernel_settings.hpp"
 
 extern char** environ;
@@ -38,6 +39,13 @@ bool run_program(std::vector<std::string> argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Before anything else, also in dry-run: `modprobe netconsole` and mounting
+// configfs cannot help a kernel that was built without them.
+void require_netconsole_kernel(const Sysroot& root) {
+  if (root.is_dir(kNetconsoleConfigfs)) return;
+  if (auto missing = netconsole_support(root).missing()) throw Error(*missing + "; " + kNetconsoleKernelAdvice);
 }
 
 // Loads netconsole and mounts configfs when they are missing. Under --root the
@@ -242,6 +250,7 @@ std::string format_boot_option(const config::SenderConfig& config, const NetPath
 }
 
 nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx) {
+  require_netconsole_kernel(ctx.root);
   config::HostPort receiver = receiver_endpoint(config);
   ResolveOptions options;
   if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
