@@ -2,6 +2,7 @@
 // /etc/lastgasp/state. Targets and files it did not create are never touched.
 #include <nlohmann/json.hpp>
 
+#include "boot_loader.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "error.hpp"
 #include "state.hpp"
@@ -67,6 +68,7 @@ int run_remove(Context& ctx, const std::string& only) {
   // The persisted files and the knobs belong to the setup as a whole: they go
   // with its last target.
   if (state.targets.empty()) {
+    if (auto left = remove_grubby_args(ctx.root, state)) ctx.warn(*left);
     remove_files(ctx, state, removed);
     restore_values(ctx, state, removed);
   }

@@ -27,6 +27,7 @@ std::string format_state(const State& state) {
   for (const auto& [path, value] : state.previous) previous.insert(path, value);
   toml::table root{{"targets", to_array(state.targets)}, {"files", to_array(state.files)},
                    {"previous", previous}};
+  if (!state.boot_args.empty()) root.insert("boot_args", to_array(state.boot_args));
   std::ostringstream out;
   out << "# Written by lastgasp-setup: what it created and the values it replaced.\n"
          "# 'lastgasp-setup remove' reads this to undo exactly that. Do not edit.\n\n"
@@ -45,6 +46,7 @@ State load_state(const Sysroot& root) {
     config::TableReader reader(table, file);
     state.targets = read_set(reader, "targets");
     state.files = read_set(reader, "files");
+    state.boot_args = read_set(reader, "boot_args");
     if (const toml::table* previous = reader.table("previous")) {
       config::TableReader values(*previous, file, "previous");
       for (const auto& [key, node] : *previous) state.previous[std::string(key.str())] = *values.string(key.str());

@@ -19,8 +19,9 @@ struct State {
   // Values before this tool first changed them, keyed by path
   // (/proc/sys/... or /sys/module/.../parameters/...).
   std::map<std::string, std::string> previous;
+  std::set<std::string> boot_args;  // kernel arguments given to grubby, which keeps no file of ours
 
-  bool empty() const { return targets.empty() && files.empty() && previous.empty(); }
+  bool empty() const { return targets.empty() && files.empty() && previous.empty() && boot_args.empty(); }
 };
 
 // An absent file is an empty State. Throws Error naming the file on bad content.

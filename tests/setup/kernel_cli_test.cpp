@@ -168,5 +168,125 @@ TEST(KernelFeatures, BuiltinModulesAreToldApartFromLoadableOnes) {
   EXPECT_EQ(KernelConfig(root).value("CONFIG_NETCONSOLE"), "n");
 }
 
+// A host with no pstore backend and RAM to place a region in, as in cli_test.
+struct RamoopsRegion : ::testing::Test {
+  FakeTree tree;
+  void SetUp() override {
+    tree.write("/proc/iomem", "00001000-0009fbff : System RAM\n00100000-bfffffff : System RAM\n");
+    tree.write("/proc/cmdline", "BOOT_IMAGE=/vmlinuz-6.1 root=/dev/vda1 ro initrd=/initrd.img quiet\n");
+  }
+  ToolResult pstore(std::vector<std::string> args) {
+    args.insert(args.begin(), "pstore");
+    return run_tool(on(tree, args));
+  }
+};
+
+const std::string kRawArgs = "memmap=1M$0x60000000 pstore.kmsg_bytes=65536";
+
+TEST_F(RamoopsRegion, KernelWithoutRamoopsGetsNoRegionAndApplyRefuses) {
+  tree.write(kBootConfig, "CONFIG_PSTORE=y\n# CONFIG_PSTORE_RAM is not set\n");
+  tree.write("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"\"\n");
+  auto before = tree.snapshot();
+  ToolResult report = pstore({"--json"});
+  EXPECT_EQ(report.status, 0) << report.err;
+  nlohmann::json json = nlohmann::json::parse(report.out);
+  EXPECT_FALSE(json.contains("proposal")) << json.dump();
+  EXPECT_EQ(json["ramoops"], "CONFIG_PSTORE_RAM is not set in " + kBootConfig);
+  EXPECT_TRUE(contains(pstore({}).out, "this kernel has no ramoops: CONFIG_PSTORE_RAM is not set in " + kBootConfig));
+
+  ToolResult apply = pstore({"--apply"});
+  EXPECT_EQ(apply.status, 2);
+  EXPECT_TRUE(contains(apply.err, "cannot set up a ramoops region: this kernel has no ramoops")) << apply.err;
+  EXPECT_EQ(tree.snapshot(), before);
+
+  nlohmann::json check = nlohmann::json::parse(run_tool(on(tree, {"--json", "check"})).out);
+  EXPECT_TRUE(contains(item(check, "pstore.backend")["fix"], "CONFIG_PSTORE_RAM")) << check.dump();
+}
+
+TEST_F(RamoopsRegion, ProposalIsPrintedRawAndOnlyGrubsFileIsEscaped) {
+  tree.write("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"\"\n");
+  ToolResult shown = pstore({});
+  EXPECT_TRUE(contains(shown.out, "as kernel arguments: " + kRawArgs + "\n")) << shown.out;
+  EXPECT_TRUE(contains(shown.out, "(GRUB)")) << shown.out;
+  ASSERT_EQ(pstore({"--apply"}).status, 0);
+  EXPECT_TRUE(contains(tree.read("/etc/default/grub.d/lastgasp-pstore.cfg"),
+                       "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX memmap=1M\\\\\\$0x60000000 pstore.kmsg_bytes=65536\"\n"));
+}
+
+TEST_F(RamoopsRegion, SystemdBootsCmdlineGetsTheRawArgsAndRemovePutsItBack) {
+  tree.write("/etc/kernel/cmdline", "root=UUID=1234 rw quiet\n");
+  ToolResult r = pstore({"--apply"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "kernel-install add")) << r.out;
+  EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet " + kRawArgs + "\n");
+  EXPECT_FALSE(tree.exists("/etc/default/grub.d/lastgasp-pstore.cfg"));
+  ASSERT_EQ(pstore({"--apply"}).status, 0);
+  EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet " + kRawArgs + "\n") << "a second run adds nothing";
+
+  ASSERT_EQ(run_tool(on(tree, {"remove"})).status, 0);
+  EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet\n");
+}
+
+TEST_F(RamoopsRegion, SystemdBootWithoutCmdlineFileStartsFromTheRunningOne) {
+  tree.write("/boot/efi/loader/loader.conf", "timeout 3\n");
+  ASSERT_EQ(pstore({"--apply"}).status, 0);
+  EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=/dev/vda1 ro quiet " + kRawArgs + "\n");
+  ASSERT_EQ(run_tool(on(tree, {"remove"})).status, 0);
+  EXPECT_FALSE(tree.exists("/etc/kernel/cmdline"));
+}
+
+TEST_F(RamoopsRegion, GrubbyIsRunOnlyOnTheLiveSystemAndDryRunShowsTheCommand) {
+  tree.write("/usr/sbin/grubby", "#!/bin/sh\nexit 0\n");
+  tree.write("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"\"\n");  // Fedora has it too: grubby wins
+  auto before = tree.snapshot();
+  ToolResult dry = run_tool(on(tree, {"--dry-run", "pstore", "--apply"}));
+  EXPECT_EQ(dry.status, 0) << dry.err;
+  EXPECT_TRUE(contains(dry.out, "would run /usr/sbin/grubby --update-kernel=ALL "
+                                "--args=memmap=1M\\$0x60000000 pstore.kmsg_bytes=65536\n"))
+      << dry.out;
+  EXPECT_EQ(tree.snapshot(), before);
+
+  ToolResult real = pstore({"--apply"});
+  EXPECT_EQ(real.status, 2);
+  EXPECT_TRUE(contains(real.err, "cannot run /usr/sbin/grubby under --root")) << real.err;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(RamoopsRegion, BuiltinRamoopsTakesItsParametersOnTheCommandLine) {
+  tree.write(kModules + "/modules.builtin", "kernel/fs/pstore/ramoops.ko\n");
+  tree.write("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"\"\n");
+  ToolResult r = pstore({"--json", "--apply"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["proposal"]["kernel_args"],
+            kRawArgs + " ramoops.mem_address=0x60000000 ramoops.mem_size=1048576 ramoops.record_size=65536 "
+                       "ramoops.console_size=262144");
+  EXPECT_FALSE(tree.exists("/etc/modprobe.d/lastgasp-ramoops.conf"));
+  EXPECT_FALSE(tree.exists("/etc/modules-load.d/lastgasp-ramoops.conf"));
+}
+
+TEST_F(RamoopsRegion, NoBootLoaderMeansArgumentsByHand) {
+  ToolResult r = pstore({"--apply"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "No GRUB, systemd-boot or grubby found: add the kernel arguments to your boot loader "
+                              "yourself, then reboot: " + kRawArgs))
+      << r.out;
+  EXPECT_TRUE(tree.exists("/etc/modprobe.d/lastgasp-ramoops.conf"));
+}
+
+// The live side of what grubby gets: run, journaled, and undone by its own command.
+TEST(SysrootRun, RunsOnTheLiveSystemAndRollbackRunsTheUndoCommand) {
+  FakeTree scratch;  // only a place for the log file
+  std::string log = scratch.path("/run.log").string();
+  std::ostringstream out;
+  Sysroot live("/", false, out);
+  live.run({"/bin/sh", "-c", "echo did >> " + log}, {"/bin/sh", "-c", "echo undid >> " + log});
+  EXPECT_EQ(live.journal().back(), (Operation{"run", "/bin/sh", "-c echo did >> " + log}));
+  EXPECT_TRUE(live.rollback().empty());
+  EXPECT_EQ(scratch.read("/run.log"), "did\nundid\n");
+
+  EXPECT_THROW(live.run({"/bin/sh", "-c", "exit 3"}, {"/bin/true"}), SysrootError);
+  EXPECT_TRUE(live.rollback().empty()) << "a command that failed has nothing to undo";
+}
+
 }  // namespace
 }  // namespace lastgasp::setup
