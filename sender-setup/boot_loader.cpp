@@ -62,7 +62,8 @@ std::string add_to_kernel_install(Sysroot& root, State& state, const std::string
   } else {
     // The administrator's file: `remove` puts its line back.
     auto before = state.previous.find(kKernelCmdline);
-    std::string original = before != state.previous.end() ? before->second : root.read_trimmed(kKernelCmdline).value_or("");
+    std::string original =
+        before != state.previous.end() ? before->second : root.read_trimmed(kKernelCmdline).value_or("");
     change_kernel_value(root, state, kKernelCmdline, with_args(original, args));
   }
   return "Added to " + std::string(kKernelCmdline) + ": reinstall the boot entries so that they take it "

@@ -166,7 +166,8 @@ void propose_backend(Context& ctx, State& state, bool apply, nlohmann::json& rep
     ctx.say("No pstore backend, and " + lacks + ".");
     return;
   }
-  if (ramoops.support == Support::kUnknown) ctx.warn("cannot tell whether this kernel has ramoops: " + ramoops.evidence);
+  if (ramoops.support == Support::kUnknown)
+    ctx.warn("cannot tell whether this kernel has ramoops: " + ramoops.evidence);
   RamoopsProposal proposal = propose_ramoops(ctx.root, ramoops.built_in);
   BootLoader loader = detect_boot_loader(ctx.root);
   report["proposal"] = {{"kernel_args", proposal.kernel_args}, {"boot_loader", loader.name},
