@@ -258,7 +258,8 @@ nlohmann::json configure_netconsole(config::SenderConfig config, const Netconsol
   options.allow_broadcast = config.netconsole.allow_broadcast;
   options.is_wireless = [&ctx](const std::string& dev) { return is_wireless(ctx.root, dev); };
   Netlink netlink;
-  NetPath path = resolve_path(netlink, receiver.host, options);
+  NetPath path;
+  retry_with_backoff(ctx, run.retry, [&] { path = resolve_path(netlink, receiver.host, options); });
   return apply_netconsole(std::move(config), path, run, ctx);
 }
 
@@ -356,15 +357,23 @@ SubcommandRun define_netconsole(CLI::App& command) {
 
 SubcommandRun define_apply(CLI::App& command) {
   auto file = std::make_shared<std::string>(kSenderConfigFile);
+  auto retry_for = std::make_shared<int>(0);
   command.add_option("--config", *file, "the settings to apply")->capture_default_str();
-  return [file](Context& ctx) {
+  command.add_option("--retry-for", *retry_for,
+                     "keep trying the path to the receiver for up to this many seconds, with backoff, "
+                     "logging each failure to the kernel log (the boot unit uses 300)")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
+  return [file, retry_for](Context& ctx) {
     config::SenderConfig config;
     try {
       config = config::load_sender_config(ctx.root.host_path(*file));
     } catch (const config::ConfigError& e) {
       throw Error(e.what());
     }
-    nlohmann::json report = configure_netconsole(config, {.persist = true, .at_boot = true}, ctx);
+    NetconsoleRun run{.persist = true, .at_boot = true};
+    run.retry.total = std::chrono::seconds(*retry_for);
+    nlohmann::json report = configure_netconsole(config, run, ctx);
     if (ctx.json) ctx.print_json(report);
     return kExitOk;
   };

@@ -130,7 +130,8 @@ TEST_F(UnloadedNetconsole, KernelWithoutConfigfsIsNotAskedToMountIt) {
   EXPECT_EQ(configfs["value"], "this kernel has no configfs: CONFIG_CONFIGFS_FS is not set in " + kBootConfig);
   EXPECT_FALSE(contains(configfs["fix"], "mount")) << configfs.dump();
 
-  expect_netconsole_refused("this kernel has no configfs, where netconsole targets live: CONFIG_CONFIGFS_FS is not set");
+  expect_netconsole_refused(
+      "this kernel has no configfs, where netconsole targets live: CONFIG_CONFIGFS_FS is not set");
 }
 
 TEST_F(UnloadedNetconsole, ProcConfigGzWithoutDynamicTargetsIsRead) {
@@ -140,7 +141,8 @@ TEST_F(UnloadedNetconsole, ProcConfigGzWithoutDynamicTargetsIsRead) {
   tree.write(kBootConfig, "CONFIG_NETCONSOLE=m\nCONFIG_NETCONSOLE_DYNAMIC=y\n");
   nlohmann::json configfs = item(check(), "netconsole.configfs");
   EXPECT_EQ(configfs["value"],
-            "this kernel's netconsole has no configfs targets: CONFIG_NETCONSOLE_DYNAMIC is not set in /proc/config.gz");
+            "this kernel's netconsole has no configfs targets: CONFIG_NETCONSOLE_DYNAMIC is not set in "
+            "/proc/config.gz");
   expect_netconsole_refused("CONFIG_NETCONSOLE_DYNAMIC is not set in /proc/config.gz");
 }
 
@@ -210,7 +212,8 @@ TEST_F(RamoopsRegion, ProposalIsPrintedRawAndOnlyGrubsFileIsEscaped) {
   EXPECT_TRUE(contains(shown.out, "(GRUB)")) << shown.out;
   ASSERT_EQ(pstore({"--apply"}).status, 0);
   EXPECT_TRUE(contains(tree.read("/etc/default/grub.d/lastgasp-pstore.cfg"),
-                       "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX memmap=1M\\\\\\$0x60000000 pstore.kmsg_bytes=65536\"\n"));
+                       "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX memmap=1M\\\\\\$0x60000000 "
+                       "pstore.kmsg_bytes=65536\"\n"));
 }
 
 TEST_F(RamoopsRegion, SystemdBootsCmdlineGetsTheRawArgsAndRemovePutsItBack) {
@@ -221,7 +224,8 @@ TEST_F(RamoopsRegion, SystemdBootsCmdlineGetsTheRawArgsAndRemovePutsItBack) {
   EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet " + kRawArgs + "\n");
   EXPECT_FALSE(tree.exists("/etc/default/grub.d/lastgasp-pstore.cfg"));
   ASSERT_EQ(pstore({"--apply"}).status, 0);
-  EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet " + kRawArgs + "\n") << "a second run adds nothing";
+  EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet " + kRawArgs + "\n")
+      << "a second run adds nothing";
 
   ASSERT_EQ(run_tool(on(tree, {"remove"})).status, 0);
   EXPECT_EQ(tree.read("/etc/kernel/cmdline"), "root=UUID=1234 rw quiet\n");
@@ -271,6 +275,45 @@ TEST_F(RamoopsRegion, NoBootLoaderMeansArgumentsByHand) {
                               "yourself, then reboot: " + kRawArgs))
       << r.out;
   EXPECT_TRUE(tree.exists("/etc/modprobe.d/lastgasp-ramoops.conf"));
+}
+
+// `apply` as the boot unit runs it, with a device that never appears: bounded,
+// every failure in the kernel log.
+struct BootRetry : ::testing::Test {
+  FakeTree tree;
+  void SetUp() override {
+    tree.write("/etc/lastgasp/sender.toml", "[netconsole]\nto = \"10.0.0.1:6666\"\ndev = \"lgst-nosuch0\"\n");
+    tree.write("/dev/kmsg", "");
+  }
+};
+
+TEST_F(BootRetry, GivesUpWithinTheBoundAndLogsEachFailureToTheKernelLog) {
+  auto start = std::chrono::steady_clock::now();
+  ToolResult r = run_tool(on(tree, {"apply", "--retry-for", "2"}));
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_GE(elapsed, 1.9);
+  EXPECT_LT(elapsed, 10.0);
+  std::string kmsg = tree.read("/dev/kmsg");
+  EXPECT_TRUE(contains(kmsg, "<4>lastgasp-setup: netconsole: attempt 1 failed, retrying in 1 s: unknown interface "
+                             "'lgst-nosuch0'"))
+      << kmsg;
+  EXPECT_TRUE(contains(kmsg, "<4>lastgasp-setup: netconsole: attempt 2 failed, retrying in 1 s:")) << kmsg;
+  EXPECT_TRUE(contains(kmsg, "<3>lastgasp-setup: netconsole stays off this boot: attempt 3 failed and the 2 s to "
+                             "retry are over: unknown interface 'lgst-nosuch0'"))
+      << kmsg;
+  EXPECT_EQ(std::count(kmsg.begin(), kmsg.end(), '\n'), 3) << kmsg;
+  EXPECT_TRUE(contains(r.err, "warning: netconsole: attempt 1 failed")) << r.err;
+}
+
+TEST_F(BootRetry, InteractiveApplyTriesOnceAndDryRunLeavesTheKernelLogAlone) {
+  ToolResult once = run_tool(on(tree, {"apply"}));
+  EXPECT_EQ(once.status, 2);
+  EXPECT_EQ(tree.read("/dev/kmsg"), "");
+  ToolResult dry = run_tool(on(tree, {"--dry-run", "apply", "--retry-for", "1"}));
+  EXPECT_EQ(dry.status, 2);
+  EXPECT_TRUE(contains(dry.err, "attempt 1 failed")) << dry.err;
+  EXPECT_EQ(tree.read("/dev/kmsg"), "");
 }
 
 // The live side of what grubby gets: run, journaled, and undone by its own command.
