@@ -217,8 +217,8 @@ void Sysroot::run(const std::vector<std::string>& command, const std::vector<std
   if (announce_dry_run("run", command_line(command), "")) return;
   if (!live_)
     throw SysrootError("cannot run " + command.front() + " under --root " + root_.string() +
-                           ": it changes the running system's boot entries, not the tree's; run with --dry-run "
-                           "to see the command",
+                           ": it would change the running system, not the tree; run with --dry-run to see the "
+                           "command",
                        EPERM);
   if (std::string failure = run_command(command); !failure.empty()) throw SysrootError(failure, 0);
   undo_.push_back({Undo::kRunCommand, command.front(), std::nullopt, undo});
