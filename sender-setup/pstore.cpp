@@ -181,7 +181,10 @@ void propose_backend(Context& ctx, State& state, bool apply, nlohmann::json& rep
             (proposal.module_options.empty() ? "." : " and write the ramoops module options."));
     return;
   }
-  ctx.say(persist_ramoops(ctx.root, state, loader, proposal));
+  std::string done = persist_ramoops(ctx.root, state, loader, proposal);
+  // With --dry-run the lines above say what would be written; "added" would be a lie.
+  bool known = loader.kind != BootLoaderKind::kUnknown;
+  ctx.say(ctx.root.dry_run() && known ? "Would add the kernel arguments for " + loader.name + "." : done);
   report["applied"] = true;
 }
 

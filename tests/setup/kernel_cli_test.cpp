@@ -248,6 +248,8 @@ TEST_F(RamoopsRegion, GrubbyIsRunOnlyOnTheLiveSystemAndDryRunShowsTheCommand) {
   EXPECT_TRUE(contains(dry.out, "would run /usr/sbin/grubby --update-kernel=ALL "
                                 "--args=memmap=1M\\$0x60000000 pstore.kmsg_bytes=65536\n"))
       << dry.out;
+  EXPECT_TRUE(contains(dry.out, "Would add the kernel arguments for grubby.\n")) << dry.out;
+  EXPECT_FALSE(contains(dry.out, "grubby added")) << dry.out;
   EXPECT_EQ(tree.snapshot(), before);
 
   ToolResult real = pstore({"--apply"});
