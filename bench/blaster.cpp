@@ -20,7 +20,9 @@
 // its text, as ` lgsent=<seconds>.<nanoseconds>`, so a reader of the receiver's files can time it.
 // --warmup-per-host M first has every host send M records at --warmup-rate and then pauses
 // --warmup-pause s, so a receiver meets the hosts (creates their files) before the measured
-// phase; the warm-up is counted in the totals, not in the achieved rate.
+// phase; with --warmup-until FILE the pause lasts until FILE exists too (at most
+// kWarmupWaitMax s), so the caller can start the measured phase once the receiver says it
+// holds every host. The warm-up is counted in the totals, not in the achieved rate.
 // Hosts beyond one process's RLIMIT_NOFILE are split over forked workers.
 // Each load loop is bounded by a record count and by --max-seconds; it always stops by itself.
 // The last line on stdout is one JSON object saying what was sent.
@@ -49,6 +51,7 @@ namespace {
 
 // MAX_PRINT_CHUNK in drivers/net/netconsole.c: no datagram is longer.
 constexpr std::size_t kMaxPrintChunk = 1000;
+constexpr double kWarmupWaitMax = 60.0;  // s, the most --warmup-until waits
 
 struct Line {
   int prio;               // facility << 3 | level
@@ -306,6 +309,11 @@ void sleep_until(double t) {
   }
 }
 
+// Polls for PATH every 10 ms until it exists or DEADLINE passes.
+void wait_for_file(const std::string& path, double deadline) {
+  while (access(path.c_str(), F_OK) != 0 && now_s() < deadline) sleep_until(now_s() + 0.01);
+}
+
 struct Rng {  // xorshift64*: deterministic for a given --seed
   std::uint64_t s;
   std::uint64_t next() {
@@ -347,6 +355,8 @@ struct Options {
   std::uint32_t warmup_per_host = 0;
   double warmup_rate = 20000;
   double warmup_pause = 2.0;
+  std::string warmup_until;  // and then until this file exists
+
 };
 
 sockaddr_in parse_addr(const std::string& s, int default_port) {
@@ -639,6 +649,7 @@ Totals blast(const Options& o, const Share& s, const sockaddr_in& target, const 
     w.max_seconds = s.max_seconds;
     warm = run_phase(o, w, hosts, rng, long_bodies);
     sleep_until(now_s() + o.warmup_pause);
+    if (!o.warmup_until.empty()) wait_for_file(o.warmup_until, now_s() + kWarmupWaitMax);
   }
   Phase m;
   m.total = s.total;
@@ -744,6 +755,8 @@ int main(int argc, char** argv) {
                  "before the measured phase every host sends this many records (not in the rate)");
   app.add_option("--warmup-rate", o.warmup_rate, "records/s of the warm-up")->capture_default_str();
   app.add_option("--warmup-pause", o.warmup_pause, "seconds between warm-up and measured phase")->capture_default_str();
+  app.add_option("--warmup-until", o.warmup_until,
+                 "after the pause, wait until this file exists too (the caller makes it when the receiver is warm)");
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -46,26 +47,7 @@ void read_panic(TableReader& reader, SenderConfig::Panic& panic) {
   reader.reject_unknown_keys();
 }
 
-}  // namespace
-
-SenderConfig load_sender_config(const std::filesystem::path& file) {
-  toml::table table = parse_toml_file(file);
-  TableReader root(table, file);
-  SenderConfig config;
-  const toml::table* netconsole = root.table("netconsole");
-  if (!netconsole) root.fail("netconsole", "missing: the [netconsole] table names the receiver");
-  TableReader nc(*netconsole, file, "netconsole");
-  read_netconsole(nc, config.netconsole);
-  if (const toml::table* panic = root.table("panic")) {
-    TableReader reader(*panic, file, "panic");
-    read_panic(reader, config.panic);
-  }
-  root.reject_unknown_keys();
-  return config;
-}
-
-std::string format_sender_config(const SenderConfig& config) {
-  const auto& nc = config.netconsole;
+toml::table format_netconsole(const SenderConfig::Netconsole& nc) {
   toml::table netconsole{{"name", nc.name}, {"to", nc.to}};
   if (!nc.to_name.empty()) netconsole.insert("to_name", nc.to_name);
   if (!nc.dev.empty()) netconsole.insert("dev", nc.dev);
@@ -73,11 +55,48 @@ std::string format_sender_config(const SenderConfig& config) {
   netconsole.insert("extended", nc.extended);
   netconsole.insert("allow_broadcast", nc.allow_broadcast);
   netconsole.insert("boot_option", nc.boot_option);
-  toml::table panic{{"knobs", config.panic.knobs}, {"timeout", config.panic.timeout}};
-  toml::table root{{"netconsole", netconsole}, {"panic", panic}};
+  return netconsole;
+}
+
+}  // namespace
+
+const SenderConfig::Netconsole* SenderFile::find(const std::string& name) const {
+  for (const SenderConfig::Netconsole& nc : targets)
+    if (nc.name == name) return &nc;
+  return nullptr;
+}
+
+SenderFile load_sender_file(const std::filesystem::path& file) {
+  toml::table table = parse_toml_file(file);
+  TableReader root(table, file);
+  SenderFile sender;
+  std::vector<const toml::table*> netconsoles = root.tables("netconsole");
+  if (netconsoles.empty()) root.fail("netconsole", "missing: a [[netconsole]] table names each receiver");
+  for (const toml::table* netconsole : netconsoles) {
+    TableReader nc(*netconsole, file, "netconsole");
+    read_netconsole(nc, sender.targets.emplace_back());
+    if (std::count_if(sender.targets.begin(), sender.targets.end(),
+                      [&](const auto& t) { return t.name == sender.targets.back().name; }) > 1)
+      nc.fail("name", "'" + sender.targets.back().name + "' names two targets");
+  }
+  if (std::count_if(sender.targets.begin(), sender.targets.end(), [](const auto& t) { return t.boot_option; }) > 1)
+    root.fail("netconsole", "boot_option is true for more than one target: the kernel makes one cmdline0");
+  if (const toml::table* panic = root.table("panic")) {
+    TableReader reader(*panic, file, "panic");
+    read_panic(reader, sender.panic);
+  }
+  root.reject_unknown_keys();
+  return sender;
+}
+
+std::string format_sender_file(const SenderFile& file) {
+  toml::array netconsoles;
+  for (const SenderConfig::Netconsole& nc : file.targets) netconsoles.push_back(format_netconsole(nc));
+  toml::table panic{{"knobs", file.panic.knobs}, {"timeout", file.panic.timeout}};
+  toml::table root{{"netconsole", netconsoles}, {"panic", panic}};
   std::ostringstream out;
-  out << "# Written by lastgasp-setup; the boot-time unit applies it again.\n"
-         "# 'lastgasp-setup netconsole' rewrites it; config/sender.toml documents the keys.\n\n"
+  out << "# Written by lastgasp-setup; the boot-time unit applies every [[netconsole]] target again.\n"
+         "# 'lastgasp-setup netconsole' and 'remove' rewrite it; config/sender.toml documents the keys.\n\n"
       << toml::toml_formatter(root) << "\n";
   return out.str();
 }

@@ -1,11 +1,13 @@
 // lastgasp-setup's saved settings: what `lastgasp-setup netconsole` was asked to
 // do, written to /etc/lastgasp/sender.toml so that the boot-time unit can do it
-// again (re-resolving the route and MAC). config/sender.toml documents every key.
+// again (re-resolving the route and MAC), for every target it made.
+// config/sender.toml documents every key.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace lastgasp::config {
 
@@ -21,7 +23,8 @@ struct SenderConfig {
     bool extended = true;
     bool allow_broadcast = false;
     // Persisted as the netconsole= module option, so the boot target (cmdline0)
-    // replays the ring buffer; the unit then adopts cmdline0.
+    // replays the ring buffer; the unit then adopts cmdline0. One target at most
+    // has it: the kernel makes a single cmdline0.
     bool boot_option = false;
   } netconsole;
   struct Panic {
@@ -30,12 +33,25 @@ struct SenderConfig {
   } panic;
 };
 
+// The whole of sender.toml: one [[netconsole]] table per target, and the panic
+// settings, which are the kernel's and so shared.
+struct SenderFile {
+  std::vector<SenderConfig::Netconsole> targets;
+  SenderConfig::Panic panic;
+
+  // Target I's settings, as one run of `netconsole` applies them.
+  SenderConfig config(std::size_t i) const { return {targets.at(i), panic}; }
+  // The target named NAME, or nullptr.
+  const SenderConfig::Netconsole* find(const std::string& name) const;
+};
+
 // Whether TEXT is a numeric IPv4 or IPv6 address, as `to` must hold.
 bool is_ip_address(const std::string& text);
 
-// Reads FILE. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
-SenderConfig load_sender_config(const std::filesystem::path& file);
-// The TOML text that load_sender_config reads back to the same settings.
-std::string format_sender_config(const SenderConfig& config);
+// Reads FILE: [[netconsole]] tables, or the single [netconsole] table written by
+// older versions. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
+SenderFile load_sender_file(const std::filesystem::path& file);
+// The TOML text that load_sender_file reads back to the same settings.
+std::string format_sender_file(const SenderFile& file);
 
 }  // namespace lastgasp::config

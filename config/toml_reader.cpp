@@ -123,6 +123,18 @@ const toml::table* TableReader::table(std::string_view key) {
   return node->as_table();
 }
 
+std::vector<const toml::table*> TableReader::tables(std::string_view key) {
+  const toml::node* node = lookup(key);
+  if (!node) return {};
+  if (node->is_table()) return {node->as_table()};
+  const toml::array* array = node->as_array();
+  if (!array || (!array->empty() && !array->is_array_of_tables()))
+    fail_at(node->source(), key, "expected [[" + std::string(key) + "]] tables");
+  std::vector<const toml::table*> out;
+  for (const toml::node& item : *array) out.push_back(item.as_table());
+  return out;
+}
+
 void TableReader::reject_unknown_keys() const {
   for (const auto& [key, node] : table_) {
     if (!known_.contains(key.str())) fail_at(key.source(), key.str(), "unknown key");

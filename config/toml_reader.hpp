@@ -43,6 +43,9 @@ class TableReader {
   std::optional<std::vector<std::string>> strings(std::string_view key);
   // A sub-table, or nullptr when absent.
   const toml::table* table(std::string_view key);
+  // An array of tables ([[key]]), or a single table ([key]) as one element;
+  // empty when absent.
+  std::vector<const toml::table*> tables(std::string_view key);
 
   // Throws for the first key that no accessor asked for.
   void reject_unknown_keys() const;

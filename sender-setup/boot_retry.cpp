@@ -39,20 +39,20 @@ void retry_with_backoff(Context& ctx, const RetryPolicy& policy, const std::func
       attempt();
       auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
       if (tries > 1)
-        log_to_kernel(ctx, kKmsgNotice, "netconsole: the receiver's path resolved at attempt " +
+        log_to_kernel(ctx, kKmsgNotice, policy.label + ": the receiver's path resolved at attempt " +
                                             std::to_string(tries) + ", after " + seconds(took));
       return;
     } catch (const Error& e) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left <= std::chrono::milliseconds::zero()) {
         if (policy.total > std::chrono::milliseconds::zero())
-          log_to_kernel(ctx, kKmsgError, "netconsole stays off this boot: attempt " + std::to_string(tries) +
+          log_to_kernel(ctx, kKmsgError, policy.label + " stays off this boot: attempt " + std::to_string(tries) +
                                            " failed and the " + seconds(policy.total) + " to retry are over: " +
                                            e.what() + "; once it is fixed, run 'lastgasp-setup apply'");
         throw;
       }
       auto wait = std::min(delay, left);
-      log_to_kernel(ctx, kKmsgWarning, "netconsole: attempt " + std::to_string(tries) + " failed, retrying in " +
+      log_to_kernel(ctx, kKmsgWarning, policy.label + ": attempt " + std::to_string(tries) + " failed, retrying in " +
                                          seconds(wait) + ": " + e.what());
       std::this_thread::sleep_for(wait);
       delay = std::min(delay * 2, policy.max_delay);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 
 #include "context.hpp"
 
@@ -16,6 +17,7 @@ struct RetryPolicy {
   std::chrono::milliseconds total{0};  // 0: one attempt, as an interactive run wants
   std::chrono::milliseconds first_delay{1000};
   std::chrono::milliseconds max_delay{30000};
+  std::string label = "netconsole";  // what the kernel log says is failing
 };
 
 // Runs ATTEMPT until it returns without throwing Error, waiting first_delay,

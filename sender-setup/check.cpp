@@ -10,6 +10,7 @@
 #include "collect.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "netlink/path_resolver.hpp"
+#include "persistence.hpp"
 #include "pstore_probe.hpp"
 #include "subcommands.hpp"
 #include "sysroot/kernel_features.hpp"
@@ -171,7 +172,33 @@ void check_duplicates(Sysroot& root, const std::vector<std::string>& targets, Re
   }
 }
 
+// Every target saved in sender.toml must be live: one missing means a receiver
+// that silently stopped getting this host's console.
+void check_saved_targets(Sysroot& root, Report& report) {
+  config::SenderFile saved;
+  State state;
+  try {
+    saved = load_saved_targets(root);
+    state = load_state(root);
+  } catch (const std::exception& e) {
+    report.fail("netconsole.saved", e.what(), "fix or delete the file it names");
+    return;
+  }
+  for (const auto& target : saved.targets) {
+    bool in_cmdline0 = target.boot_option && state.targets.contains(kBootTargetName);
+    std::string live = in_cmdline0 ? kBootTargetName : target.name;
+    std::string id = "saved." + target.name;
+    if (root.is_dir(std::string(kNetconsoleConfigfs) + "/" + live))
+      report.ok(id, "target '" + live + "' sends to " + target.to);
+    else
+      report.fail(id, "no target '" + live + "' in configfs, though " + kSenderConfigFile + " sends to " +
+                          target.to + " through it",
+                  "lastgasp-setup apply (and see journalctl -u lastgasp-setup for why it failed at boot)");
+  }
+}
+
 void check_targets(Sysroot& root, Report& report) {
+  check_saved_targets(root, report);
   std::vector<std::string> targets = list_targets(root);
   if (targets.empty()) {
     report.fail("netconsole.targets", "none", kSetupHint);

@@ -32,6 +32,7 @@ constexpr Subcommand kSubcommands[] = {
 
 int run(int argc, char** argv) {
   CLI::App app{"lastgasp-setup: make sure a panicking kernel's last words reach the lastgasp receiver"};
+  app.set_version_flag("--version", LASTGASP_VERSION, "print the version and exit");
   app.require_subcommand(1);
   // Global options are accepted after the subcommand too.
   app.fallthrough();
@@ -73,9 +74,7 @@ int run(int argc, char** argv) {
       sysroot.commit();
       return status;
     } catch (const std::exception& e) {
-      std::vector<std::string> failures = sysroot.rollback();
-      std::cerr << "lastgasp-setup " << command->get_name() << ": " << e.what() << "\n";
-      for (const std::string& failure : failures) std::cerr << "lastgasp-setup: while undoing: " << failure << "\n";
+      ctx.fail_and_roll_back(command->get_name(), e.what());
       return kExitError;
     }
   }

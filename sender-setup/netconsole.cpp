@@ -78,16 +78,29 @@ bool sends_to(const NetconsoleTarget& target, const config::HostPort& receiver) 
          target.read("remote_port").value_or("") == std::to_string(receiver.port);
 }
 
-// The boot-time unit adopts cmdline0, which the netconsole= option created; an
-// interactive run keeps using cmdline0 once it is ours or already sends here.
-std::string choose_target_name(Sysroot& root, const config::SenderConfig& config, const State& state,
-                               const NetconsoleRun& run) {
-  NetconsoleTarget boot_target(root, kBootTargetName);
-  if (run.at_boot && config.netconsole.boot_option) return kBootTargetName;
-  if (boot_target.exists() &&
-      (state.targets.contains(kBootTargetName) || sends_to(boot_target, receiver_endpoint(config))))
+// The configfs name of CONFIG's target. The one target that owns the boot option
+// lives in cmdline0, which its netconsole= option makes at boot: the unit adopts
+// it there, and later runs keep using it while it is this tool's.
+std::string choose_target_name(const config::SenderConfig& config, const State& state, const NetconsoleRun& run) {
+  if (config.netconsole.boot_option && (run.at_boot || state.targets.contains(kBootTargetName)))
     return kBootTargetName;
   return config.netconsole.name;
+}
+
+// Whether NAME is this tool's target, or no target yet. At boot, cmdline0 is the
+// kernel's copy of our own netconsole= option.
+bool ours_or_new(const Sysroot& root, const State& state, const std::string& name, const NetconsoleRun& run) {
+  if (state.targets.contains(name) || !root.is_dir(std::string(kNetconsoleConfigfs) + "/" + name)) return true;
+  return run.at_boot && name == kBootTargetName && state.files.contains(kNetconsoleModprobeFile);
+}
+
+// Another's target is never changed: `remove` could not give it back as it was.
+void refuse_foreign_target(const Sysroot& root, const State& state, const std::string& name,
+                           const NetconsoleRun& run) {
+  if (ours_or_new(root, state, name, run)) return;
+  throw Error("netconsole target '" + name + "' exists and was not made by lastgasp-setup, which never changes "
+              "another's target: choose another --name, or remove it first (rmdir " +
+              std::string(kNetconsoleConfigfs) + "/" + name + ")");
 }
 
 // Two targets to one receiver would deliver every message twice: drop our own
@@ -100,9 +113,9 @@ void remove_duplicate_targets(Context& ctx, State& state, const std::string& kee
     if (!state.targets.contains(name))
       throw Error("netconsole target '" + name + "' (not made by lastgasp-setup) already sends to " +
                   config::format_host_port(receiver.host, receiver.port) +
-                  ", and two targets would deliver every message twice: run with --name " + name +
-                  " to take it over, or remove it (rmdir " + other.dir() + ")");
-    ctx.say("removing target '" + name + "': '" + keep + "' now sends to the same receiver");
+                  ", and two targets would deliver every message twice: remove it first (rmdir " + other.dir() +
+                  "), then run this again");
+    ctx.say_change("remove", "target '" + name + "': '" + keep + "' now sends to the same receiver");
     other.remove();
     state.targets.erase(name);
   }
@@ -142,7 +155,7 @@ nlohmann::json set_kernel_values(Context& ctx, State& state, const std::vector<K
   nlohmann::json changed = nlohmann::json::array();
   for (const KernelValue& kv : values) {
     if (auto before = change_kernel_value(ctx.root, state, kv.path, kv.value)) {
-      ctx.say("set " + kv.label + ": " + spaced(*before) + " -> " + spaced(kv.value));
+      ctx.say_change("set", kv.label + ": " + spaced(*before) + " -> " + spaced(kv.value));
       changed.push_back({{"path", kv.path}, {"before", *before}, {"after", kv.value}});
     }
   }
@@ -178,20 +191,51 @@ void persist_boot_option(Context& ctx, State& state, const std::string& option) 
              "at boot, add netconsole=" + option + " to the kernel command line");
 }
 
-// Everything that brings the setup back after a reboot, and the state that `remove` reads.
-void persist_setup(Context& ctx, State& state, const config::SenderConfig& config, const NetPath& path,
-                   const TargetFeatures& features, const std::vector<KernelValue>& kernel_values) {
+// A saved target to CONFIG's receiver under another name goes when CONFIG's is
+// saved: its live target was just removed as a duplicate, and at boot it would
+// come back as one.
+bool replaced_by(const config::SenderConfig::Netconsole& other, const config::SenderConfig& config) {
+  return other.name != config.netconsole.name && other.to == config.netconsole.to;
+}
+
+// The name of the saved target that carries the boot option once CONFIG's is
+// saved: the kernel makes one cmdline0, so the first to get it keeps it.
+std::string boot_option_target(const config::SenderFile& saved, const config::SenderConfig& config) {
+  for (const auto& other : saved.targets)
+    if (other.boot_option && !replaced_by(other, config)) return other.name;
+  return config.netconsole.name;
+}
+
+// Everything that brings the setup back after a reboot. SAVED already holds
+// CONFIG's target among the others.
+void persist_setup(Context& ctx, State& state, const config::SenderFile& saved, const config::SenderConfig& config,
+                   const NetPath& path, const TargetFeatures& features,
+                   const std::vector<KernelValue>& kernel_values) {
   persist_kernel_values(ctx, state, kernel_values);
   if (config.netconsole.boot_option) {
     persist_boot_option(ctx, state, format_boot_option(config, path, features.release));
-  } else {
+  } else if (boot_option_target(saved, config) == config.netconsole.name) {  // no target has it
     remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
     remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
   }
-  write_owned_file(ctx.root, state, kSenderConfigFile, config::format_sender_config(config));
+  save_saved_targets(ctx.root, state, saved);
   install_unit(ctx.root, state);
   install_collect_unit(ctx.root, state);
-  save_state(ctx.root, state);
+}
+
+// CONFIG's target into SAVED, in its place when it is there already.
+void record_target(Context& ctx, config::SenderFile& saved, const config::SenderConfig& config) {
+  std::erase_if(saved.targets, [&](const config::SenderConfig::Netconsole& other) {
+    if (!replaced_by(other, config)) return false;
+    ctx.say_change("remove", "'" + other.name + "' from " + kSenderConfigFile + ": '" + config.netconsole.name +
+                                 "' now sends to the same receiver");
+    return true;
+  });
+  auto same_name = std::find_if(saved.targets.begin(), saved.targets.end(),
+                                [&](const auto& other) { return other.name == config.netconsole.name; });
+  if (same_name != saved.targets.end()) *same_name = config.netconsole;
+  else saved.targets.push_back(config.netconsole);
+  saved.panic = config.panic;
 }
 
 void tell_outcome(const Context& ctx, const std::string& name, const config::HostPort& receiver,
@@ -256,6 +300,7 @@ nlohmann::json configure_netconsole(config::SenderConfig config, const Netconsol
   if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
   options.neighbour_timeout = run.neighbour_timeout;
   options.allow_broadcast = config.netconsole.allow_broadcast;
+  options.send_probes = !ctx.root.dry_run();
   options.is_wireless = [&ctx](const std::string& dev) { return is_wireless(ctx.root, dev); };
   Netlink netlink;
   NetPath path;
@@ -273,7 +318,11 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
 
   ensure_netconsole_configfs(ctx);
   State state = load_state(root);
-  std::string name = choose_target_name(root, config, state, run);
+  config::SenderFile saved = load_saved_targets(root);
+  const config::SenderConfig::Netconsole* saved_entry = saved.find(config.netconsole.name);
+  config.netconsole.boot_option = saved_entry && saved_entry->boot_option;
+  std::string name = choose_target_name(config, state, run);
+  refuse_foreign_target(root, state, name, run);
   remove_duplicate_targets(ctx, state, name, receiver);
 
   TargetRequest request{.dev_name = path.device,
@@ -286,25 +335,36 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
                         .hostname = root.read_trimmed("/proc/sys/kernel/hostname").value_or("")};
   NetconsoleTarget target(root, name);
   ApplyResult applied = target.apply(request);
-  if (applied.created) state.targets.insert(name);
+  state.targets.insert(name);
   for (const AttributeChange& change : applied.changes)
-    ctx.say("target '" + name + "': " + change.attribute + " '" + change.before + "' -> '" + change.after + "'");
+    ctx.say_change("set", "target '" + name + "' " + change.attribute + ": '" + change.before + "' -> '" +
+                              change.after + "'");
 
   std::vector<KernelValue> kernel_values = wanted_kernel_values(root, config);
   nlohmann::json settings = set_kernel_values(ctx, state, kernel_values);
 
   // configfs shows boot-time targets only on kernels that can adopt them
-  // (cmdline0, v6.7); userdata (v6.9) proves a kernel at least that new.
-  config.netconsole.boot_option = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + kBootTargetName) ||
-                                  applied.features.userdata;
-  if (run.persist) persist_setup(ctx, state, config, path, applied.features, kernel_values);
+  // (cmdline0, v6.7); userdata (v6.9) proves a kernel at least that new. The
+  // kernel makes one cmdline0, so one saved target at most carries the option.
+  bool kernel_adopts = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + kBootTargetName) ||
+                       applied.features.userdata;
+  std::string boot_option_owner_name = boot_option_target(saved, config);
+  config.netconsole.boot_option = kernel_adopts && boot_option_owner_name == config.netconsole.name;
+  if (run.persist) {
+    record_target(ctx, saved, config);
+    persist_setup(ctx, state, saved, config, path, applied.features, kernel_values);
+  }
+  // Always recorded, persisted or not: `remove` must find everything this run changed.
+  save_state(root, state);
 
   bool changed = root.change_count() > 0;
   tell_outcome(ctx, name, receiver, path, changed);
   if (applied.transmit_errors) ctx.say("transmit_errors: " + *applied.transmit_errors);
   if (changed && run.persist && !config.netconsole.boot_option)
-    ctx.say("Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, so early "
-            "boot messages are not replayed to the receiver.");
+    ctx.say(kernel_adopts ? "Persisted with the boot-time unit alone: early boot messages are replayed to '" +
+                                boot_option_owner_name + "' only, since the kernel makes one boot-time target."
+                          : "Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, "
+                            "so early boot messages are not replayed to the receiver.");
 
   nlohmann::json attributes = nlohmann::json::array();
   for (const AttributeChange& c : applied.changes)
@@ -336,7 +396,9 @@ SubcommandRun define_netconsole(CLI::App& command) {
       ->check(CLI::Range(1, 86400))->capture_default_str();
   command.add_flag("--no-panic-knobs", o->no_panic_knobs, "leave kernel.panic, panic_on_oops and post-notifiers alone");
   command.add_flag("--allow-broadcast", o->allow_broadcast, "use the broadcast MAC if the receiver's does not resolve");
-  command.add_flag("--no-persist", o->no_persist, "change the running system only; write nothing under /etc");
+  command.add_flag("--no-persist", o->no_persist,
+                   "change the running system only: write no configuration (what changed is still recorded, "
+                   "for remove)");
   return [o](Context& ctx) {
     if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
       throw Error("bad --name '" + o->name + "': a target name is a plain directory name");
@@ -355,27 +417,53 @@ SubcommandRun define_netconsole(CLI::App& command) {
   };
 }
 
+namespace {
+
+// Every saved target, each its own transaction: a receiver that cannot be
+// reached at boot must not keep the others from coming back. The exit status
+// still says that one failed. With RETRY_FOR, each target's path is tried again
+// inside its own transaction, for up to that long, before it is given up.
+int apply_saved_targets(Context& ctx, const std::string& file, std::chrono::seconds retry_for) {
+  config::SenderFile saved;
+  try {
+    saved = config::load_sender_file(ctx.root.host_path(file));
+  } catch (const config::ConfigError& e) {
+    throw Error(e.what());
+  }
+  nlohmann::json reports = nlohmann::json::array();
+  int status = kExitOk;
+  for (std::size_t i = 0; i < saved.targets.size(); ++i) {
+    try {
+      NetconsoleRun run{.persist = true, .at_boot = true};
+      run.retry.total = retry_for;
+      // The kernel log names the target when there are several to tell apart.
+      if (saved.targets.size() > 1) run.retry.label = "netconsole target '" + saved.targets[i].name + "'";
+      reports.push_back(configure_netconsole(saved.config(i), run, ctx));
+      ctx.root.commit();
+    } catch (const std::exception& e) {
+      ctx.fail_and_roll_back("apply", "target '" + saved.targets[i].name + "': " + e.what());
+      reports.push_back({{"target", saved.targets[i].name}, {"error", e.what()}});
+      status = kExitError;
+    }
+  }
+  if (ctx.json) ctx.print_json({{"targets", reports}});
+  return status;
+}
+
+}  // namespace
+
 SubcommandRun define_apply(CLI::App& command) {
   auto file = std::make_shared<std::string>(kSenderConfigFile);
   auto retry_for = std::make_shared<int>(0);
-  command.add_option("--config", *file, "the settings to apply")->capture_default_str();
+  command.add_option("--config", *file, "the settings to apply (under --root, like every path)")
+      ->capture_default_str();
   command.add_option("--retry-for", *retry_for,
-                     "keep trying the path to the receiver for up to this many seconds, with backoff, "
+                     "keep trying each target's path to the receiver for up to this many seconds, with backoff, "
                      "logging each failure to the kernel log (the boot unit uses 300)")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   return [file, retry_for](Context& ctx) {
-    config::SenderConfig config;
-    try {
-      config = config::load_sender_config(ctx.root.host_path(*file));
-    } catch (const config::ConfigError& e) {
-      throw Error(e.what());
-    }
-    NetconsoleRun run{.persist = true, .at_boot = true};
-    run.retry.total = std::chrono::seconds(*retry_for);
-    nlohmann::json report = configure_netconsole(config, run, ctx);
-    if (ctx.json) ctx.print_json(report);
-    return kExitOk;
+    return apply_saved_targets(ctx, *file, std::chrono::seconds(*retry_for));
   };
 }
 

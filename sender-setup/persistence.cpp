@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "error.hpp"
+#include "toml_reader.hpp"
 #include "unit_template.hpp"
 
 namespace lastgasp::setup {
@@ -41,6 +43,20 @@ void remove_owned_file(Sysroot& root, State& state, const std::string& file) {
   if (!state.files.contains(file)) return;
   if (root.exists(file)) root.remove_file(file);
   state.files.erase(file);
+}
+
+config::SenderFile load_saved_targets(const Sysroot& root) {
+  if (!root.exists(kSenderConfigFile)) return {};
+  try {
+    return config::load_sender_file(root.host_path(kSenderConfigFile));
+  } catch (const config::ConfigError& e) {
+    throw Error(std::string(e.what()) + " (fix it, or delete it and run lastgasp-setup netconsole for each receiver)");
+  }
+}
+
+void save_saved_targets(Sysroot& root, State& state, const config::SenderFile& saved) {
+  if (saved.targets.empty()) remove_owned_file(root, state, kSenderConfigFile);
+  else write_owned_file(root, state, kSenderConfigFile, config::format_sender_file(saved));
 }
 
 }  // namespace lastgasp::setup

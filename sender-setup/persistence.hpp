@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "sender_config.hpp"
 #include "state.hpp"
 #include "sysroot/sysroot.hpp"
 
@@ -31,5 +32,11 @@ std::string modprobe_options(const std::string& module,
                              const std::vector<std::pair<std::string, std::string>>& params);
 // Removes FILE if this tool wrote it.
 void remove_owned_file(Sysroot& root, State& state, const std::string& file);
+
+// Every target in /etc/lastgasp/sender.toml; none when the file is absent.
+// Throws Error when it cannot be read.
+config::SenderFile load_saved_targets(const Sysroot& root);
+// Writes SAVED to /etc/lastgasp/sender.toml, or removes the file when it holds no target.
+void save_saved_targets(Sysroot& root, State& state, const config::SenderFile& saved);
 
 }  // namespace lastgasp::setup

@@ -15,6 +15,7 @@
 #include "error.hpp"
 #include "netconsole.hpp"
 #include "sender_config.hpp"
+#include "persistence.hpp"
 #include "state.hpp"
 
 namespace lastgasp::setup {
@@ -201,12 +202,11 @@ Response ReceiverClient::read_response(std::chrono::steady_clock::time_point dea
 ReceiverAddress receiver_address(Context& ctx, const std::string& to) {
   std::string text = to;
   if (text.empty()) {
-    try {
-      text = config::load_sender_config(ctx.root.host_path(kSenderConfigFile)).netconsole.to;
-    } catch (const std::exception& e) {
-      throw Error(std::string("no --to, and the saved settings do not name the receiver (") + e.what() +
-                  "): give --to HOST[:PORT]");
-    }
+    // With several receivers, the first saved one: the one set up first.
+    config::SenderFile saved = load_saved_targets(ctx.root);
+    if (saved.targets.empty())
+      throw Error(std::string("no --to, and ") + kSenderConfigFile + " names no receiver: give --to HOST[:PORT]");
+    text = saved.targets.front().to;
   }
   std::string from_name;
   std::string numeric = resolve_receiver(text, from_name);

@@ -441,7 +441,7 @@ std::string Daemon::on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRec
   event.record.text = std::string("lastgasp: pstore ") + (panic.empty() ? "record " : "panic record ") + record.name +
                       " from the boot before " + record.boot_id + " arrived (" + std::to_string(record.bytes.size()) +
                       " bytes)";
-  if (!panic.empty()) wire::append_escaped(event.record.text.append(": "), panic);
+  if (!panic.empty()) wire::append_escaped_raw(event.record.text.append(": "), panic);
   event.record.fields = {{"file", stored.path}, {"sha256", record.sha256}, {"boot_id", record.boot_id}};
   wire::Field sender{"sender", {}};
   wire::append_escaped_value(sender.value, record.host_name);

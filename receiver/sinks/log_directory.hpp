@@ -37,7 +37,8 @@ class LogDirectory {
   std::vector<std::string> host_names() const;
   // Opens HOST/RELATIVE for reading, or -1 with errno set.
   int open_read(const std::string& host, const std::string& relative) const;
-  // Replaces HOST/NAME with CONTENT atomically (a temporary file, then rename). False with errno on failure.
+  // Replaces HOST/NAME with CONTENT atomically (a temporary file, then an exchange of names; the
+  // temporary, kept as NAME.tmp, holds the previous content). False with errno on failure.
   bool replace(const std::string& host, const std::string& name, const std::string& content) const;
   // Renames HOST/NAME to NAME.1, NAME.1 to NAME.2 ... up to NAME.KEEP, which is dropped. False with errno.
   // Renames HOST/NAME to NAME.1, NAME.1 to NAME.2 ... up to NAME.KEEP, which is dropped, and
@@ -54,6 +55,7 @@ class LogDirectory {
   int open_host_dir(const std::string& host, bool create) const;
   // WHERE is HOST/RELATIVE, for the message when the file is refused.
   int open_file_at(int dir, const std::string& name, int flags, const std::string& where) const;
+  int reuse_temporary(int dir, const std::string& temporary) const;
   int refuse(const std::string& where, const char* why, int error) const;
   bool refusal_is_news(const std::string& where) const;
 

@@ -5,7 +5,9 @@
 //
 // RECV_TIME is UTC RFC 3339 with microseconds; FACILITY.LEVEL as `dmesg -x`
 // writes it, or `lastgasp` for lines of our own; a missing column is `-`;
-// FIELDS are space-separated key=value.
+// FIELDS are space-separated key=value. TEXT has every control byte as \xNN
+// (wire/escape.hpp), the backslash too where the kernel sent it raw, so a
+// record is one line, shows safely on a terminal, and \xNN always means a byte.
 #pragma once
 
 #include <cstdint>

@@ -67,7 +67,7 @@ void Sequencer::remember(Position p) {
   recent_[p.seq % kRecent] = p;
 }
 
-Sequencer::Verdict Sequencer::judge(Position p) const {
+Sequencer::Verdict Sequencer::judge(Position p, wire::MonoTime arrived) const {
   if (last_) {
     if (p.seq <= last_->seq) {
       if (const Position* seen = recalled(p.seq)) return seen->ts_usec == p.ts_usec ? Verdict::duplicate : Verdict::new_boot;
@@ -84,7 +84,17 @@ Sequencer::Verdict Sequencer::judge(Position p) const {
   if (it != held_.end() && *it->seq == p.seq) return *it->ts_usec == p.ts_usec ? Verdict::duplicate : Verdict::new_boot;
   if (it != begin && *std::prev(it)->ts_usec > p.ts_usec) return Verdict::new_boot;
   if (it != held_.end() && *it->ts_usec < p.ts_usec) return Verdict::new_boot;
+  if (it != held_.end() && began_after(*it, p, arrived)) return Verdict::new_boot;
   return Verdict::hold;
+}
+
+// Whether P, below HELD in seq and in ts though it arrived after it, is of a boot that began
+// after HELD's (the header says why arrival time decides).
+bool Sequencer::began_after(const wire::Record& held, Position p, wire::MonoTime arrived) {
+  if (*held.seq - p.seq <= kMaxReorder) return false;
+  auto came_after = std::chrono::duration_cast<std::chrono::microseconds>(arrived - held.arrived.mono).count();
+  if (came_after < 0) return false;
+  return *held.ts_usec - p.ts_usec > static_cast<std::uint64_t>(came_after) + kMaxDelayUsec;
 }
 
 void Sequencer::push(wire::Record record, wire::MonoTime now, std::vector<Event>& out,
@@ -93,7 +103,7 @@ void Sequencer::push(wire::Record record, wire::MonoTime now, std::vector<Event>
     write(std::move(record), false, out, counters);  // legacy: no seq, so arrival order is all there is
     return;
   }
-  switch (judge({*record.seq, *record.ts_usec})) {
+  switch (judge({*record.seq, *record.ts_usec}, record.arrived.mono)) {
     case Verdict::duplicate:
       ++counters.duplicates;
       return;

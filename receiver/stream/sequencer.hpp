@@ -6,9 +6,21 @@
 //   - ahead of a hole: held for a short window, then the hole becomes a gap line;
 //   - the same (seq, ts_usec) as one already seen: a duplicate, dropped;
 //   - inside a recent gap and between its neighbours in time: late, written with late=1;
+//   - far below a held record in seq, logged long before it, yet arriving after
+//     it: a new boot (see below);
 //   - anything else that contradicts the records around it: a new boot.
 // (A seq-only rule fails on real captures: after a quick reboot the new boot's
 // seq overlaps the old one's, and its records would be dropped as duplicates.)
+//
+// Arrival time decides the one case seq and ts cannot: a new stream's first
+// records 5000-5010 followed at once by 0-5 with timestamps reset. Seq and ts
+// agree with one boot (0-5 before 5000, both lower), which would be written
+// first with a false gap of 6-4999. But the network moves a datagram a few
+// places and milliseconds, never thousands of records and seconds: 0-5 began a
+// boot after the one that was still held, and are written after it, with a
+// reboot line between. A replay of the kernel's buffer (a target made by module
+// parameter) also sends records hours apart in ts within milliseconds, but in
+// seq order, and reordered at most a few places: it stays one boot.
 #pragma once
 
 #include <chrono>
@@ -59,8 +71,13 @@ class Sequencer {
   static constexpr std::size_t kRecent = 64;   // (seq, ts) pairs remembered for duplicate checks
   static constexpr std::size_t kGaps = 8;      // recent gaps remembered for late records
   static constexpr std::size_t kMaxHeld = 8192;
+  // A record this far behind a held one in seq, and logged this much longer before it than it
+  // arrived after it, cannot be that boot's, delayed on the way.
+  static constexpr std::uint64_t kMaxReorder = 256;
+  static constexpr std::uint64_t kMaxDelayUsec = 1'000'000;
 
-  Verdict judge(Position p) const;
+  Verdict judge(Position p, wire::MonoTime arrived) const;
+  static bool began_after(const wire::Record& held, Position p, wire::MonoTime arrived);
   void hold(wire::Record record);
   void release(wire::MonoTime now, bool everything, std::vector<Event>& out, SequenceCounters& counters);
   void start_boot(wire::Record record, std::vector<Event>& out, SequenceCounters& counters);

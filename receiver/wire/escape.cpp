@@ -13,14 +13,13 @@ namespace {
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
-}  // namespace
-
-bool append_escaped(std::string& out, std::string_view bytes) {
+template <typename Escaped>
+bool append_escaping(std::string& out, std::string_view bytes, Escaped escaped) {
   bool nul = false;
-  std::size_t run = 0;  // copy runs of plain bytes at once: most text has no control byte
+  std::size_t run = 0;  // copy runs of plain bytes at once: most text has nothing to escape
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     auto c = static_cast<unsigned char>(bytes[i]);
-    if (!is_control(c)) continue;
+    if (!escaped(c)) continue;
     out.append(bytes.substr(run, i - run));
     append_hex(out, c);
     nul |= c == 0;
@@ -28,6 +27,14 @@ bool append_escaped(std::string& out, std::string_view bytes) {
   }
   out.append(bytes.substr(run));
   return nul;
+}
+
+}  // namespace
+
+bool append_escaped(std::string& out, std::string_view bytes) { return append_escaping(out, bytes, is_control); }
+
+bool append_escaped_raw(std::string& out, std::string_view bytes) {
+  return append_escaping(out, bytes, [](unsigned char c) { return is_control(c) || c == '\\'; });
 }
 
 void append_escaped_value(std::string& out, std::string_view bytes) {

@@ -12,6 +12,11 @@ namespace lastgasp::wire {
 // NUL byte was seen.
 bool append_escaped(std::string& out, std::string_view bytes);
 
+// As append_escaped, and also the backslash, for text that comes raw (legacy records, pstore
+// dumps): the kernel escapes it in extended records, so there \xNN always means an escaped
+// byte, and here too a literal "\x1b" in a message stays apart from a real ESC byte.
+bool append_escaped_raw(std::string& out, std::string_view bytes);
+
 // Appends C as \xNN.
 void append_hex(std::string& out, unsigned char c);
 

@@ -47,7 +47,7 @@ Record parse_legacy_line(std::string_view line, Instant arrived, bool& saw_nul) 
   rec.arrived = arrived;
   rec.prio = take_prio(line);
   rec.ts_usec = take_time(line);
-  saw_nul = append_escaped(rec.text, line);
+  saw_nul = append_escaped_raw(rec.text, line);
   return rec;
 }
 

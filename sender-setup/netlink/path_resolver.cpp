@@ -250,6 +250,10 @@ NetPath resolve_path(Netlink& netlink, const std::string& receiver, const Resolv
   auto deadline = Clock::now() + options.neighbour_timeout;
   auto next_probe = Clock::now();
   std::optional<std::string> mac = netlink.neighbour_mac(route.ifindex, path.next_hop);
+  if (!mac && !options.send_probes)
+    throw Error("the MAC of " + path.next_hop + " on " + path.device + " is not in the neighbour table yet, and "
+                "--dry-run sends nothing to make the kernel resolve it: ping " + path.next_hop + " first, or run "
+                "without --dry-run");
   while (!mac && Clock::now() < deadline) {
     if (Clock::now() >= next_probe) {
       provoke_neighbour_resolution(receiver, path.device);

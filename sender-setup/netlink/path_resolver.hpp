@@ -69,6 +69,8 @@ struct ResolveOptions {
   std::optional<std::string> device;  // --dev
   std::chrono::milliseconds neighbour_timeout{3000};
   bool allow_broadcast = false;
+  // false with --dry-run, which sends nothing: only the neighbour table answers.
+  bool send_probes = true;
   // Whether the device is Wi-Fi, which netpoll cannot rely on.
   std::function<bool(const std::string& device)> is_wireless;
 };

@@ -226,8 +226,8 @@ void Sysroot::run(const std::vector<std::string>& command, const std::vector<std
 
 void Sysroot::commit() { undo_.clear(); }
 
-std::vector<std::string> Sysroot::rollback() {
-  std::vector<std::string> failures;
+RollbackResult Sysroot::rollback() {
+  RollbackResult result;
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
     fs::path target = host_path(it->path);
     std::error_code ec;
@@ -252,15 +252,16 @@ std::vector<std::string> Sysroot::rollback() {
         break;
       case Undo::kRunCommand:
         if (std::string failure = run_command(it->command); !failure.empty()) {
-          failures.push_back(failure);
+          result.failures.push_back(failure);
           continue;
         }
         break;
     }
-    if (ec) failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
+    if (ec) result.failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());
+    else ++result.undone;
   }
   undo_.clear();
-  return failures;
+  return result;
 }
 
 }  // namespace lastgasp::setup

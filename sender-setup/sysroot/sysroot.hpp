@@ -22,6 +22,13 @@ struct Operation {
   bool operator==(const Operation&) const = default;
 };
 
+// What Sysroot::rollback() did: how many changes it undid, and a sentence for
+// each one it could not undo (that change remains).
+struct RollbackResult {
+  std::size_t undone = 0;
+  std::vector<std::string> failures;
+};
+
 class Sysroot {
  public:
   // ROOT "/" (or empty) is the live system. DRY_RUN_OUT receives "would ..." lines.
@@ -58,9 +65,9 @@ class Sysroot {
 
   // Ends the transaction: the changes so far stay.
   void commit();
-  // Undoes every change since the last commit, newest first. Best effort: failures
-  // are returned as sentences.
-  std::vector<std::string> rollback();
+  // Undoes every change since the last commit, newest first. Best effort: the
+  // changes it could not undo are returned as sentences.
+  RollbackResult rollback();
 
   const std::vector<Operation>& journal() const { return journal_; }
   // How many changes were made (or, with --dry-run, would have been made).

@@ -13,7 +13,7 @@ import sys
 import time
 
 
-def free_udp_port():
+def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -33,7 +33,7 @@ def main():
             if len(fields) == 3 and fields[2].startswith("b"):
                 payloads.append(ast.literal_eval(fields[2].strip()))
     for attempt in range(5):
-        port = free_udp_port()
+        port = free_port()
         proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--log-dir", log_dir],
                                 stdin=subprocess.DEVNULL)
         time.sleep(0.5 + attempt * 0.5)

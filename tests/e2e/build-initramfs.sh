@@ -26,7 +26,7 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 
 # The modules and everything they depend on (modules.dep lists the closure),
 # decompressed: busybox's modprobe takes only plain .ko files.
-want="netconsole virtio_net virtio_pci ramoops"
+want="netconsole virtio_net virtio_pci ramoops 8021q bonding"
 declare -A deps=()
 while IFS= read -r line; do
   mod=${line%%:*}; rest=${line#*:}

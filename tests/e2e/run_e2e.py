@@ -14,14 +14,23 @@ Scenarios:
               receiver holds the boot-1 panic from pstore next to netconsole's
   nicdeath    netconsole in boot 1 points where nothing listens; the panic
               still arrives, through pstore, after the reboot
+  vlan        the guest's address is on an 802.1Q device; its NIC is a trunk
+              to a switch in this process, which passes only frames tagged
+              with the VLAN on to slirp
+  bond        the guest's address is on an active-backup bond of two NICs;
+              the host pulls the active port's cable (qemu set_link) before
+              the panic, which must arrive whole through the backup port
 
-Exit 0 pass, 1 fail, 77 skip (the receiver has no TCP yet, for collect/verify).
+Exit 0 pass, 1 fail.
 """
-import argparse, glob, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, glob, json, os, re, selectors, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = None
-SKIP = 77
+PANIC_LINE = b"Kernel panic - not syncing"
+VLAN_ID = 100
+BOND_MACS = {"n0": "52:54:00:00:00:01", "n1": "52:54:00:00:00:02"}  # qemu netdev -> its NIC's MAC
+FAILOVER_DONE = b"E2E: failover done"  # the bond scenario's /init logs it once the backup port took over
 
 
 class Failure(Exception):
@@ -63,10 +72,11 @@ def escape_kernel(text: bytes) -> str:
 
 def escape_legacy(text: bytes) -> str:
     """The receiver's escaping of legacy-format text, which the kernel sends raw:
-    control bytes become \\xNN, everything else stays as sent."""
+    control bytes and the backslash become \\xNN, everything else (UTF-8) stays as
+    sent. (The unit tests hold the rule against hand-written lines.)"""
     out = bytearray()
     for b in text:
-        out += b"\\x%02x" % b if b < 0x20 or b == 0x7f else bytes([b])
+        out += b"\\x%02x" % b if b < 0x20 or b == 0x7f or b == 0x5c else bytes([b])
     return out.decode("utf-8", "replace")
 
 
@@ -163,23 +173,21 @@ class Receiver:
     def __init__(self, binary, work, port, config=None):
         self.log_dir = os.path.join(work, "logs")
         os.makedirs(self.log_dir, exist_ok=True)
-        args = [binary, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir]
-        if config:
-            args += ["--config", config]
+        if not config:  # the defaults, not whatever /etc/lastgasp/receiver.toml says on this machine
+            config = os.path.join(work, "defaults.toml")
+            open(config, "w").close()
+        args = [binary, "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir]
         self.out = open(os.path.join(work, "receiver.out"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
         self.port = port
-        self.tcp = False
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise Failure(f"the receiver exited with {self.proc.returncode}: {open(self.out.name).read()}")
-            if bound("/proc/net/udp", port, "07"):
-                time.sleep(0.2)  # TCP, when there is one, is opened next to UDP
-                self.tcp = bound("/proc/net/tcp", port, "0A")
+            if bound("/proc/net/udp", port, "07") and bound("/proc/net/tcp", port, "0A"):
                 return
             time.sleep(0.05)
-        raise Failure("the receiver did not bind its UDP port within 10 s")
+        raise Failure("the receiver did not bind UDP and listen on TCP (collect, verify) on its port within 10 s")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -191,11 +199,119 @@ class Receiver:
         self.out.close()
 
 
-def run_qemu(a, initrd, append, reboot, timeout, serial_path):
+class VlanSwitch:
+    """The host's end of the guest's 802.1Q trunk. qemu's socket netdev hands
+    it every frame of the guest's NIC as one UDP datagram on loopback; frames
+    tagged with VID go on, untagged, to slirp (a second socket netdev on a qemu
+    hub with it), and slirp's frames come back tagged. Everything else is
+    dropped, so whatever reaches the receiver crossed the wire tagged."""
+    TPID = b"\x81\x00"
+
+    def __init__(self, vid):
+        self.vid, self.tagged, self.dropped, self.panic_tagged = vid, 0, 0, False
+        self.trunk, self.access = self.bound_socket(), self.bound_socket()
+        self.guest_nic = ("127.0.0.1", free_port())  # where qemu's trunk netdev listens
+        self.slirp_side = ("127.0.0.1", free_port())  # where qemu's access netdev listens
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def bound_socket():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # the panic comes as one burst of frames while this thread may be off the
+        # CPU (the kernel caps the size at net.core.rmem_max for non-root)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind(("127.0.0.1", 0))
+        return s
+
+    def qemu_args(self):
+        """The guest's NIC on the trunk; slirp and the access socket on one qemu hub."""
+        trunk_port, access_port = self.trunk.getsockname()[1], self.access.getsockname()[1]
+        return ["-netdev", f"socket,id=trunk,udp=127.0.0.1:{trunk_port},localaddr=127.0.0.1:{self.guest_nic[1]}",
+                "-device", "virtio-net-pci,netdev=trunk,romfile=",
+                "-netdev", f"socket,id=access,udp=127.0.0.1:{access_port},localaddr=127.0.0.1:{self.slirp_side[1]}",
+                "-netdev", "user,id=n0,restrict=off",
+                "-netdev", "hubport,id=hub_access,hubid=0,netdev=access",
+                "-netdev", "hubport,id=hub_slirp,hubid=0,netdev=n0"]
+
+    def run(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self.trunk, selectors.EVENT_READ, self.from_guest)
+        sel.register(self.access, selectors.EVENT_READ, self.from_slirp)
+        while not self.stop_flag.is_set():
+            for key, _ in sel.select(0.2):
+                key.data(key.fileobj.recv(65536))
+
+    def from_guest(self, frame):
+        if frame[12:14] != self.TPID or int.from_bytes(frame[14:16], "big") & 0xfff != self.vid:
+            self.dropped += 1
+            return
+        self.tagged += 1
+        self.panic_tagged |= PANIC_LINE in frame
+        self.access.sendto(frame[:12] + frame[16:], self.slirp_side)
+
+    def from_slirp(self, frame):
+        self.trunk.sendto(frame[:12] + self.TPID + self.vid.to_bytes(2, "big") + frame[12:], self.guest_nic)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(2)
+        log(f"vlan switch: {self.tagged} frames tagged with VLAN {self.vid} passed, {self.dropped} others dropped")
+
+
+class CablePuller:
+    """The bond scenario's two NICs, each on its own slirp, and qemu's monitor,
+    through which the guest's request (PULL-CABLE <mac> on the serial console)
+    takes that NIC's link down, as an unplugged cable would. filter-dump keeps
+    each port's frames, to show which port the panic left through."""
+    def __init__(self, work):
+        self.monitor = os.path.join(work, "monitor.sock")
+        self.pcaps = {nd: os.path.join(work, f"{nd}.pcap") for nd in BOND_MACS}
+        self.pulled = None
+
+    def qemu_args(self):
+        args = ["-monitor", f"unix:{self.monitor},server=on,wait=off"]
+        for nd, mac in BOND_MACS.items():
+            args += ["-netdev", f"user,id={nd},restrict=off",
+                     "-device", f"virtio-net-pci,netdev={nd},mac={mac},romfile=",
+                     "-object", f"filter-dump,id=dump_{nd},netdev={nd},file={self.pcaps[nd]}"]
+        return args
+
+    def on_serial(self, line):
+        m = re.search(rb"PULL-CABLE ([0-9a-f:]{17})", line)
+        if not m:
+            return
+        mac = m.group(1).decode()
+        self.pulled = next((nd for nd, nic_mac in BOND_MACS.items() if nic_mac == mac), None)
+        if not self.pulled:
+            raise Failure(f"the guest asks to pull the cable of {mac}, which is none of {BOND_MACS}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as mon:
+            mon.settimeout(10)
+            mon.connect(self.monitor)
+            mon.sendall(f"set_link {self.pulled} off\n".encode())
+            answer = b""
+            while answer.count(b"(qemu)") < 2:  # the greeting's prompt, then the one after our command
+                chunk = mon.recv(4096)
+                if not chunk:
+                    raise Failure(f"qemu's monitor hung up on 'set_link {self.pulled} off': {answer!r}")
+                answer += chunk
+        log(f"pulled the cable of {self.pulled} ({mac})")
+
+    def dumped(self, netdev, needle):
+        """How often NEEDLE is in the frames that crossed NETDEV (filter-dump's pcap)."""
+        with open(self.pcaps[netdev], "rb") as f:
+            return f.read().count(needle)
+
+
+def plain_network():
+    return ["-netdev", "user,id=n0,restrict=off", "-device", "virtio-net-pci,netdev=n0,romfile="]
+
+
+def run_qemu(a, initrd, append, reboot, timeout, serial_path, network, on_serial=lambda line: None):
     qemu = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-M", "q35", "-m", "256", "-smp", "1",
             "-nodefaults", "-display", "none", "-serial", "stdio",
-            "-kernel", os.path.join(a.kernel_dir, "vmlinux"), "-initrd", initrd, "-append", append,
-            "-netdev", "user,id=n0,restrict=off", "-device", "virtio-net-pci,netdev=n0,romfile="]
+            "-kernel", os.path.join(a.kernel_dir, "vmlinux"), "-initrd", initrd, "-append", append] + network
     if not reboot:
         qemu.append("-no-reboot")
     log("qemu " + " ".join(repr(x) if " " in x or "$" in x else x for x in qemu))
@@ -218,6 +334,10 @@ def run_qemu(a, initrd, append, reboot, timeout, serial_path):
             lines.append(line)
             if a.verbose:
                 print(f"{t:8.3f} {line.decode('utf-8', 'replace')}", flush=True)
+            try:
+                on_serial(line)
+            except (Failure, OSError) as e:
+                kill(f"{e}")
             if b"userspace reached" in line:
                 inits += 1
                 events.setdefault(f"boot{inits}_userspace", t)
@@ -236,25 +356,32 @@ def run_qemu(a, initrd, append, reboot, timeout, serial_path):
 
 
 def boot_segments(lines):
-    """The serial console split at each /init start's kernel banner."""
-    segs, cur = [], []
+    """The serial console split at each boot's kernel banner; what qemu says
+    before the first (the vlan scenario's hub warns it has no NIC) goes with boot 1."""
+    segs, cur, booted = [], [], False
     for line in lines:
-        if re.match(rb"^\[\s*0\.000000\] Linux version", line) and cur:
-            segs.append(cur); cur = []
+        if re.match(rb"^\[\s*0\.000000\] Linux version", line):
+            if booted:
+                segs.append(cur); cur = []
+            booted = True
         cur.append(line)
     segs.append(cur)
     return segs
 
 
-def compare_boot(serial_lines, rows, what, escape):
-    """Every kernel record of the serial console after netconsole was enabled is
-    in the receiver's rows, in order, with the same text. Returns the number checked."""
+NETCONSOLE_STARTED = b"netconsole: network logging started"
+
+
+def compare_boot(serial_lines, rows, what, escape, since=NETCONSOLE_STARTED):
+    """Every kernel record of the serial console after the line SINCE (by
+    default: netconsole was enabled) is in the receiver's rows, in order, with
+    the same text. Returns the number checked."""
     start = None
     for i, line in enumerate(serial_lines):
-        if b"netconsole: network logging started" in line:
+        if since in line:
             start = i
     if start is None:
-        raise Failure(f"{what}: the serial console never says 'netconsole: network logging started'")
+        raise Failure(f"{what}: the serial console never says {since.decode()!r}")
     want = serial_records(serial_lines[start + 1:], escape)
     have = [(r["ktime"], r["text"]) for r in rows if r["ktime"] is not None and r["level"] != "lastgasp"]
     j = 0
@@ -267,14 +394,15 @@ def compare_boot(serial_lines, rows, what, escape):
                           f"after the previous one (same timestamp there: {near[:2]!r})")
         j += 1
     if not want:
-        raise Failure(f"{what}: no kernel records on the serial console after netconsole was enabled")
+        raise Failure(f"{what}: no kernel records on the serial console after {since.decode()!r}")
     panic = [r for r in want if "Kernel panic - not syncing" in r[1]]
     if not panic:
         raise Failure(f"{what}: no 'Kernel panic - not syncing' on the serial console")
-    last_have = [h for h in have if h[0] is not None]
-    if want[-1] not in last_have:
-        raise Failure(f"{what}: the kernel's last line {want[-1]!r} is not in the receiver's log")
-    log(f"{what}: all {len(want)} serial records since netconsole was enabled are in the receiver's log, "
+    # The loop found every serial record in order; nothing of the kernel's may follow the last one.
+    if have[-1] != want[-1]:
+        raise Failure(f"{what}: the receiver's log goes on after the kernel's last line {want[-1]!r}: "
+                      f"{have[j:j + 3]!r}")
+    log(f"{what}: all {len(want)} serial records since {since.decode()!r} are in the receiver's log, "
         f"in order; the last: [{want[-1][0]}] {want[-1][1]!r}")
     return len(want)
 
@@ -351,7 +479,8 @@ def main():
     T0 = time.monotonic()
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", required=True, choices=["6.1", "6.12"])
-    ap.add_argument("--scenario", default="netconsole", choices=["netconsole", "plain", "pstore", "nicdeath"])
+    ap.add_argument("--scenario", default="netconsole",
+                    choices=["netconsole", "plain", "pstore", "nicdeath", "vlan", "bond"])
     ap.add_argument("--build", required=True, help="the plain build directory")
     ap.add_argument("--work", default=None, help="where logs go (kept); default a temporary directory")
     ap.add_argument("--timeout", type=float, default=150, help="seconds for the guest, all boots")
@@ -381,14 +510,16 @@ def main():
     port = free_port()
     sniffer = Sniffer(port, os.path.join(work, "capture.txt"))
     rx = Receiver(receiver_bin, work, port)
+    switch = VlanSwitch(VLAN_ID) if a.scenario == "vlan" else None
+    puller = CablePuller(work) if a.scenario == "bond" else None
+    network = switch.qemu_args() if switch else puller.qemu_args() if puller else plain_network()
     try:
-        if not rx.tcp:
-            log("SKIP: the receiver does not listen on TCP (docs/protocol.md): verify and collect have nowhere to go")
-            return SKIP
         guest_host = "e2e-" + a.series.replace(".", "") + "-" + a.scenario
         append = ["console=ttyS0,115200", f"e2e.scenario={a.scenario}", f"e2e.port={port}", f"e2e.host={guest_host}",
                   "e2e.verify=1"]
-        one_boot = a.scenario in ("netconsole", "plain")
+        if switch:
+            append.append(f"e2e.vlan={VLAN_ID}")
+        one_boot = a.scenario in ("netconsole", "plain", "vlan", "bond")
         if not one_boot:
             # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
             # (>= 6.11): a guest takes it on its command line, as GRUB would.
@@ -396,22 +527,26 @@ def main():
             if a.scenario == "nicdeath":
                 append.append(f"e2e.deadport={free_port()}")
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
-                                  timeout=a.timeout, serial_path=os.path.join(work, "serial.log"))
+                                  timeout=a.timeout, serial_path=os.path.join(work, "serial.log"),
+                                  network=network, on_serial=puller.on_serial if puller else lambda line: None)
         time.sleep(0.5)  # the receiver writes every record within 250 ms
     finally:
         rx.stop()
         sniffer.stop()
-    log_dir = rx.log_dir
-    hdir = host_dir(log_dir)
-    rows = parse_log(os.path.join(hdir, "console.log"))
+        if switch:
+            switch.stop()
     segs = boot_segments(serial)
     text = b"\n".join(serial)
     fails = [l for l in serial if re.match(rb"^fail ", l)]
     if fails:
         raise Failure(f"lastgasp-setup check reported fail items: {fails}")
+    # before the receiver's side: when /init gave up, that is the story, not an empty log directory
     died = re.search(rb"E2E\[[0-9.]+\]: FAILED: (.*)", text)
     if died:
         raise Failure(f"the guest's /init gave up: {died.group(1).decode(errors='replace')}")
+    log_dir = rx.log_dir
+    hdir = host_dir(log_dir)
+    rows = parse_log(os.path.join(hdir, "console.log"))
     # verify: the canary must arrive when netconsole works, and must not when it is dead
     want_verify = b"VERIFY rc=1" if a.scenario == "nicdeath" else b"VERIFY rc=0"
     if want_verify not in text:
@@ -419,14 +554,18 @@ def main():
     log(f"verify: {want_verify.decode()} as expected ("
         + ("the canary arrived" if a.scenario != "nicdeath" else "netconsole is dead and verify says so") + ")")
 
-    if a.scenario in ("netconsole", "plain", "pstore"):
+    check_egress_device(a, text)
+    if a.scenario in ("netconsole", "plain", "pstore", "vlan", "bond"):
         boot1_rows = rows
         if a.scenario == "pstore":
             # boot 2's records follow a reboot line; boot 1 is what precedes it
             cut = next((i for i, r in enumerate(rows) if r["level"] == "lastgasp" and "reboot" in r["text"]), len(rows))
             boot1_rows = rows[:cut]
         escape = escape_legacy if a.scenario == "plain" else escape_kernel
-        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1", escape)
+        # bond: what the kernel logged while the pulled port was still the
+        # active one went down that cable; from the failover on, nothing may be lost.
+        since = FAILOVER_DONE if puller else NETCONSOLE_STARTED
+        compare_boot(segs[0], boot1_rows, f"{a.series} boot 1", escape, since)
         check_test_lines(boot1_rows, f"{a.series} boot 1", escape)
         check_incident(hdir, a.series)
         if a.scenario != "plain":  # the legacy format carries no release and no userdata
@@ -435,10 +574,42 @@ def main():
             raise Failure("the host's log has no 'lastgasp: panic' line")
     if a.scenario in ("pstore", "nicdeath"):
         check_pstore(a, hdir, rows, segs, text)
+    if switch:
+        check_vlan(switch)
+    if puller:
+        check_bond(puller)
     log(f"PASS {a.series} {a.scenario} in {time.monotonic() - T0:.1f}s")
     if not a.keep and not a.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def check_egress_device(a, text):
+    """lastgasp-setup must have chosen, from the route, the device that holds the address."""
+    want = {"vlan": f"eth0.{VLAN_ID}", "bond": "bond0"}.get(a.scenario, "eth0")
+    chosen = set(m.decode() for m in re.findall(rb"netconsole dev_name=(\S*)", text))
+    if chosen != {want}:
+        raise Failure(f"lastgasp-setup's netconsole target should use {want}, uses {sorted(chosen)}")
+    log(f"lastgasp-setup chose {want} as the netconsole device")
+
+
+def check_vlan(switch):
+    if not switch.panic_tagged:
+        raise Failure(f"the panic never crossed the trunk in a frame tagged with VLAN {VLAN_ID}")
+    log(f"the panic crossed the trunk tagged with VLAN {VLAN_ID}")
+
+
+def check_bond(puller):
+    if not puller.pulled:
+        raise Failure("the guest never asked for the active port's cable to be pulled")
+    backup = next(nd for nd in BOND_MACS if nd != puller.pulled)
+    before = puller.dumped(puller.pulled, b"E2E: netconsole configured by lastgasp-setup")
+    through_pulled, through_backup = puller.dumped(puller.pulled, PANIC_LINE), puller.dumped(backup, PANIC_LINE)
+    if not before or through_pulled or not through_backup:
+        raise Failure(f"the panic should leave through the backup port {backup} only, after netconsole went out "
+                      f"through {puller.pulled}: {puller.pulled} carried the setup line {before}x and the panic "
+                      f"{through_pulled}x, {backup} the panic {through_backup}x")
+    log(f"netconsole went out through {puller.pulled} until its cable was pulled; the panic through {backup}")
 
 
 def check_pstore(a, hdir, rows, segs, text):

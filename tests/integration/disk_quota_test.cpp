@@ -113,7 +113,7 @@ TEST(DiskQuota, AHostStaysWithinItsQuotaWithItsNewestRecordsWholeAndItsRotatedLo
   const std::uint64_t bound = quota + 2 * kRotateSize;
   fs::path config = write_config(scratch.path(), "host_quota = \"256K\"\nrotate_size = \"64K\"\nrotate_keep = 100\n"
                                                  "min_free = \"0%\"\n");
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", config, "--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs});
   UdpSender sender("127.0.0.1", port);
 
@@ -172,7 +172,7 @@ TEST(DiskQuota, TheFreeSpaceFloorRemovesRotatedLogsBeforeTheDiskFills) {
   fs::create_directories(logs);
   fs::path config = write_config(scratch.path(), "min_free = \"640K\"\nhost_quota = 0\nrotate_size = \"64K\"\n"
                                                  "rotate_keep = 100\n");
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   std::string command = "mount -t tmpfs -o size=2m none " + logs.string() + " && head -c 1048576 /dev/zero > " +
                         logs.string() + "/filler && exec " + kReceiverBinary + " --config " + config.string() +
                         " --listen 127.0.0.1:" + std::to_string(port) + " --log-dir " + logs.string();

@@ -51,13 +51,13 @@ class PlantedFiles : public ::testing::Test {
   }
   // SIGTERM ends the daemon within 2 s, cleanly.
   void expect_prompt_stop() {
-    ASSERT_EQ(::kill(rx_->pid(), SIGTERM), 0);
+    rx_->signal(SIGTERM);
     EXPECT_TRUE(eventually([&] { return has_exited(rx_->pid()); }, 2000ms)) << "SIGTERM not heard within 2 s";
     EXPECT_EQ(rx_->stop(SIGTERM), 0) << rx_->stderr_text();
   }
 
   TempDir logs_, config_;
-  std::uint16_t port_ = free_udp_port();
+  std::uint16_t port_ = free_port();
   std::unique_ptr<ReceiverProcess> rx_;
 };
 

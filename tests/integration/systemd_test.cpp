@@ -48,14 +48,14 @@ TEST(Systemd, ReadyStatusWatchdogAndReloadNotifications) {
   TempDir dir;
   NotifySocket notify(dir.path() / "notify");
   std::ofstream(dir.path() / "rx.toml") << "";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", (dir.path() / "logs").string()},
                      "listening on", {notify.env(), "WATCHDOG_USEC=200000"});
   ASSERT_TRUE(eventually([&] { return notify.received().find("READY=1") != std::string::npos; }));
   ASSERT_TRUE(eventually([&] { return notify.received().find("STATUS=") != std::string::npos; }, 3000ms));
   EXPECT_NE(notify.received().find("WATCHDOG=1"), std::string::npos);
-  ::kill(rx.pid(), SIGHUP);
+  rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return notify.received().find("RELOADING=1\nMONOTONIC_USEC=") != std::string::npos; }));
   EXPECT_EQ(rx.stop(SIGTERM), 0);
   EXPECT_NE(notify.received().find("STOPPING=1"), std::string::npos);
@@ -63,7 +63,7 @@ TEST(Systemd, ReadyStatusWatchdogAndReloadNotifications) {
 
 TEST(Systemd, AdoptsTheSocketsSystemdPasses) {
   TempDir dir;
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"/usr/bin/systemd-socket-activate", "--datagram", "-l", "127.0.0.1:" + std::to_string(port),
                       kReceiverBinary, "--config", "/dev/null", "--listen", "127.0.0.1:1", "--log-dir",
                       (dir.path() / "logs").string()},
@@ -82,17 +82,17 @@ TEST(Systemd, SighupReloadsTheConfigAndABadOneIsKeptOut) {
   TempDir dir;
   auto config = dir.path() / "rx.toml";
   std::ofstream(config) << "";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", config.string(), "--listen", "127.0.0.1:" + std::to_string(port), "--log-dir",
                       (dir.path() / "logs").string()});
   std::ofstream(config) << "[hosts]\n\"127.0.0.21\" = \"renamed\"\n";
-  ::kill(rx.pid(), SIGHUP);
+  rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("config reloaded") != std::string::npos; }));
   UdpSender sender("127.0.0.1", port, "127.0.0.21");
   sender.send(ext(1, "under the new name"));
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir.path() / "logs" / "renamed" / "console.log"); }));
   std::ofstream(config) << "reorder_window_ms = \"x\"\n";
-  ::kill(rx.pid(), SIGHUP);
+  rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("keeping the old config") != std::string::npos; }));
   EXPECT_NE(rx.stderr_text().find("rx.toml:1:21: key 'reorder_window_ms'"), std::string::npos) << rx.stderr_text();
   sender.send(ext(2, "still running"));
@@ -104,7 +104,7 @@ TEST(Systemd, SighupReloadsTheConfigAndABadOneIsKeptOut) {
 TEST(Systemd, BuiltInRotationKeepsWholeRecordsAndTheRetentionCount) {
   TempDir dir;
   std::ofstream(dir.path() / "rx.toml") << "rotate_size = 4096\nrotate_keep = 2\n";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", (dir.path() / "logs").string()});
   UdpSender sender("127.0.0.1", port);

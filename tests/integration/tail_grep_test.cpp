@@ -52,7 +52,7 @@ class TailGrep : public ::testing::Test {
 TEST_F(TailGrep, LongRecordsFromTheDaemonMatchWithoutCrashing) {
   TempDir config;
   std::ofstream(config.path() / "receiver.toml").flush();
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (config.path() / "receiver.toml").string(), "--listen",
                       "127.0.0.1:" + std::to_string(port), "--log-dir", logs_.path().string()});
   const std::string one_datagram = alternating_ab(40 * 1024) + "c";  // 40 KB: one datagram

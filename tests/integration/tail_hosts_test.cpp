@@ -119,12 +119,11 @@ TEST_F(Tail, RotatedFilesGiveOlderHistory) {
 }
 
 TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs_.path().string()});
   UdpSender first("127.0.0.1", port, "127.0.0.7");
   first.send(ext(6, 1, 10, "before the tail starts"));
-  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(logs_.path() / "127.0.0.7" / "console.log"); }));
-  ::usleep(300'000);
+  ASSERT_TRUE(eventually([&] { return read_file(logs_.path() / "127.0.0.7" / "console.log").find("before the tail") != std::string::npos; }));
   ReceiverProcess follow({kReceiverBinary, "tail", "-f", "-n", "1", "--host", "127.0.0.*", "--log-dir",
                           logs_.path().string(), "--color", "never"},
                          "before the tail starts");
@@ -133,7 +132,7 @@ TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
       << follow.stderr_text();
   // Rotation by hand, as logrotate would do without copytruncate, then SIGHUP.
   std::filesystem::rename(logs_.path() / "127.0.0.7" / "console.log", logs_.path() / "127.0.0.7" / "console.log.1");
-  ::kill(rx.pid(), SIGHUP);
+  rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("SIGHUP") != std::string::npos; }));
   first.send(ext(6, 3, 30, "after the rotation"));
   UdpSender second("127.0.0.1", port, "127.0.0.8");
@@ -148,7 +147,7 @@ TEST_F(Tail, FollowSeesNewLinesRotationAndNewHosts) {
 
 TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
   TempDir logs;
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--listen", "127.0.0.1:" + std::to_string(port), "--log-dir", logs.path().string()});
   UdpSender quiet("127.0.0.1", port, "127.0.0.11"), dead("127.0.0.1", port, "127.0.0.12");
   quiet.send(ext(6, 1, 10, "hello", " host=quiet-box\n"));
@@ -171,11 +170,12 @@ TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
   EXPECT_EQ(rows[1]["lost"], 2);
   EXPECT_EQ(rows[1]["panics"], 1);
   EXPECT_EQ(rows[1]["boots"], 1);
-  ::sleep(2);
-  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs.path().string(), "--silent-after", "1"}, out), 0);
-  auto table = split_lines(out);
-  ASSERT_EQ(table.size(), 3u);
-  EXPECT_NE(table[1].find("silent"), std::string::npos) << table[1];
+  std::vector<std::string> table;
+  ASSERT_TRUE(eventually([&] {  // once a second has passed since its last record
+    EXPECT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs.path().string(), "--silent-after", "1"}, out), 0);
+    table = split_lines(out);
+    return table.size() == 3u && table[1].find("silent") != std::string::npos;
+  }, 5000ms)) << out;
   EXPECT_NE(table[1].find("quiet-box"), std::string::npos) << table[1];
   EXPECT_NE(table[2].find("panicked"), std::string::npos) << table[2];
 }

@@ -140,7 +140,7 @@ class TcpHostile : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::uint16_t port_ = free_udp_port();
+  std::uint16_t port_ = free_port();
   std::unique_ptr<ReceiverProcess> rx_;
 };
 

@@ -32,7 +32,7 @@ class Tcp : public ::testing::Test {
   }
   std::filesystem::path host_dir() { return dir_.path() / "logs" / "127.0.0.1"; }
   TempDir dir_;
-  std::uint16_t port_ = free_udp_port();
+  std::uint16_t port_ = free_port();
   std::unique_ptr<ReceiverProcess> rx_;
 };
 

@@ -59,7 +59,7 @@ std::vector<std::pair<unsigned, std::string>> drain(const std::vector<int>& fds,
 void expect_steered(const std::string& address, const std::vector<std::string>& sources, unsigned threads) {
   std::string target = address == "[::1]" ? "::1" : "127.0.0.1";  // "[::]" takes IPv4 too
   std::vector<int> fds =
-      net::open_receive_group(address + ":" + std::to_string(test::free_udp_port(target)), threads);
+      net::open_receive_group(address + ":" + std::to_string(test::free_port(target)), threads);
   ASSERT_EQ(fds.size(), threads);
   std::uint16_t port = port_of(fds[0]);
   for (int fd : fds) EXPECT_EQ(port_of(fd), port) << "one port for the whole group";
@@ -95,7 +95,7 @@ TEST(Steering, AnIPv6SourceTooOnTheSocketTheHashNames) {
 }
 
 TEST(Steering, ASecondReceiverOnTheSamePortIsRefused) {
-  std::vector<int> fds = net::open_receive_group("127.0.0.1:" + std::to_string(test::free_udp_port()), 2);
+  std::vector<int> fds = net::open_receive_group("127.0.0.1:" + std::to_string(test::free_port()), 2);
   std::string taken = "127.0.0.1:" + std::to_string(port_of(fds[0]));
   EXPECT_THROW(net::open_receive_group(taken, 2), std::system_error);
   EXPECT_THROW(net::open_receive_group(taken, 1), std::system_error);
@@ -137,7 +137,7 @@ void expect_fleet_whole(const std::filesystem::path& logs) {
 TEST(Threads, EveryHostWholeAndInOrderWithHostsSpreadOverThreads) {
   TempDir dir;
   std::ofstream(dir.path() / "rx.toml") << "receive_threads = 3\n";
-  std::uint16_t port = test::free_udp_port();
+  std::uint16_t port = test::free_port();
   test::ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen",
                             "127.0.0.1:" + std::to_string(port), "--log-dir", (dir.path() / "logs").string()});
   EXPECT_NE(rx.stderr_text().find("with 3 receive threads"), std::string::npos) << rx.stderr_text();
@@ -154,7 +154,7 @@ TEST(Threads, EveryHostWholeAndInOrderWithHostsSpreadOverThreads) {
 TEST(Threads, OneSocketFromSystemdServesEveryThread) {
   TempDir dir;
   std::ofstream(dir.path() / "rx.toml") << "receive_threads = 3\n";
-  std::uint16_t port = test::free_udp_port();
+  std::uint16_t port = test::free_port();
   test::ReceiverProcess rx({"/usr/bin/systemd-socket-activate", "--datagram", "-l",
                             "127.0.0.1:" + std::to_string(port), test::kReceiverBinary, "--config",
                             (dir.path() / "rx.toml").string(), "--log-dir", (dir.path() / "logs").string()},

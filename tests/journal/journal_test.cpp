@@ -74,13 +74,16 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
   TempDir dir;
   std::string name = unique_name();
   std::ofstream(dir.path() / "rx.toml") << "journal = true\n[hosts]\n\"127.0.0.31\" = \"" << name << "\"\n";
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", (dir.path() / "logs").string()});
   UdpSender sender("127.0.0.1", port, "127.0.0.31");
   sender.send(ext(6, 10, 1000, "an ordinary line"));
   sender.send(ext(0, 13, 2000, "Kernel panic - not syncing: for the journal"));  // after a gap of two
-  ::usleep(300'000);
+  // The gap is written once the reorder window has passed: only then may the new boot come.
+  ASSERT_TRUE(eventually([&] {
+    return read_file(dir.path() / "logs" / name / "console.log").find("for the journal") != std::string::npos;
+  }));
   sender.send(ext(6, 2, 5000, "a new boot"));  // seq behind, time ahead
   std::vector<nlohmann::json> entries;
   ASSERT_TRUE(eventually([&] { return (entries = journal_entries(name)).size() >= 6; }, 10'000ms))
@@ -106,7 +109,7 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
 
 TEST(Journal, AJournalFailureNeverStopsFileLogging) {
   TempDir dir;
-  std::uint16_t port = free_udp_port();
+  std::uint16_t port = free_port();
   // In a private mount namespace, the journal's socket is replaced by a dead one that refuses every
   // send (a missing socket would not do: libsystemd ignores ENOENT on purpose).
   std::string command = "mount -t tmpfs none /run/systemd/journal && python3 -c \"import socket; "

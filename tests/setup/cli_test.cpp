@@ -80,6 +80,38 @@ TEST(Cli, HelpIsNotAnError) {
     EXPECT_NE(r.out.find(command), std::string::npos) << r.out;
 }
 
+TEST(Cli, VersionIsCMakesProjectVersion) {
+  ToolResult r = run_tool({"--version"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, std::string(LASTGASP_PROJECT_VERSION) + "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Cli, ConfigIsReadUnderTheRoot) {
+  FakeTree tree;
+  // Only under the root: a path read on the host would say there is no such file.
+  tree.write("/etc/lastgasp/other.toml", "[[netconsole]]\nto = \"10.0.0.1:6666\"\ncolour = \"red\"\n");
+  auto before = tree.snapshot();
+  expect_one_line_error(run_tool(on(tree, {"apply", "--config", "/etc/lastgasp/other.toml"})),
+                        tree.path("/etc/lastgasp/other.toml").string() + ":3:1: key 'netconsole.colour'");
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST(Cli, DryRunRemoveSaysWouldAndChangesNothing) {
+  FakeTree tree;
+  tree.add_target("lastgasp", {{"enabled", "1"}, {"remote_ip", "10.0.0.1"}});
+  tree.write("/proc/sys/kernel/panic", "10\n");
+  tree.write("/run/lastgasp/state", "targets = ['lastgasp']\n[previous]\n'/proc/sys/kernel/panic' = '0'\n");
+  auto before = tree.snapshot();
+  ToolResult r = run_tool(on(tree, {"--dry-run", "remove"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+  EXPECT_NE(r.out.find("would remove netconsole target 'lastgasp'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would restore /proc/sys/kernel/panic: 10 -> 0"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\nremoved"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\nrestored"), std::string::npos) << r.out;
+}
+
 nlohmann::json item(const nlohmann::json& report, const std::string& id) {
   for (const auto& i : report["items"])
     if (i["id"] == id) return i;
@@ -158,6 +190,21 @@ TEST(Check, TwoEnabledTargetsToOneReceiverFail) {
   nlohmann::json duplicates = item(report, "netconsole.duplicates");
   EXPECT_EQ(duplicates["state"], "fail");
   EXPECT_EQ(duplicates["value"], "first, second all send to 10.0.0.1 port 6666");
+}
+
+TEST(Check, EverySavedTargetMustBeLive) {
+  FakeTree tree;
+  tree.write("/etc/lastgasp/sender.toml",
+             "[[netconsole]]\nname = 'lastgasp'\nto = '10.0.0.1:6666'\n"
+             "[[netconsole]]\nname = 'second'\nto = '10.0.0.9:6666'\n");
+  // A device that does not exist keeps check from probing the next hop.
+  tree.add_target("lastgasp", {{"enabled", "1"}, {"dev_name", "lgst-nosuch0"}, {"remote_ip", "10.0.0.1"}});
+  nlohmann::json report = nlohmann::json::parse(run_tool(on(tree, {"check", "--json"})).out);
+  EXPECT_FALSE(report["ready"]);
+  EXPECT_EQ(item(report, "saved.lastgasp")["state"], "ok");
+  EXPECT_EQ(item(report, "saved.second")["state"], "fail");
+  EXPECT_NE(item(report, "saved.second")["value"].get<std::string>().find("no target 'second' in configfs"),
+            std::string::npos);
 }
 
 TEST(Check, TextReportShowsFixes) {

@@ -52,7 +52,7 @@ class CollectVerify : public ::testing::Test {
     fs::create_directories(root_ / "dev");
   }
   void start_receiver(const std::string& config_text = "") {
-    port_ = free_udp_port();
+    port_ = free_port();
     std::vector<std::string> args = {kReceiverBinary, "--listen", "127.0.0.1:" + std::to_string(port_), "--log-dir",
                                      (tree_.path() / "logs").string()};
     if (!config_text.empty()) {

@@ -39,6 +39,7 @@ FakeTree::FakeTree(KernelModel model) : model_(model) {
   fs::create_directories(path("/sys/fs/pstore"));
   fs::create_directories(path("/sys/kernel/config/netconsole"));
   fs::create_directories(path("/etc"));
+  fs::create_directories(path("/run"));
 }
 
 FakeTree::~FakeTree() {

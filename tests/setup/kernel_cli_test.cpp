@@ -318,6 +318,65 @@ TEST_F(BootRetry, InteractiveApplyTriesOnceAndDryRunLeavesTheKernelLogAlone) {
   EXPECT_EQ(tree.read("/dev/kmsg"), "");
 }
 
+TEST_F(BootRetry, EveryTargetIsRetriedInItsOwnTransactionAndNamedInTheKernelLog) {
+  tree.write("/etc/lastgasp/sender.toml",
+             "[[netconsole]]\nname = \"first\"\nto = \"10.0.0.1:6666\"\ndev = \"lgst-nosuch0\"\n\n"
+             "[[netconsole]]\nname = \"second\"\nto = \"10.0.0.2:6666\"\ndev = \"lgst-nosuch1\"\n");
+  auto start = std::chrono::steady_clock::now();
+  ToolResult r = run_tool(on(tree, {"--json", "apply", "--retry-for", "1"}));
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_GE(elapsed, 1.9) << "each target gets its own time to retry";
+  std::string kmsg = tree.read("/dev/kmsg");
+  EXPECT_TRUE(contains(kmsg, "<4>lastgasp-setup: netconsole target 'first': attempt 1 failed, retrying in 1 s: "
+                             "unknown interface 'lgst-nosuch0'"))
+      << kmsg;
+  EXPECT_TRUE(contains(kmsg, "<3>lastgasp-setup: netconsole target 'first' stays off this boot")) << kmsg;
+  EXPECT_TRUE(contains(kmsg, "<4>lastgasp-setup: netconsole target 'second': attempt 1 failed")) << kmsg;
+  EXPECT_TRUE(contains(kmsg, "<3>lastgasp-setup: netconsole target 'second' stays off this boot")) << kmsg;
+  nlohmann::json report = nlohmann::json::parse(r.out);
+  ASSERT_EQ(report["targets"].size(), 2u) << r.out;
+  EXPECT_EQ(report["targets"][0]["target"], "first");
+  EXPECT_EQ(report["targets"][1]["target"], "second");
+}
+
+// Kernel arguments grubby was given live in the state with the rest, and
+// `remove` takes them away, or says why it could not.
+struct GrubbyState : ::testing::Test {
+  FakeTree tree;
+  void SetUp() override {
+    tree.write("/etc/lastgasp/state",
+               "targets = []\nfiles = []\nboot_args = [ 'memmap=1M$0x60000000', 'pstore.kmsg_bytes=65536' ]\n\n"
+               "[previous]\n\n[written]\n");
+  }
+};
+
+TEST_F(GrubbyState, RemoveThatCannotRunGrubbyKeepsThemRecordedAndFails) {
+  tree.write("/usr/sbin/grubby", "#!/bin/sh\nexit 0\n");
+  ToolResult r = run_tool(on(tree, {"--json", "remove"}));
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "could not remove the kernel arguments memmap=1M$0x60000000 pstore.kmsg_bytes=65536 "
+                              "with grubby"))
+      << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["failed"].size(), 1u) << r.out;
+  std::string state = tree.read("/etc/lastgasp/state");
+  EXPECT_TRUE(contains(state, "boot_args")) << state;
+  EXPECT_TRUE(contains(state, "memmap=1M$0x60000000")) << state;
+  EXPECT_FALSE(tree.exists("/run/lastgasp/state")) << "grubby's entries outlive a reboot, so does their record";
+}
+
+TEST_F(GrubbyState, RemoveWithGrubbyGoneWarnsAndForgetsThem) {
+  ToolResult r = run_tool(on(tree, {"--json", "remove"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "grubby, which was given the kernel arguments memmap=1M$0x60000000 "
+                              "pstore.kmsg_bytes=65536, is gone"))
+      << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["left"][0]["kernel_args"], "memmap=1M$0x60000000 pstore.kmsg_bytes=65536")
+      << r.out;
+  EXPECT_FALSE(tree.exists("/etc/lastgasp/state"));
+  EXPECT_FALSE(tree.exists("/run/lastgasp/state"));
+}
+
 // The live side of what grubby gets: run, journaled, and undone by its own command.
 TEST(SysrootRun, RunsOnTheLiveSystemAndRollbackRunsTheUndoCommand) {
   FakeTree scratch;  // only a place for the log file
@@ -326,11 +385,15 @@ TEST(SysrootRun, RunsOnTheLiveSystemAndRollbackRunsTheUndoCommand) {
   Sysroot live("/", false, out);
   live.run({"/bin/sh", "-c", "echo did >> " + log}, {"/bin/sh", "-c", "echo undid >> " + log});
   EXPECT_EQ(live.journal().back(), (Operation{"run", "/bin/sh", "-c echo did >> " + log}));
-  EXPECT_TRUE(live.rollback().empty());
+  RollbackResult undone = live.rollback();
+  EXPECT_TRUE(undone.failures.empty());
+  EXPECT_EQ(undone.undone, 1u);
   EXPECT_EQ(scratch.read("/run.log"), "did\nundid\n");
 
   EXPECT_THROW(live.run({"/bin/sh", "-c", "exit 3"}, {"/bin/true"}), SysrootError);
-  EXPECT_TRUE(live.rollback().empty()) << "a command that failed has nothing to undo";
+  RollbackResult nothing = live.rollback();
+  EXPECT_EQ(nothing.undone, 0u) << "a command that failed has nothing to undo";
+  EXPECT_TRUE(nothing.failures.empty());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "configfs/netconsole_target.hpp"
 #include "error.hpp"
@@ -86,10 +87,11 @@ TEST(NetconsoleApply, FirstRunWritesTargetKnobsAndPersistence) {
   EXPECT_NE(unit.find("\nEnvironment=LASTGASP_RETRY_FOR=300\n"), std::string::npos) << unit;
   EXPECT_EQ(std::filesystem::read_symlink(tree.path(kUnitWantsLink)), kUnitFile);
 
-  config::SenderConfig saved = config::load_sender_config(tree.path(kSenderConfigFile));
-  EXPECT_EQ(saved.netconsole.to, "10.0.0.1:6666");
-  EXPECT_EQ(saved.netconsole.name, "lastgasp");
-  EXPECT_FALSE(saved.netconsole.boot_option);
+  config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));
+  ASSERT_EQ(saved.targets.size(), 1u);
+  EXPECT_EQ(saved.targets[0].to, "10.0.0.1:6666");
+  EXPECT_EQ(saved.targets[0].name, "lastgasp");
+  EXPECT_FALSE(saved.targets[0].boot_option);
   EXPECT_EQ(saved.panic.timeout, 10);
 
   // 6.1 cannot adopt a boot-time target: the unit alone, and no module option.
@@ -154,7 +156,7 @@ TEST(NetconsoleApply, NewestKernelPersistsTheQuotedBootOption) {
   EXPECT_EQ(tree.read(kNetconsoleModulesLoadFile).substr(tree.read(kNetconsoleModulesLoadFile).find('\n') + 1),
             "netconsole\n");
   FakeContext reader(tree);
-  EXPECT_TRUE(config::load_sender_config(tree.path(kSenderConfigFile)).netconsole.boot_option);
+  EXPECT_TRUE(config::load_sender_file(tree.path(kSenderConfigFile)).targets.at(0).boot_option);
 }
 
 TEST(NetconsoleApply, BuiltInNetconsoleIsToldToUseTheKernelCommandLine) {
@@ -182,7 +184,7 @@ TEST(NetconsoleApply, BootOptionForIpv6AndPlainFormat) {
 TEST(NetconsoleApply, AtBootTheUnitAdoptsCmdline0AndDropsItsOwnDuplicate) {
   FakeTree tree(testing::kernel_newest());
   apply(tree);  // the interactive run made 'lastgasp'
-  nlohmann::json report = apply(tree, config::load_sender_config(tree.path(kSenderConfigFile)), path_v4(),
+  nlohmann::json report = apply(tree, config::load_sender_file(tree.path(kSenderConfigFile)).config(0), path_v4(),
                                 {.persist = true, .at_boot = true});
   EXPECT_EQ(report["target"], "cmdline0");
   EXPECT_TRUE(tree.exists(kDir + "cmdline0"));
@@ -255,16 +257,28 @@ TEST(NetconsoleApply, NoPersistWritesNothingUnderEtc) {
   EXPECT_TRUE(std::filesystem::is_empty(tree.path("/etc")));
 }
 
-TEST(NetconsoleApply, DryRunChangesNothing) {
+TEST(NetconsoleApply, DryRunChangesNothingAndSaysWouldForEveryChange) {
   FakeTree tree(testing::kernel_newest());
   tree.add_target("lastgasp", {{"enabled", "1"}, {"remote_ip", "10.0.0.1"}});
+  tree.write(kStateFile, "targets = ['lastgasp']\n");  // made by an earlier run
   auto before = tree.snapshot();
   FakeContext f(tree, /*dry_run=*/true);
   nlohmann::json report = apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx);
   EXPECT_TRUE(report["changed"]);
   EXPECT_EQ(tree.snapshot(), before);
-  EXPECT_NE(f.out.str().find("would write /proc/sys/kernel/panic: 10"), std::string::npos) << f.out.str();
-  EXPECT_NE(f.out.str().find("would write /etc/lastgasp/sender.toml"), std::string::npos);
+  std::string out = f.out.str();
+  EXPECT_NE(out.find("would write /proc/sys/kernel/panic: 10"), std::string::npos) << out;
+  EXPECT_NE(out.find("would write /etc/lastgasp/sender.toml"), std::string::npos);
+  EXPECT_NE(out.find("would set kernel.panic (reboot after N s, so pstore can be collected): 0 -> 10"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("would set target 'lastgasp' remote_mac: 'ff:ff:ff:ff:ff:ff' -> 'aa:bb:cc:00:11:22'"),
+            std::string::npos)
+      << out;
+  // Nothing reads as done.
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_FALSE(line.starts_with("set ") || line.starts_with("removed ") || line.starts_with("restored ")) << line;
 }
 
 TEST(NetconsoleApply, FailureInALaterStepUndoesTheWholeCommand) {
@@ -275,8 +289,132 @@ TEST(NetconsoleApply, FailureInALaterStepUndoesTheWholeCommand) {
   auto before = tree.snapshot();
   FakeContext f(tree);
   EXPECT_THROW(apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx), std::exception);
-  EXPECT_TRUE(f.sysroot.rollback().empty());
+  EXPECT_TRUE(f.sysroot.rollback().failures.empty());
   EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST(NetconsoleApply, SomeoneElsesTargetOfTheGivenNameIsNeverTakenOver) {
+  FakeTree tree;
+  tree.add_target("theirs", {{"enabled", "1"}, {"remote_ip", "10.5.5.5"}, {"remote_mac", "aa:bb:cc:00:00:05"}});
+  auto before = tree.snapshot();
+  config::SenderConfig config = config_to("10.0.0.1:6666");
+  config.netconsole.name = "theirs";
+  FakeContext f(tree);
+  try {
+    apply_netconsole(config, path_v4(), {}, f.ctx);
+    FAIL() << "another's target must not be changed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'theirs' exists and was not made by lastgasp-setup"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("choose another --name"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(f.sysroot.journal().empty());
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST(NetconsoleApply, RollbackSaysNothingWasChangedOrWhatRemains) {
+  FakeTree tree;
+  std::filesystem::remove(tree.path("/proc/sys/kernel/panic"));
+  std::filesystem::create_directory(tree.path("/proc/sys/kernel/panic"));
+  {
+    FakeContext f(tree);
+    EXPECT_THROW(apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx), std::exception);
+    f.ctx.fail_and_roll_back("netconsole", "boom");
+    EXPECT_EQ(f.err.str(), "lastgasp-setup netconsole: boom\n"
+                           "lastgasp-setup: the changes made before the failure were undone; nothing was changed\n");
+  }
+  FakeContext f(tree);
+  EXPECT_THROW(apply_netconsole(config_to("10.0.0.1:6666"), path_v4(), {}, f.ctx), std::exception);
+  // printk was written before the failure; now it cannot be put back.
+  std::filesystem::remove(tree.path("/proc/sys/kernel/printk"));
+  std::filesystem::create_directory(tree.path("/proc/sys/kernel/printk"));
+  f.ctx.fail_and_roll_back("netconsole", "boom");
+  std::string err = f.err.str();
+  EXPECT_EQ(err.find("nothing was changed"), std::string::npos) << err;
+  EXPECT_NE(err.find("lastgasp-setup: cannot undo the change to " + tree.path("/proc/sys/kernel/printk").string()),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("the changes above remain"), std::string::npos) << err;
+}
+
+TEST(State, NoPersistIsRecordedUnderRunAndRemoveUndoesIt) {
+  FakeTree tree;
+  auto original = files_only(tree.snapshot());
+  apply(tree, config_to("10.0.0.1:6666"), path_v4(), {.persist = false});
+  EXPECT_TRUE(std::filesystem::is_empty(tree.path("/etc")));
+  ASSERT_TRUE(tree.exists(kRuntimeStateFile));
+  FakeContext reader(tree);
+  State state = load_state(reader.sysroot);
+  EXPECT_EQ(state.targets, std::set<std::string>{"lastgasp"});
+  EXPECT_EQ(state.previous.at("/proc/sys/kernel/panic"), "0");
+
+  EXPECT_EQ(remove(tree), kExitOk);
+  EXPECT_FALSE(tree.exists(kDir + "lastgasp"));
+  EXPECT_EQ(tree.read("/proc/sys/kernel/panic"), "0\n");
+  EXPECT_EQ(tree.read("/proc/sys/kernel/printk"), "4\t4\t1\t7\n");
+  EXPECT_EQ(files_only(tree.snapshot()), original);
+  EXPECT_FALSE(tree.exists("/run/lastgasp"));
+}
+
+TEST(State, OriginalValuesSurviveALaterPersistedRunAndAnotherTimeout) {
+  FakeTree tree;
+  auto original = files_only(tree.snapshot());
+  apply(tree, config_to("10.0.0.1:6666"), path_v4(), {.persist = false});
+  apply(tree);  // persisted: the state moves to /etc
+  config::SenderConfig slower = config_to("10.0.0.1:6666");
+  slower.panic.timeout = 30;
+  apply(tree, slower);
+  EXPECT_FALSE(tree.exists(kRuntimeStateFile));
+  FakeContext reader(tree);
+  State state = load_state(reader.sysroot);
+  EXPECT_EQ(state.previous.at("/proc/sys/kernel/panic"), "0");  // not 10, the tool's own
+  EXPECT_EQ(state.previous.at("/proc/sys/kernel/printk"), "4\t4\t1\t7");
+
+  EXPECT_EQ(remove(tree), kExitOk);
+  EXPECT_EQ(files_only(tree.snapshot()), original);
+}
+
+TEST(Remove, LeavesAValueSomeoneChangedSinceAndSaysSo) {
+  FakeTree tree;
+  apply(tree);
+  tree.write("/proc/sys/kernel/panic", "20\n");
+  FakeContext f(tree);
+  CLI::App app;
+  SubcommandRun run = define_remove(app);
+  app.parse("", false);
+  EXPECT_EQ(run(f.ctx), kExitOk);
+  EXPECT_EQ(tree.read("/proc/sys/kernel/panic"), "20\n");
+  EXPECT_EQ(tree.read("/proc/sys/kernel/panic_on_oops"), "0\n");
+  EXPECT_NE(f.err.str().find("left /proc/sys/kernel/panic at 20: it was changed after lastgasp-setup set it to 10 "
+                             "(it was 0 before)"),
+            std::string::npos)
+      << f.err.str();
+}
+
+TEST(Remove, SaysWhatItCouldNotRestoreAndKeepsItRecorded) {
+  FakeTree tree;
+  apply(tree);
+  {
+    // A state of 0.1, which did not record what it wrote...
+    FakeContext f(tree);
+    State state = load_state(f.sysroot);
+    state.written.clear();
+    save_state(f.sysroot, state);
+    f.sysroot.commit();
+  }
+  // ...and a kernel.panic that refuses the write (the kernel's read-only /proc/version).
+  std::filesystem::remove(tree.path("/proc/sys/kernel/panic"));
+  std::filesystem::create_symlink("/proc/version", tree.path("/proc/sys/kernel/panic"));
+  FakeContext f(tree);
+  CLI::App app;
+  SubcommandRun run = define_remove(app);
+  app.parse("", false);
+  EXPECT_EQ(run(f.ctx), kExitError);
+  EXPECT_NE(f.err.str().find("could not restore /proc/sys/kernel/panic to 0"), std::string::npos) << f.err.str();
+  EXPECT_EQ(tree.read("/proc/sys/kernel/panic_on_oops"), "0\n");
+  FakeContext reader(tree);
+  State state = load_state(reader.sysroot);
+  EXPECT_EQ(state.previous, (std::map<std::string, std::string>{{"/proc/sys/kernel/panic", "0"}}));
 }
 
 TEST(Remove, UndoesTargetFilesAndValues) {
@@ -317,11 +455,85 @@ TEST(Remove, OneTargetByNameKeepsTheRestOfTheSetup) {
   EXPECT_TRUE(tree.exists(kUnitFile));
 }
 
+TEST(SeveralTargets, SenderTomlHoldsEveryNamedTargetAndRemoveByNameDropsOne) {
+  FakeTree tree;
+  apply(tree);
+  config::SenderConfig second = config_to("10.0.0.9:6666");
+  second.netconsole.name = "second";
+  NetPath second_path{.receiver = "10.0.0.9", .device = "eth1", .source = "10.0.0.2", .gateway = {},
+                      .next_hop = "10.0.0.9", .mac = "aa:bb:cc:00:11:99"};
+  apply(tree, second, second_path);
+  config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));
+  ASSERT_EQ(saved.targets.size(), 2u);
+  EXPECT_EQ(saved.targets[0].name, "lastgasp");
+  EXPECT_EQ(saved.targets[1].name, "second");
+  EXPECT_EQ(saved.targets[1].to, "10.0.0.9:6666");
+
+  // After a reboot, the unit applies each saved target: both come back.
+  for (const char* name : {"lastgasp", "second"}) std::filesystem::remove_all(tree.path(kDir + name));
+  apply(tree, saved.config(0), path_v4(), {.persist = true, .at_boot = true});
+  apply(tree, saved.config(1), second_path, {.persist = true, .at_boot = true});
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "10.0.0.1\n");
+  EXPECT_EQ(tree.read(kDir + "second/remote_ip"), "10.0.0.9\n");
+  EXPECT_EQ(config::load_sender_file(tree.path(kSenderConfigFile)).targets.size(), 2u);
+
+  EXPECT_EQ(remove(tree, "--name second"), kExitOk);
+  saved = config::load_sender_file(tree.path(kSenderConfigFile));
+  ASSERT_EQ(saved.targets.size(), 1u);
+  EXPECT_EQ(saved.targets[0].name, "lastgasp");
+}
+
+TEST(SeveralTargets, OnlyOneOwnsTheBootOptionAndASecondNeverTakesCmdline0) {
+  FakeTree tree(testing::kernel_newest());
+  apply(tree);
+  config::SenderConfig second = config_to("10.0.0.9:6666");
+  second.netconsole.name = "second";
+  NetPath second_path{.receiver = "10.0.0.9", .device = "eth1", .source = "10.0.0.2", .gateway = {},
+                      .next_hop = "10.0.0.9", .mac = "aa:bb:cc:00:11:99"};
+  // The first target lives in cmdline0 after a boot.
+  apply(tree, config::load_sender_file(tree.path(kSenderConfigFile)).config(0), path_v4(),
+        {.persist = true, .at_boot = true});
+  ASSERT_TRUE(tree.exists(kDir + "cmdline0"));
+  std::string boot_option = tree.read(kNetconsoleModprobeFile);
+  nlohmann::json report = apply(tree, second, second_path);
+  EXPECT_EQ(report["target"], "second");
+  EXPECT_FALSE(report["boot_option"]);
+  EXPECT_EQ(tree.read(kDir + "cmdline0/remote_ip"), "10.0.0.1\n");
+  EXPECT_EQ(tree.read(kNetconsoleModprobeFile), boot_option);
+  config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));
+  ASSERT_EQ(saved.targets.size(), 2u);
+  EXPECT_TRUE(saved.targets[0].boot_option);
+  EXPECT_FALSE(saved.targets[1].boot_option);
+
+  // Removing the owner by its saved name removes cmdline0 and the boot option with it.
+  EXPECT_EQ(remove(tree, "--name lastgasp"), kExitOk);
+  EXPECT_FALSE(tree.exists(kDir + "cmdline0"));
+  EXPECT_FALSE(tree.exists(kNetconsoleModprobeFile));
+  EXPECT_TRUE(tree.exists(kDir + "second"));
+}
+
+TEST(SenderConfig, SingleTargetFileOfOlderVersionsIsRead) {
+  FakeTree tree;
+  tree.write("/etc/lastgasp/sender.toml",
+             "[netconsole]\nname = 'lastgasp'\nto = '10.0.0.1:6666'\n\n[panic]\ntimeout = 20\n");
+  config::SenderFile saved = config::load_sender_file(tree.path("/etc/lastgasp/sender.toml"));
+  ASSERT_EQ(saved.targets.size(), 1u);
+  EXPECT_EQ(saved.targets[0].to, "10.0.0.1:6666");
+  EXPECT_EQ(saved.panic.timeout, 20);
+}
+
+TEST(SenderConfig, TwoTargetsOfOneNameAreRefused) {
+  FakeTree tree;
+  tree.write("/etc/lastgasp/sender.toml",
+             "[[netconsole]]\nto = '10.0.0.1:6666'\n[[netconsole]]\nto = '10.0.0.2:6666'\n");
+  EXPECT_THROW(config::load_sender_file(tree.path("/etc/lastgasp/sender.toml")), config::ConfigError);
+}
+
 TEST(SenderConfig, BadKeyNamesFileLineAndKey) {
   FakeTree tree;
   tree.write("/etc/lastgasp/sender.toml", "[netconsole]\nto = \"10.0.0.1:6666\"\ncolour = \"red\"\n");
   try {
-    config::load_sender_config(tree.path("/etc/lastgasp/sender.toml"));
+    config::load_sender_file(tree.path("/etc/lastgasp/sender.toml"));
     FAIL() << "an unknown key must be refused";
   } catch (const config::ConfigError& e) {
     std::string what = e.what();
@@ -331,9 +543,10 @@ TEST(SenderConfig, BadKeyNamesFileLineAndKey) {
 }
 
 TEST(SenderConfig, DocumentedExampleLoads) {
-  config::SenderConfig example = config::load_sender_config(LASTGASP_SENDER_EXAMPLE);
-  EXPECT_EQ(example.netconsole.to, "192.0.2.10:6666");
-  EXPECT_EQ(example.netconsole.name, "lastgasp");
+  config::SenderFile example = config::load_sender_file(LASTGASP_SENDER_EXAMPLE);
+  ASSERT_EQ(example.targets.size(), 1u);
+  EXPECT_EQ(example.targets[0].to, "192.0.2.10:6666");
+  EXPECT_EQ(example.targets[0].name, "lastgasp");
   EXPECT_EQ(example.panic.timeout, 10);
 }
 
@@ -346,10 +559,15 @@ TEST(SenderConfig, WrittenConfigReadsBackTheSame) {
   config.netconsole.extended = false;
   config.netconsole.boot_option = true;
   config.panic = {.knobs = false, .timeout = 30};
-  tree.write("/etc/lastgasp/sender.toml", config::format_sender_config(config));
-  config::SenderConfig back = config::load_sender_config(tree.path("/etc/lastgasp/sender.toml"));
-  EXPECT_EQ(config::format_sender_config(back), config::format_sender_config(config));
-  EXPECT_EQ(back.netconsole.to, "[fd00::1]:7000");
+  config::SenderConfig second = config_to("10.0.0.9:6666");
+  second.netconsole.name = "second";
+  config::SenderFile file{.targets = {config.netconsole, second.netconsole}, .panic = config.panic};
+  tree.write("/etc/lastgasp/sender.toml", config::format_sender_file(file));
+  config::SenderFile back = config::load_sender_file(tree.path("/etc/lastgasp/sender.toml"));
+  EXPECT_EQ(config::format_sender_file(back), config::format_sender_file(file));
+  ASSERT_EQ(back.targets.size(), 2u);
+  EXPECT_EQ(back.targets[0].to, "[fd00::1]:7000");
+  EXPECT_EQ(back.targets[1].name, "second");
   EXPECT_EQ(back.panic.timeout, 30);
 }
 

@@ -87,6 +87,12 @@ std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::strin
   return args;
 }
 
+// A snapshot without its directories: the tool may leave a parent it created.
+std::map<std::string, std::string> files_only(std::map<std::string, std::string> snapshot) {
+  std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
+  return snapshot;
+}
+
 // The sender and an on-link receiver: 10.77.1.2 <-> 10.77.1.1.
 struct OnLink : ::testing::Test {
   Namespace sender{"snd"}, receiver{"rcv"};
@@ -162,6 +168,7 @@ TEST_F(OnLink, NoRouteFailsClearly) {
 }
 
 TEST_F(OnLink, DryRunLeavesTheTreeByteIdentical) {
+  sh("ip netns exec " + sender.name() + " ping -c1 -W2 10.77.1.1");  // a dry run only reads the neighbour table
   auto before = tree.snapshot();
   ToolResult r = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.1.1"},
                           sender.name());
@@ -170,6 +177,82 @@ TEST_F(OnLink, DryRunLeavesTheTreeByteIdentical) {
   EXPECT_NE(r.out.find("would write " + kDir + "lastgasp/remote_mac: " + receiver.mac("b0")), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("would write /etc/lastgasp/sender.toml"), std::string::npos) << r.out;
+}
+
+TEST_F(OnLink, DryRunSendsNothingToResolveTheNeighbour) {
+  ASSERT_EQ(sender.neighbours("a0").find("10.77.1.1"), std::string::npos) << "the neighbour must start unknown";
+  auto before = tree.snapshot();
+  ToolResult r = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.1.1"},
+                          sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--dry-run sends nothing"), std::string::npos) << r.err;
+  // A datagram, or anything else sent to 10.77.1.1, would have made the kernel ARP for it.
+  EXPECT_EQ(sender.neighbours("a0").find("10.77.1.1"), std::string::npos) << sender.neighbours("a0");
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(OnLink, FailureAfterChangesIsUndoneAndSaysSo) {
+  // kernel.panic cannot be written: the target and printk, written before it, are undone.
+  std::filesystem::remove(tree.path("/proc/sys/kernel/panic"));
+  std::filesystem::create_directory(tree.path("/proc/sys/kernel/panic"));
+  auto before = tree.snapshot();
+  ToolResult r = run_tool({"--root", tree.root().string(), "netconsole", "--to", "10.77.1.1"}, sender.name());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("lastgasp-setup netconsole: cannot write '10'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\nlastgasp-setup: the changes made before the failure were undone; nothing was changed\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+}
+
+TEST_F(OnLink, NoPersistThenRemoveRestoresTargetAndValues) {
+  auto original = tree.snapshot();
+  ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--no-persist"}), sender.name()).status, 0);
+  EXPECT_EQ(tree.read("/proc/sys/kernel/panic"), "10\n");
+  ToolResult r = run_tool(setup_args(tree, {"remove"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json_of(r)["targets"], nlohmann::json::array({"lastgasp"}));
+  EXPECT_EQ(tree.snapshot(), original);
+}
+
+TEST_F(OnLink, NoPersistThenPersistedRunThenRemoveRestoresTheOriginalValues) {
+  auto original = files_only(tree.snapshot());
+  ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--no-persist"}), sender.name()).status, 0);
+  ToolResult persisted = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());
+  ASSERT_EQ(persisted.status, 0) << persisted.err;
+  ToolResult r = run_tool(setup_args(tree, {"remove"}), sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json_of(r)["restored"].size(), 3u) << r.out;
+  EXPECT_EQ(files_only(tree.snapshot()), original);
+}
+
+TEST_F(OnLink, SeveralReceiversAllComeBackAtBootAndCheckMissesNone) {
+  receiver.ip("addr add 10.77.1.3/24 dev b0");
+  ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name()).status, 0);
+  ToolResult second =
+      run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.3", "--name", "second"}), sender.name());
+  ASSERT_EQ(second.status, 0) << second.err;
+
+  // A reboot: configfs and /run start empty; the unit runs apply.
+  for (const char* name : {"lastgasp", "second"}) std::filesystem::remove_all(tree.path(kDir + name));
+  std::filesystem::remove_all(tree.path("/run"));
+  ToolResult check = run_tool(setup_args(tree, {"check"}), sender.name());
+  EXPECT_EQ(check.status, 1) << check.out;
+  ToolResult apply = run_tool(setup_args(tree, {"apply"}), sender.name());
+  ASSERT_EQ(apply.status, 0) << apply.err;
+  EXPECT_EQ(json_of(apply)["targets"].size(), 2u) << apply.out;
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "10.77.1.1\n");
+  EXPECT_EQ(tree.read(kDir + "second/remote_ip"), "10.77.1.3\n");
+
+  // Ready only while both are there.
+  std::filesystem::remove_all(tree.path(kDir + "second"));
+  check = run_tool(setup_args(tree, {"check"}), sender.name());
+  EXPECT_EQ(check.status, 1) << check.out;
+  bool missing = false;
+  nlohmann::json report = json_of(check);
+  for (const auto& item : report["items"])
+    if (item["id"] == "saved.second") missing = item["state"] == "fail";
+  EXPECT_TRUE(missing) << check.out;
 }
 
 TEST_F(OnLink, GlobalOptionsAfterTheSubcommandAndSecondRunChangesNothing) {
@@ -211,10 +294,6 @@ TEST_F(OnLink, WirelessDeviceIsRefused) {
 }
 
 TEST_F(OnLink, RemoveUndoesEveryFileAndValue) {
-  auto files_only = [](std::map<std::string, std::string> snapshot) {
-    std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
-    return snapshot;
-  };
   auto original = files_only(tree.snapshot());
   ASSERT_EQ(run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name()).status, 0);
   ToolResult r = run_tool(setup_args(tree, {"remove"}), sender.name());

@@ -150,7 +150,7 @@ TEST(TargetWriter, FailureHalfwayRestoresTheExistingTarget) {
 
   FakeContext f(tree);
   EXPECT_THROW(NetconsoleTarget(f.sysroot, "lastgasp").apply(request_v4()), Error);
-  EXPECT_TRUE(f.sysroot.rollback().empty());
+  EXPECT_TRUE(f.sysroot.rollback().failures.empty());
   EXPECT_EQ(tree.snapshot(), before);
   EXPECT_EQ(tree.read(kDir + "/enabled"), "1\n");
 }

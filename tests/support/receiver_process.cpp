@@ -8,8 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
-#include <stdexcept>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -71,20 +72,55 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::uint16_t free_udp_port(const std::string& address) {
-  socklen_t len = 0;
-  sockaddr_storage ss = make_address(address, 0, len);
-  int fd = ::socket(ss.ss_family, SOCK_DGRAM, 0);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  ::close(fd);
-  return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                       : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+// The receiver binds UDP and TCP on one port, and ctest -j runs other receivers meanwhile: a
+// port is only good if both are free.
+std::uint16_t free_port(const std::string& address) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    socklen_t len = 0;
+    sockaddr_storage ss = make_address(address, 0, len);
+    int tcp = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int udp = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool free = ::bind(tcp, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
+                ::getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+                ::bind(udp, reinterpret_cast<sockaddr*>(&ss), len) == 0;
+    ::close(tcp);
+    ::close(udp);
+    if (free)
+      return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                           : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  }
+  throw std::runtime_error("no port free for both UDP and TCP on " + address);
+}
+
+bool udp_queues_empty(std::uint16_t port) {
+  char local_port[8];
+  std::snprintf(local_port, sizeof local_port, ":%04X", port);
+  for (const char* table : {"/proc/net/udp", "/proc/net/udp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      fields >> slot >> local >> remote >> state >> queues;  // queues: TX:RX in hex
+      if (local.size() >= 5 && local.compare(local.size() - 5, 5, local_port) == 0 &&
+          queues.substr(queues.find(':') + 1) != "00000000")
+        return false;
+    }
+  }
+  return true;
 }
 
 ReceiverProcess::ReceiverProcess(std::vector<std::string> args, const std::string& ready_text,
                                  const std::vector<std::string>& environment) {
   if (args.empty() || args[0].find('/') == std::string::npos) args.insert(args.begin(), kReceiverBinary);
+  // Without --config the daemon reads /etc/lastgasp/receiver.toml, which an installed package
+  // (journal = true, an allow list) would bring into every test: the defaults, explicitly.
+  if (args[0] == kReceiverBinary && std::find(args.begin(), args.end(), "--config") == args.end()) {
+    std::ofstream(scratch_.path() / "defaults.toml") << "# every key at its default\n";
+    args.push_back("--config");
+    args.push_back((scratch_.path() / "defaults.toml").string());
+  }
   int out = ::open((scratch_.path() / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = spawn(args, out, environment);
   ::close(out);
@@ -102,15 +138,19 @@ ReceiverProcess::~ReceiverProcess() {
 }
 
 int ReceiverProcess::stop(int signal) {
-  // Once reaped, pid_ is -1, and kill(-1, SIGNAL) as root signals every process on the machine.
-  if (pid_ <= 0) throw std::logic_error("the receiver was stopped already");
-  ::kill(pid_, signal);
+  this->signal(signal);
   int status = wait_status(pid_);
   pid_ = -1;
   return status;
 }
 
 void ReceiverProcess::kill_hard() { stop(SIGKILL); }
+
+void ReceiverProcess::signal(int signal) {
+  // Once reaped, pid_ is -1, and kill(-1, SIGNAL) as root signals every process on the machine.
+  if (pid_ <= 0) throw std::logic_error("the receiver was stopped already");
+  ::kill(pid_, signal);
+}
 
 std::string ReceiverProcess::stderr_text() const { return read_file(scratch_.path() / "stderr"); }
 

@@ -23,8 +23,8 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// A UDP port that was free a moment ago on ADDRESS.
-std::uint16_t free_udp_port(const std::string& address = "127.0.0.1");
+// A port free for both UDP and TCP on ADDRESS a moment ago (the receiver binds both).
+std::uint16_t free_port(const std::string& address = "127.0.0.1");
 
 class ReceiverProcess {
  public:
@@ -36,6 +36,9 @@ class ReceiverProcess {
   // Sends SIGNAL and waits for the exit; returns the exit status.
   int stop(int signal = 15);
   void kill_hard();
+  // Sends SIGNAL and returns at once (SIGHUP, or a SIGTERM the test times itself); never once
+  // stopped, since kill(-1, ...) as root signals every process on the machine.
+  void signal(int signal);
   std::string stderr_text() const;  // stdout and stderr, as written so far
   pid_t pid() const { return pid_; }
 
@@ -49,6 +52,10 @@ int run_command(const std::vector<std::string>& args, std::string& output);
 
 std::string read_file(const std::filesystem::path& path);
 std::vector<std::string> read_lines(const std::filesystem::path& path);
+
+// Whether every UDP socket bound to PORT has an empty receive queue (/proc/net/udp and udp6):
+// the receiver has read what was sent to it, which on loopback is there once send() returns.
+bool udp_queues_empty(std::uint16_t port);
 
 // Polls PREDICATE until it is true or TIMEOUT passes.
 template <class F>

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <cstring>
+#include <sys/stat.h>
 
 #include "hosts/host_table.hpp"
 #include "receiver_process.hpp"
@@ -56,6 +59,21 @@ class FileSinkBounds : public ::testing::Test {
   test::TempDir tmp_;
   sinks::LogDirectory dir_{tmp_.path()};
 };
+
+// A fleet's state saves must not cost a file creation and a deletion each: the two names swap
+// between two inodes for good, and the old content is kept beside.
+TEST_F(FileSinkBounds, StateSavesSwapBetweenTwoFilesAndNeverMakeANewOne) {
+  std::set<ino_t> inodes;
+  for (int i = 1; i <= 10; ++i) {
+    ASSERT_TRUE(dir_.replace("host", "state.json", "{\"save\": " + std::to_string(i) + "}\n")) << std::strerror(errno);
+    struct stat st {};
+    ASSERT_EQ(::stat((tmp_.path() / "host" / "state.json").c_str(), &st), 0);
+    inodes.insert(st.st_ino);
+  }
+  EXPECT_EQ(inodes.size(), 2u);
+  EXPECT_EQ(read_file(tmp_.path() / "host" / "state.json"), "{\"save\": 10}\n");
+  EXPECT_EQ(read_file(tmp_.path() / "host" / "state.json.tmp"), "{\"save\": 9}\n") << "the previous save";
+}
 
 TEST_F(FileSinkBounds, ASenderThatRebootsAndPanicsInALoopGetsItsBurstOfIncidentFilesThenNone) {
   sinks::FileSinkSettings settings;
