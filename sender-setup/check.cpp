@@ -14,6 +14,7 @@
 #include "pstore_probe.hpp"
 #include "state.hpp"
 #include "subcommands.hpp"
+#include "sysroot/kernel_features.hpp"
 #include "sysroot/kernel_settings.hpp"
 
 namespace lastgasp::setup {
@@ -61,16 +62,38 @@ class Report {
   std::vector<Item> items_;
 };
 
-void check_netconsole_support(const Sysroot& root, Report& report) {
+// What the kernel lacks is said as such: `modprobe netconsole` and mounting
+// configfs are offered only where they can work.
+void check_netconsole_module(const Sysroot& root, const NetconsoleSupport& kernel, Report& report) {
   if (root.exists("/sys/module/netconsole")) report.ok("netconsole.module", "loaded");
+  else if (kernel.netconsole.absent())
+    report.fail("netconsole.module", "this kernel has no netconsole: " + kernel.netconsole.evidence,
+                kNetconsoleKernelAdvice);
   else report.fail("netconsole.module", "not loaded", kSetupHint + std::string(" (loads it), or modprobe netconsole"));
+}
 
-  if (root.is_dir(kNetconsoleConfigfs)) report.ok("netconsole.configfs", kNetconsoleConfigfs);
-  else if (!is_mounted(root, "/sys/kernel/config", "configfs"))
-    report.fail("netconsole.configfs", "configfs not mounted", "mount -t configfs none /sys/kernel/config");
-  else
-    report.fail("netconsole.configfs", "no netconsole directory in configfs",
-                "load netconsole, or use a kernel with CONFIG_NETCONSOLE_DYNAMIC");
+void check_netconsole_configfs(const Sysroot& root, const NetconsoleSupport& kernel, Report& report) {
+  const char* id = "netconsole.configfs";
+  bool mounted = is_mounted(root, "/sys/kernel/config", "configfs");
+  if (root.is_dir(kNetconsoleConfigfs)) report.ok(id, kNetconsoleConfigfs);
+  else if (!mounted && kernel.configfs.absent())
+    report.fail(id, "this kernel has no configfs: " + kernel.configfs.evidence, kNetconsoleKernelAdvice);
+  else if (kernel.dynamic.absent())
+    report.fail(id, "this kernel's netconsole has no configfs targets: " + kernel.dynamic.evidence,
+                kNetconsoleKernelAdvice);
+  else if (!mounted) report.fail(id, "configfs not mounted", "mount -t configfs none /sys/kernel/config");
+  else if (kernel.netconsole.absent()) report.fail(id, "no netconsole directory in configfs", kNetconsoleKernelAdvice);
+  else if (root.exists("/sys/module/netconsole"))
+    report.fail(id, "netconsole is loaded but has no configfs directory (no CONFIG_NETCONSOLE_DYNAMIC)",
+                kNetconsoleKernelAdvice);
+  else report.fail(id, "no netconsole directory in configfs", kSetupHint + std::string(" (loads netconsole)"));
+}
+
+void check_netconsole_support(const Sysroot& root, Report& report) {
+  // A netconsole directory in configfs is the kernel's own answer: nothing to look up.
+  NetconsoleSupport kernel = root.is_dir(kNetconsoleConfigfs) ? NetconsoleSupport{} : netconsole_support(root);
+  check_netconsole_module(root, kernel, report);
+  check_netconsole_configfs(root, kernel, report);
 }
 
 // The MAC given with --mac for TARGET's receiver, as its [[netconsole]] table in
@@ -254,7 +277,11 @@ void check_printk_and_panic(const Sysroot& root, Report& report) {
 void check_pstore(const Sysroot& root, Report& report) {
   PstoreStatus pstore = probe_pstore(root);
   if (pstore.backend == "none") {
-    report.warn("pstore.backend", "none", "lastgasp-setup pstore --apply");
+    // `pstore --apply` can only help a kernel that has ramoops.
+    KernelSupport ramoops = module_support(root, KernelConfig(root), "ramoops", "CONFIG_PSTORE_RAM");
+    if (ramoops.absent())
+      report.warn("pstore.backend", "none, and this kernel has no ramoops: " + ramoops.evidence, kRamoopsKernelAdvice);
+    else report.warn("pstore.backend", "none", "lastgasp-setup pstore --apply");
   } else {
     std::string value = pstore.backend + ", " + std::to_string(pstore.dmesg_records()) + " dmesg record(s) stored";
     if (pstore.ramoops_dmesg_slots) value += " of " + std::to_string(*pstore.ramoops_dmesg_slots);

@@ -17,6 +17,7 @@
 #include "state.hpp"
 #include "subcommands.hpp"
 #include "toml_reader.hpp"
+#include "sysroot/kernel_features.hpp"
 #include "sysroot/kernel_settings.hpp"
 
 extern char** environ;
@@ -38,6 +39,13 @@ bool run_program(std::vector<std::string> argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Before anything else, also in dry-run: `modprobe netconsole` and mounting
+// configfs cannot help a kernel that was built without them.
+void require_netconsole_kernel(const Sysroot& root) {
+  if (root.is_dir(kNetconsoleConfigfs)) return;
+  if (auto missing = netconsole_support(root).missing()) throw Error(*missing + "; " + kNetconsoleKernelAdvice);
 }
 
 // Loads netconsole and mounts configfs when they are missing. Under --root the
@@ -318,6 +326,7 @@ std::string format_boot_option(const config::SenderConfig& config, const NetPath
 }
 
 nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx) {
+  require_netconsole_kernel(ctx.root);
   config::HostPort receiver = receiver_endpoint(config);
   ResolveOptions options;
   if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
@@ -327,7 +336,8 @@ nlohmann::json configure_netconsole(config::SenderConfig config, const Netconsol
   options.send_probes = !ctx.root.dry_run();
   options.is_wireless = [&ctx](const std::string& dev) { return is_wireless(ctx.root, dev); };
   Netlink netlink;
-  NetPath path = resolve_path(netlink, receiver.host, options);
+  NetPath path;
+  retry_with_backoff(ctx, run.retry, [&] { path = resolve_path(netlink, receiver.host, options); });
   return apply_netconsole(std::move(config), path, run, ctx);
 }
 
@@ -455,8 +465,9 @@ namespace {
 
 // Every saved target, each its own transaction: a receiver that cannot be
 // reached at boot must not keep the others from coming back. The exit status
-// still says that one failed.
-int apply_saved_targets(Context& ctx, const std::string& file) {
+// still says that one failed. With RETRY_FOR, each target's path is tried again
+// inside its own transaction, for up to that long, before it is given up.
+int apply_saved_targets(Context& ctx, const std::string& file, std::chrono::seconds retry_for) {
   config::SenderFile saved;
   try {
     saved = config::load_sender_file(ctx.root.host_path(file));
@@ -467,7 +478,11 @@ int apply_saved_targets(Context& ctx, const std::string& file) {
   int status = kExitOk;
   for (std::size_t i = 0; i < saved.targets.size(); ++i) {
     try {
-      reports.push_back(configure_netconsole(saved.config(i), {.persist = true, .at_boot = true}, ctx));
+      NetconsoleRun run{.persist = true, .at_boot = true};
+      run.retry.total = retry_for;
+      // The kernel log names the target when there are several to tell apart.
+      if (saved.targets.size() > 1) run.retry.label = "netconsole target '" + saved.targets[i].name + "'";
+      reports.push_back(configure_netconsole(saved.config(i), run, ctx));
       ctx.root.commit();
     } catch (const std::exception& e) {
       ctx.fail_and_roll_back("apply", "target '" + saved.targets[i].name + "': " + e.what());
@@ -483,9 +498,17 @@ int apply_saved_targets(Context& ctx, const std::string& file) {
 
 SubcommandRun define_apply(CLI::App& command) {
   auto file = std::make_shared<std::string>(kSenderConfigFile);
+  auto retry_for = std::make_shared<int>(0);
   command.add_option("--config", *file, "the settings to apply (under --root, like every path)")
       ->capture_default_str();
-  return [file](Context& ctx) { return apply_saved_targets(ctx, *file); };
+  command.add_option("--retry-for", *retry_for,
+                     "keep trying each target's path to the receiver for up to this many seconds, with backoff, "
+                     "logging each failure to the kernel log (the boot unit uses 300)")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
+  return [file, retry_for](Context& ctx) {
+    return apply_saved_targets(ctx, *file, std::chrono::seconds(*retry_for));
+  };
 }
 
 }  // namespace lastgasp::setup

@@ -9,6 +9,7 @@
 
 #include "endpoint.hpp"
 #include "sender_config.hpp"
+#include "boot_retry.hpp"
 #include "context.hpp"
 #include "netlink/path_resolver.hpp"
 
@@ -18,6 +19,7 @@ struct NetconsoleRun {
   bool persist = true;
   bool at_boot = false;  // run by the unit: adopt the boot-time target cmdline0
   std::chrono::milliseconds neighbour_timeout{3000};
+  RetryPolicy retry{};  // how long the unit's `apply` keeps trying the path at boot
 };
 
 struct ResolvedReceiver {

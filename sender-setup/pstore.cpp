@@ -9,23 +9,25 @@
 
 #include <nlohmann/json.hpp>
 
+#include "boot_loader.hpp"
 #include "error.hpp"
 #include "persistence.hpp"
 #include "pstore_probe.hpp"
 #include "state.hpp"
 #include "subcommands.hpp"
+#include "sysroot/kernel_features.hpp"
 #include "sysroot/kernel_settings.hpp"
 
 namespace lastgasp::setup {
 
 namespace {
 
-constexpr const char* kGrubDropIn = "/etc/default/grub.d/lastgasp-pstore.cfg";
 constexpr const char* kRamoopsModprobeFile = "/etc/modprobe.d/lastgasp-ramoops.conf";
 constexpr const char* kRamoopsModulesLoadFile = "/etc/modules-load.d/lastgasp-ramoops.conf";
 constexpr const char* kPstoreConfDropIn = "/etc/systemd/pstore.conf.d/lastgasp.conf";
 constexpr const char* kPstoreWantsLink = "/etc/systemd/system/sysinit.target.wants/systemd-pstore.service";
 constexpr const char* kRegionName = "lastgasp";
+
 
 // ramoops keeps only part 1 of each dump, so the dmesg record is the newest
 // min(record_size, kmsg_bytes) bytes: both are raised together.
@@ -77,11 +79,13 @@ std::string hex(std::uint64_t value) {
 }
 
 struct RamoopsProposal {
-  std::string kernel_args;  // for GRUB_CMDLINE_LINUX, with $ escaped for GRUB
-  std::vector<std::pair<std::string, std::string>> module_options;
+  std::string kernel_args;  // raw, as the kernel reads them; each boot loader escapes them its own way
+  std::vector<std::pair<std::string, std::string>> module_options;  // for modprobe.d; none when built in
 };
 
-RamoopsProposal propose_ramoops(const Sysroot& root) {
+// A built-in ramoops never reads modprobe.d: its parameters go on the kernel
+// command line, where a module's could go too but would only lengthen it.
+RamoopsProposal propose_ramoops(const Sysroot& root, bool built_in) {
   RamoopsProposal p;
   std::string sizes = " pstore.kmsg_bytes=" + std::to_string(kRecordSize);
   if (ramoops_has_mem_name(root)) {
@@ -91,31 +95,34 @@ RamoopsProposal propose_ramoops(const Sysroot& root) {
     // layout tried (three). The cause is not known: reserve_mem is best effort, as the kernel says.
     p.kernel_args = "reserve_mem=" + std::to_string(kRegionSize >> 20) + "M:2M:" + kRegionName +
                     " ramoops.mem_name=" + kRegionName + sizes;
-    p.module_options.emplace_back("mem_name", kRegionName);
+    if (!built_in) p.module_options.emplace_back("mem_name", kRegionName);
   } else {
     auto address = pick_memmap_address(root);
     if (!address)
       throw Error("cannot find a RAM range for ramoops in /proc/iomem (run as root, which sees the addresses)");
-    // /etc/default/grub is shell: \\\$ becomes \$, which GRUB reads as a literal $.
-    p.kernel_args = "memmap=" + std::to_string(kRegionSize >> 20) + "M\\\\\\$" + hex(*address) + sizes;
+    p.kernel_args = "memmap=" + std::to_string(kRegionSize >> 20) + "M$" + hex(*address) + sizes;
     p.module_options.emplace_back("mem_address", hex(*address));
     p.module_options.emplace_back("mem_size", std::to_string(kRegionSize));
   }
   p.module_options.emplace_back("record_size", std::to_string(kRecordSize));
   p.module_options.emplace_back("console_size", std::to_string(kConsoleSize));
+  if (built_in) {
+    for (const auto& [param, value] : p.module_options) p.kernel_args += " ramoops." + param + "=" + value;
+    p.module_options.clear();
+  }
   return p;
 }
 
-void persist_ramoops(Sysroot& root, State& state, const RamoopsProposal& p) {
-  write_owned_file(root, state, kGrubDropIn,
-                   "# Written by lastgasp-setup: reserve RAM for ramoops, so that the last kernel log\n"
-                   "# survives a panic. Run update-grub, then reboot.\n"
-                   "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX " + p.kernel_args + "\"\n");
+// Returns where the kernel arguments went and what the user must still do.
+std::string persist_ramoops(Sysroot& root, State& state, const BootLoader& loader, const RamoopsProposal& p) {
+  std::string next = add_kernel_args(root, state, loader, p.kernel_args);
+  if (p.module_options.empty()) return next;
   // ramoops is a module on Debian: the kernel arguments alone load nothing.
   write_owned_file(root, state, kRamoopsModprobeFile,
                    "# Written by lastgasp-setup: where ramoops keeps its records.\n" +
                        modprobe_options("ramoops", p.module_options));
   write_owned_file(root, state, kRamoopsModulesLoadFile, "# Written by lastgasp-setup.\nramoops\n");
+  return next;
 }
 
 nlohmann::json ensure_collection(Context& ctx, State& state, const PstoreStatus& status, bool apply) {
@@ -147,25 +154,42 @@ nlohmann::json ensure_collection(Context& ctx, State& state, const PstoreStatus&
   return report;
 }
 
-// No backend: on x86, a ramoops region (written with --apply); elsewhere, advice.
+// No backend: on x86, a ramoops region (written with --apply), where the
+// kernel has ramoops; elsewhere, advice.
 void propose_backend(Context& ctx, State& state, bool apply, nlohmann::json& report) {
   if (!is_x86()) {
     ctx.say("No pstore backend. On this architecture, describe a ramoops region in the device tree "
             "(reserved-memory, compatible = \"ramoops\").");
     return;
   }
-  RamoopsProposal proposal = propose_ramoops(ctx.root);
-  report["proposal"] = {{"kernel_args", proposal.kernel_args},
-                        {"modprobe", modprobe_options("ramoops", proposal.module_options)}};
-  ctx.say("No pstore backend. Proposed ramoops region, as kernel arguments: " + proposal.kernel_args);
-  if (!apply) {
-    ctx.say("Run with --apply to write it as a GRUB drop-in and modprobe.d options.");
+  KernelSupport ramoops = module_support(ctx.root, KernelConfig(ctx.root), "ramoops", "CONFIG_PSTORE_RAM");
+  report["ramoops"] = ramoops.evidence;
+  if (ramoops.absent()) {
+    std::string lacks = "this kernel has no ramoops: " + ramoops.evidence + "; " + kRamoopsKernelAdvice;
+    if (apply) throw Error("cannot set up a ramoops region: " + lacks);
+    ctx.say("No pstore backend, and " + lacks + ".");
     return;
   }
-  persist_ramoops(ctx.root, state, proposal);
+  if (ramoops.support == Support::kUnknown)
+    ctx.warn("cannot tell whether this kernel has ramoops: " + ramoops.evidence);
+  RamoopsProposal proposal = propose_ramoops(ctx.root, ramoops.built_in);
+  BootLoader loader = detect_boot_loader(ctx.root);
+  report["proposal"] = {{"kernel_args", proposal.kernel_args}, {"boot_loader", loader.name},
+                        {"modprobe", proposal.module_options.empty()
+                                         ? nlohmann::json(nullptr)
+                                         : nlohmann::json(modprobe_options("ramoops", proposal.module_options))}};
+  ctx.say("No pstore backend. Proposed ramoops region, as kernel arguments: " + proposal.kernel_args);
+  if (!apply) {
+    ctx.say("Run with --apply to add them to the boot loader's kernel command line (" +
+            (loader.name.empty() ? std::string("none found") : loader.name) + ")" +
+            (proposal.module_options.empty() ? "." : " and write the ramoops module options."));
+    return;
+  }
+  std::string done = persist_ramoops(ctx.root, state, loader, proposal);
+  // With --dry-run the lines above say what would be written; "added" would be a lie.
+  bool known = loader.kind != BootLoaderKind::kUnknown;
+  ctx.say(ctx.root.dry_run() && known ? "Would add the kernel arguments for " + loader.name + "." : done);
   report["applied"] = true;
-  ctx.say("Written to " + std::string(kGrubDropIn) + ", " + kRamoopsModprobeFile + " and " +
-          kRamoopsModulesLoadFile + ": run update-grub, then reboot.");
 }
 
 int run_pstore(Context& ctx, bool apply) {

@@ -5,6 +5,7 @@
 // be undone is said, stays recorded, and makes the exit status 2.
 #include <nlohmann/json.hpp>
 
+#include "boot_loader.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "error.hpp"
 #include "persistence.hpp"
@@ -96,6 +97,26 @@ void restore_values(Context& ctx, State& state, Outcome& outcome) {
   }
 }
 
+// The kernel arguments grubby was given. A grubby that fails leaves them
+// recorded for the next `remove`; a grubby that is gone never comes back to take
+// them, so they are forgotten and left to the user, with a warning.
+void remove_boot_args(Context& ctx, State& state, Outcome& outcome) {
+  if (state.boot_args.empty()) return;
+  std::string args;
+  for (const std::string& arg : state.boot_args) args += (args.empty() ? "" : " ") + arg;
+  try {
+    if (auto left = remove_grubby_args(ctx.root, state)) {
+      ctx.warn(*left);
+      outcome.left.push_back({{"kernel_args", args}, {"reason", *left}});
+      return;
+    }
+  } catch (const std::exception& e) {
+    outcome.fail(ctx, "remove the kernel arguments " + args + " with grubby: " + e.what());
+    return;
+  }
+  outcome.restored.push_back({{"kernel_args", args}, {"by", "grubby"}});
+}
+
 // `remove --name NAME`: the live target and its entry in sender.toml, so that
 // the boot-time unit does not bring it back. The saved target that owns the boot
 // option lives in cmdline0.
@@ -134,8 +155,9 @@ int run_remove(Context& ctx, const std::string& only) {
   else
     for (const std::string& name : std::set<std::string>(state.targets)) remove_target(ctx, state, name, outcome);
   // The persisted files and the knobs belong to the setup as a whole: they go
-  // with its last target, live or saved.
+  // with its last target, live or saved; so do the kernel arguments grubby was given.
   if (state.targets.empty() && (only.empty() || load_saved_targets(ctx.root).targets.empty())) {
+    remove_boot_args(ctx, state, outcome);
     remove_files(ctx, state, outcome);
     restore_values(ctx, state, outcome);
   }

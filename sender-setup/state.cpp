@@ -42,6 +42,7 @@ toml::table to_table(const std::map<std::string, std::string>& values) {
 std::string format_state(const State& state) {
   toml::table root{{"targets", to_array(state.targets)}, {"files", to_array(state.files)},
                    {"previous", to_table(state.previous)}, {"written", to_table(state.written)}};
+  if (!state.boot_args.empty()) root.insert("boot_args", to_array(state.boot_args));
   std::ostringstream out;
   out << "# Written by lastgasp-setup: what it created, the values it replaced and what it wrote.\n"
          "# 'lastgasp-setup remove' reads this to undo exactly that. Do not edit.\n\n"
@@ -59,6 +60,7 @@ void merge_state_file(const Sysroot& root, const char* system_path, State& state
     state.files.merge(read_set(reader, "files"));
     read_map(reader, file, "previous", state.previous);
     read_map(reader, file, "written", state.written);
+    state.boot_args.merge(read_set(reader, "boot_args"));
     reader.reject_unknown_keys();
   } catch (const config::ConfigError& e) {
     throw Error(std::string(e.what()) + " (fix or delete the state file)");

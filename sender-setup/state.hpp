@@ -29,10 +29,18 @@ struct State {
   // The value this tool last wrote to each of those paths: `remove` leaves a
   // value that someone changed since. Absent in states written by 0.1.
   std::map<std::string, std::string> written;
+  std::set<std::string> boot_args;  // kernel arguments given to grubby, which keeps no file of ours
 
-  bool empty() const { return targets.empty() && files.empty() && previous.empty(); }
-  // Files under /etc bring the setup back at boot, so the state must outlive it too.
-  bool persisted() const { return !files.empty(); }
+  bool empty() const { return targets.empty() && files.empty() && previous.empty() && boot_args.empty(); }
+  // Files under /etc, an administrator's /etc/kernel/cmdline changed in place
+  // and grubby's boot entries bring the setup back at boot, so the state must
+  // outlive it too.
+  bool persisted() const {
+    if (!files.empty() || !boot_args.empty()) return true;
+    for (const auto& [path, value] : previous)
+      if (path.starts_with("/etc/")) return true;
+    return false;
+  }
 };
 
 // Both state files, merged; absent files are an empty State. A recorded target

@@ -2,10 +2,6 @@
 // /dev/kmsg, which netconsole sends like any kernel record, then asks the
 // receiver over TCP whether it arrived (docs/protocol.md, VERIFY). Exit 0 when
 // it did, 1 when it did not within the wait, 2 on errors.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -15,6 +11,7 @@
 #include "error.hpp"
 #include "receiver_client.hpp"
 #include "subcommands.hpp"
+#include "sysroot/kernel_settings.hpp"
 
 namespace lastgasp::setup {
 
@@ -38,15 +35,8 @@ std::string make_token() {
 }
 
 void write_canary(Context& ctx, const std::string& token, const std::string& receiver) {
-  std::string line = "<5>lastgasp-setup verify: canary " + token + " for " + receiver + "\n";
-  std::string path = ctx.root.host_path("/dev/kmsg").string();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot open /dev/kmsg: " + std::string(std::strerror(errno)) + " (run as root)");
-  ssize_t n = ::write(fd, line.data(), line.size());
-  int e = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(line.size()))
-    throw Error("cannot write the canary to /dev/kmsg: " + std::string(std::strerror(e)));
+  if (int error = write_kmsg(ctx.root, kKmsgNotice, "lastgasp-setup verify: canary " + token + " for " + receiver))
+    throw Error("cannot write the canary to /dev/kmsg: " + std::string(std::strerror(error)) + " (run as root)");
 }
 
 int run_verify(Context& ctx, const std::string& to, double wait_s) {

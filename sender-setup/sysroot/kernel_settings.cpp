@@ -1,6 +1,10 @@
 #include "kernel_settings.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <sstream>
 
 namespace lastgasp::setup {
@@ -55,6 +59,17 @@ bool is_true(std::string_view value) { return value == "Y" || value == "1" || va
 
 bool is_wireless(const Sysroot& root, const std::string& dev) {
   return root.exists("/sys/class/net/" + dev + "/wireless") || root.exists("/sys/class/net/" + dev + "/phy80211");
+}
+
+int write_kmsg(const Sysroot& root, int level, std::string_view line) {
+  // One write(2) is one record; "<N>" sets its level.
+  std::string record = "<" + std::to_string(level) + ">" + std::string(line) + "\n";
+  int fd = ::open(root.host_path("/dev/kmsg").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t written = ::write(fd, record.data(), record.size());
+  int error = written == static_cast<ssize_t>(record.size()) ? 0 : written < 0 ? errno : EIO;
+  ::close(fd);
+  return error;
 }
 
 bool is_mounted(const Sysroot& root, std::string_view mount_point, std::string_view type) {

@@ -32,6 +32,15 @@ bool kdump_loaded(const Sysroot& root);
 bool is_true(std::string_view value);
 // Whether DEV is a Wi-Fi device: sysfs knows, netlink's link message does not say.
 bool is_wireless(const Sysroot& root, const std::string& dev);
+// Syslog levels for write_kmsg.
+inline constexpr int kKmsgError = 3;
+inline constexpr int kKmsgWarning = 4;
+inline constexpr int kKmsgNotice = 5;
+// Writes one LINE at LEVEL into the kernel log (/dev/kmsg under the root),
+// where the consoles, netconsole among them, see it. Not a change to undo, so
+// not journaled. Returns 0 or the errno.
+int write_kmsg(const Sysroot& root, int level, std::string_view line);
+
 // Whether a filesystem of TYPE is mounted at MOUNT_POINT, from /proc/mounts.
 bool is_mounted(const Sysroot& root, std::string_view mount_point, std::string_view type);
 

@@ -1,7 +1,9 @@
 #include "sysroot.hpp"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+extern char** environ;
 
 namespace lastgasp::setup {
 
@@ -39,6 +43,29 @@ int write_whole(const fs::path& target, std::string_view content) {
   int error = written < 0 ? errno : 0;
   ::close(fd);
   return error;
+}
+
+std::string command_line(const std::vector<std::string>& command) {
+  std::string line;
+  for (const std::string& word : command) line += (line.empty() ? "" : " ") + word;
+  return line;
+}
+
+// Runs COMMAND (an absolute path and its arguments, no shell) and waits for it.
+// Returns "" on exit status 0, else why it failed.
+std::string run_command(const std::vector<std::string>& command) {
+  std::vector<std::string> words = command;
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (int error = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ))
+    return std::string("cannot run ") + argv[0] + ": " + std::strerror(error);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  return "'" + command_line(command) + "' failed" +
+         (WIFEXITED(status) ? " with exit status " + std::to_string(WEXITSTATUS(status)) : std::string(" (killed)"));
 }
 
 }  // namespace
@@ -184,6 +211,19 @@ void Sysroot::make_symlink(std::string_view link_target, std::string_view path) 
   undo_.push_back({Undo::kRemoveLink, std::string(path), std::nullopt});
 }
 
+void Sysroot::run(const std::vector<std::string>& command, const std::vector<std::string>& undo) {
+  std::vector<std::string> arguments(command.begin() + 1, command.end());
+  record("run", command.front(), command_line(arguments));
+  if (announce_dry_run("run", command_line(command), "")) return;
+  if (!live_)
+    throw SysrootError("cannot run " + command.front() + " under --root " + root_.string() +
+                           ": it would change the running system, not the tree; run with --dry-run to see the "
+                           "command",
+                       EPERM);
+  if (std::string failure = run_command(command); !failure.empty()) throw SysrootError(failure, 0);
+  undo_.push_back({Undo::kRunCommand, command.front(), std::nullopt, undo});
+}
+
 void Sysroot::commit() { undo_.clear(); }
 
 RollbackResult Sysroot::rollback() {
@@ -209,6 +249,12 @@ RollbackResult Sysroot::rollback() {
         break;
       case Undo::kRecreateDir:
         fs::create_directory(target, ec);
+        break;
+      case Undo::kRunCommand:
+        if (std::string failure = run_command(it->command); !failure.empty()) {
+          result.failures.push_back(failure);
+          continue;
+        }
         break;
     }
     if (ec) result.failures.push_back("cannot undo the change to " + target.string() + ": " + ec.message());

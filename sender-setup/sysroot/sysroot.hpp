@@ -16,9 +16,9 @@
 namespace lastgasp::setup {
 
 struct Operation {
-  std::string action;  // "write", "mkdir", "rmdir", "remove", "symlink"
-  std::string path;    // the system path, without the root prefix
-  std::string value;   // what was written (or the symlink's target)
+  std::string action;  // "write", "mkdir", "rmdir", "remove", "symlink", "run"
+  std::string path;    // the system path, without the root prefix (the program, for "run")
+  std::string value;   // what was written (the symlink's target, the program's arguments)
   bool operator==(const Operation&) const = default;
 };
 
@@ -57,6 +57,11 @@ class Sysroot {
   void remove_dir(std::string_view path);
   void remove_file(std::string_view path);
   void make_symlink(std::string_view target, std::string_view path);
+  // Runs a program that changes the system for us (grubby edits every boot
+  // entry), given UNDO, the command that takes the change back. Only on the
+  // live system: under --root, whose boot entries it would not edit, this
+  // throws (with --dry-run it is only announced, like every change).
+  void run(const std::vector<std::string>& command, const std::vector<std::string>& undo);
 
   // Ends the transaction: the changes so far stay.
   void commit();
@@ -74,9 +79,10 @@ class Sysroot {
 
  private:
   struct Undo {
-    enum Kind { kRestoreContent, kRestoreSymlink, kRemoveDir, kRemoveLink, kRecreateDir } kind;
+    enum Kind { kRestoreContent, kRestoreSymlink, kRemoveDir, kRemoveLink, kRecreateDir, kRunCommand } kind;
     std::string path;
     std::optional<std::string> previous;
+    std::vector<std::string> command = {};  // kRunCommand
   };
   void record(std::string action, std::string_view path, std::string_view value);
   bool announce_dry_run(std::string_view what, std::string_view path, std::string_view value);

@@ -462,6 +462,10 @@ def pstore_kernel_args(a, setup_bin, work):
     tree = os.path.join(work, "pstore-proposal-root")
     os.makedirs(os.path.join(tree, "sys/module/ramoops/parameters"), exist_ok=True)
     open(os.path.join(tree, "sys/module/ramoops/parameters/mem_name"), "w").close()
+    # A loaded module has initstate; without it the tree would show a built-in
+    # ramoops, whose parameters lastgasp-setup puts on the command line instead.
+    with open(os.path.join(tree, "sys/module/ramoops/initstate"), "w") as f:
+        f.write("live\n")
     out = subprocess.run([setup_bin, "--root", tree, "--json", "pstore"], capture_output=True, text=True)
     if out.returncode != 0:
         raise Failure(f"lastgasp-setup pstore (proposal) failed: {out.stderr}")

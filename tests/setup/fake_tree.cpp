@@ -27,6 +27,7 @@ FakeTree::FakeTree(KernelModel model) : model_(model) {
   write("/proc/sys/kernel/panic_on_oops", "0\n");
   write("/proc/sys/kernel/sysrq", "438\n");
   write("/proc/sys/kernel/hostname", "sender-1\n");
+  write("/proc/sys/kernel/osrelease", std::string(kFakeRelease) + "\n");
   write("/proc/mounts",
         "sysfs /sys sysfs rw 0 0\nconfigfs /sys/kernel/config configfs rw 0 0\n"
         "pstore /sys/fs/pstore pstore rw 0 0\n");

@@ -54,6 +54,8 @@ class FakeTree {
 };
 
 inline constexpr const char* kTargetDir = "/sys/kernel/config/netconsole/";
+// The fake kernel's release: /lib/modules/<it> and /boot/config-<it> are its build.
+inline constexpr const char* kFakeRelease = "6.1.0-lastgasp-test";
 
 // A Context on a fake tree, writing its words into strings.
 struct FakeContext {

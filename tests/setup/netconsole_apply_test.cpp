@@ -79,7 +79,12 @@ TEST(NetconsoleApply, FirstRunWritesTargetKnobsAndPersistence) {
             "kernel.printk = 8 4 1 7\nkernel.panic = 10\nkernel.panic_on_oops = 1\n");
   std::string unit = tree.read(kUnitFile);
   EXPECT_NE(unit.find("After=network-online.target"), std::string::npos);
-  EXPECT_NE(unit.find("ExecStart=" + own_executable() + " apply"), std::string::npos) << unit;
+  // Retries at boot without holding it up: in the unit's own process, as Type=exec.
+  EXPECT_NE(unit.find("ExecStart=" + own_executable() + " apply --retry-for ${LASTGASP_RETRY_FOR}\n"),
+            std::string::npos)
+      << unit;
+  EXPECT_NE(unit.find("\nType=exec\n"), std::string::npos) << unit;
+  EXPECT_NE(unit.find("\nEnvironment=LASTGASP_RETRY_FOR=300\n"), std::string::npos) << unit;
   EXPECT_EQ(std::filesystem::read_symlink(tree.path(kUnitWantsLink)), kUnitFile);
 
   config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));

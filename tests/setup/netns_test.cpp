@@ -4,8 +4,10 @@
 // (--root); the route, link and neighbour lookups are the kernel's.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -384,6 +386,61 @@ TEST(Bridge, PortIsRefusedNamingItsMasterAndTheBridgeItselfWorks) {
   ASSERT_EQ(bridge.status, 0) << bridge.err;
   EXPECT_EQ(tree.read(kDir + "lastgasp/dev_name"), "br0\n");
   EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), receiver.mac("b0") + "\n");
+}
+
+// The boot unit's `apply --retry-for`: a gateway that answers only after a
+// while, as one booting after the same power cut, and one that never does.
+// sender 10.77.1.2 -> default via 10.77.1.1, whose address the router gets late.
+struct SlowGateway : ::testing::Test {
+  Namespace sender{"sndg"}, router{"rtrg"};
+  FakeTree tree;
+  void SetUp() override {
+    connect(sender, "a0", router, "r0");
+    sender.ip("addr add 10.77.1.2/24 dev a0");
+    sender.ip("route add default via 10.77.1.1");
+    tree.write("/etc/lastgasp/sender.toml", "[netconsole]\nto = \"10.77.2.2:6666\"\n");
+    tree.write("/dev/kmsg", "");
+  }
+};
+
+TEST_F(SlowGateway, ApplyRetriesUntilTheGatewayAnswersAndSaysSoInTheKernelLog) {
+  // After the first attempt's 3 s neighbour wait has failed, within the second.
+  std::jthread gateway_comes_up([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+    router.ip("addr add 10.77.1.1/24 dev r0");
+  });
+  ToolResult r = run_tool(setup_args(tree, {"apply", "--retry-for", "30"}), sender.name());
+  gateway_comes_up.join();
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(tree.read(kDir + "lastgasp/remote_mac"), router.mac("r0") + "\n");
+  EXPECT_EQ(tree.read(kDir + "lastgasp/enabled"), "1\n");
+  std::string kmsg = tree.read("/dev/kmsg");
+  EXPECT_NE(kmsg.find("<4>lastgasp-setup: netconsole: attempt 1 failed, retrying in 1 s: "), std::string::npos) << kmsg;
+  EXPECT_NE(kmsg.find("10.77.1.1"), std::string::npos) << kmsg;
+  EXPECT_NE(kmsg.find("<5>lastgasp-setup: netconsole: the receiver's path resolved at attempt "), std::string::npos)
+      << kmsg;
+  EXPECT_EQ(kmsg.find("<3>"), std::string::npos) << kmsg;
+}
+
+TEST_F(SlowGateway, ApplyGivesUpWithinTheBoundChangingNothingButTheKernelLog) {
+  auto before = tree.snapshot();
+  auto start = std::chrono::steady_clock::now();
+  ToolResult r = run_tool(setup_args(tree, {"apply", "--retry-for", "5"}), sender.name());
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.status, 2);
+  // Two attempts of 3 s each and a 1 s wait; never much past the bound.
+  EXPECT_GE(elapsed, 5.0);
+  EXPECT_LT(elapsed, 12.0);
+  std::string kmsg = tree.read("/dev/kmsg");
+  EXPECT_NE(kmsg.find("<4>lastgasp-setup: netconsole: attempt 1 failed, retrying in 1 s: "), std::string::npos) << kmsg;
+  EXPECT_NE(kmsg.find("<3>lastgasp-setup: netconsole stays off this boot: attempt 2 failed and the 5 s to retry are "
+                      "over: "),
+            std::string::npos)
+      << kmsg;
+  EXPECT_NE(r.err.find("10.77.1.1"), std::string::npos) << r.err;
+  auto after = tree.snapshot();
+  after["/dev/kmsg"] = before["/dev/kmsg"];
+  EXPECT_EQ(after, before);
 }
 
 }  // namespace
