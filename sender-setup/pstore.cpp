@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <sys/utsname.h>
 
+#include <charconv>
 #include <cstdio>
 #include <sstream>
 
@@ -26,7 +27,6 @@ constexpr const char* kRamoopsModprobeFile = "/etc/modprobe.d/lastgasp-ramoops.c
 constexpr const char* kRamoopsModulesLoadFile = "/etc/modules-load.d/lastgasp-ramoops.conf";
 constexpr const char* kPstoreConfDropIn = "/etc/systemd/pstore.conf.d/lastgasp.conf";
 constexpr const char* kPstoreWantsLink = "/etc/systemd/system/sysinit.target.wants/systemd-pstore.service";
-constexpr const char* kRegionName = "lastgasp";
 
 
 // ramoops keeps only part 1 of each dump, so the dmesg record is the newest
@@ -42,23 +42,33 @@ bool is_x86() {
   return machine == "x86_64" || (machine.size() == 4 && machine[0] == 'i' && machine.ends_with("86"));
 }
 
-// Whether ramoops knows mem_name (v6.11, which also brought reserve_mem=): its
-// parameter file when it is loaded, else modinfo on the live system.
-bool ramoops_has_mem_name(const Sysroot& root) {
-  if (root.exists(module_param_path("ramoops", "mem_name"))) return true;
-  if (!root.live()) return false;
-  FILE* pipe = ::popen("modinfo -F parm ramoops 2>/dev/null", "r");
-  if (!pipe) return false;
-  std::string output;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, pipe)) output += buf;
-  ::pclose(pipe);
-  return output.find("mem_name:") != std::string::npos;
+// memmap=, not reserve_mem= (v6.11), even where ramoops has mem_name: reserve_mem takes what
+// memblock has free at each boot, and KASLR may put the new kernel where the last boot's region
+// was (the kernel says so: "it is not guaranteed to be the same location"); the panic's record is
+// then gone. Under qemu (e2e_pstore_6.12) it was lost in one initramfs layout out of three. A
+// memmap= region is e820-reserved at a fixed address, and the decompressor's KASLR avoids it.
+
+// The region an earlier --apply put on this boot's command line (memmap=1M$ADDR): running pstore
+// again before ramoops is loaded must keep it where it is, not split /proc/iomem's range anew.
+std::optional<std::uint64_t> region_on_command_line(const Sysroot& root) {
+  const std::string prefix = "memmap=" + std::to_string(kRegionSize >> 20) + "M$";
+  std::istringstream words(root.read("/proc/cmdline").value_or(""));
+  std::string word;
+  while (words >> word) {
+    if (!word.starts_with(prefix)) continue;
+    std::uint64_t address = 0;
+    std::string_view digits = std::string_view(word).substr(prefix.size());
+    if (!digits.starts_with("0x")) continue;
+    auto [end, ec] = std::from_chars(digits.data() + 2, digits.data() + digits.size(), address, 16);
+    if (ec == std::errc() && end == digits.data() + digits.size() && address % kRegionSize == 0) return address;
+  }
+  return std::nullopt;
 }
 
-// For memmap=: a 1 MiB-aligned region in the middle of the largest System RAM
-// range below 4 GiB, away from the kernel image (low) and the initrd (high).
+// A 1 MiB-aligned region in the middle of the largest System RAM range below
+// 4 GiB, away from the kernel image (low) and the initrd (high).
 std::optional<std::uint64_t> pick_memmap_address(const Sysroot& root) {
+  if (auto kept = region_on_command_line(root)) return kept;
   std::istringstream iomem(root.read("/proc/iomem").value_or(""));
   std::string line;
   std::uint64_t best_start = 0, best_size = 0;
@@ -88,22 +98,12 @@ struct RamoopsProposal {
 RamoopsProposal propose_ramoops(const Sysroot& root, bool built_in) {
   RamoopsProposal p;
   std::string sizes = " pstore.kmsg_bytes=" + std::to_string(kRecordSize);
-  if (ramoops_has_mem_name(root)) {
-    // Aligned to 2 MiB, not 4 KiB. Found under qemu (e2e_pstore_6.12): at 4 KiB alignment one
-    // initramfs size put the region at 0xe900000, right below early-boot allocations, and the
-    // panic's record did not survive the warm reset; at 2 MiB alignment it survived in every
-    // layout tried (three). The cause is not known: reserve_mem is best effort, as the kernel says.
-    p.kernel_args = "reserve_mem=" + std::to_string(kRegionSize >> 20) + "M:2M:" + kRegionName +
-                    " ramoops.mem_name=" + kRegionName + sizes;
-    if (!built_in) p.module_options.emplace_back("mem_name", kRegionName);
-  } else {
-    auto address = pick_memmap_address(root);
-    if (!address)
-      throw Error("cannot find a RAM range for ramoops in /proc/iomem (run as root, which sees the addresses)");
-    p.kernel_args = "memmap=" + std::to_string(kRegionSize >> 20) + "M$" + hex(*address) + sizes;
-    p.module_options.emplace_back("mem_address", hex(*address));
-    p.module_options.emplace_back("mem_size", std::to_string(kRegionSize));
-  }
+  auto address = pick_memmap_address(root);
+  if (!address)
+    throw Error("cannot find a RAM range for ramoops in /proc/iomem (run as root, which sees the addresses)");
+  p.kernel_args = "memmap=" + std::to_string(kRegionSize >> 20) + "M$" + hex(*address) + sizes;
+  p.module_options.emplace_back("mem_address", hex(*address));
+  p.module_options.emplace_back("mem_size", std::to_string(kRegionSize));
   p.module_options.emplace_back("record_size", std::to_string(kRecordSize));
   p.module_options.emplace_back("console_size", std::to_string(kConsoleSize));
   if (built_in) {

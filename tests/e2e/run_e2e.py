@@ -449,21 +449,28 @@ def check_612_fields(rows, a, guest_host, receiver_bin, log_dir):
     log(f"6.12: release={ver} and host={guest_host} arrive as fields; 'hosts' names the host {guest_host}")
 
 
-def pstore_kernel_args(a, setup_bin, work):
-    """The kernel arguments lastgasp-setup pstore proposes for this kernel, as
+def guest_iomem(a, initrd, work):
+    """The guest's /proc/iomem, from a boot that prints it: the same machine,
+    memory and kernel as the scenario's boots, so the same RAM map."""
+    lines, _ = run_qemu(a, initrd, "console=ttyS0,115200 e2e.scenario=iomem", reboot=False, timeout=60,
+                        serial_path=os.path.join(work, "serial-iomem.log"), network=[])
+    iomem = [l[len(b"E2E-IOMEM:"):].decode() for l in lines if l.startswith(b"E2E-IOMEM:")]
+    if not any("System RAM" in l for l in iomem):
+        raise Failure(f"the iomem boot printed no System RAM range (serial console in {work}/serial-iomem.log)")
+    return "\n".join(iomem) + "\n"
+
+
+def pstore_kernel_args(a, setup_bin, work, initrd):
+    """The kernel arguments lastgasp-setup pstore proposes for this guest, as
     GRUB would pass them: asked of the tool itself, on a tree that shows what
-    the guest will have (no backend yet, a ramoops that knows mem_name)."""
-    ver = open(os.path.join(a.kernel_dir, "version")).read().strip()
-    ko = glob.glob(os.path.join(a.kernel_dir, "lib/modules", ver, "kernel/fs/pstore/ramoops.ko*"))
-    parms = subprocess.run(["modinfo", "-F", "parm", ko[0]], capture_output=True, text=True).stdout if ko else ""
-    if "mem_name:" not in parms:
-        raise Failure(f"the pstore scenarios need ramoops.mem_name (>= 6.11): a guest cannot take a memmap= "
-                      f"region that lastgasp-setup computes inside it on its command line ({a.series})")
+    the guest has (its real /proc/iomem, no backend yet, ramoops a module)."""
     tree = os.path.join(work, "pstore-proposal-root")
-    os.makedirs(os.path.join(tree, "sys/module/ramoops/parameters"), exist_ok=True)
-    open(os.path.join(tree, "sys/module/ramoops/parameters/mem_name"), "w").close()
+    os.makedirs(os.path.join(tree, "proc"), exist_ok=True)
+    with open(os.path.join(tree, "proc/iomem"), "w") as f:
+        f.write(guest_iomem(a, initrd, work))
     # A loaded module has initstate; without it the tree would show a built-in
     # ramoops, whose parameters lastgasp-setup puts on the command line instead.
+    os.makedirs(os.path.join(tree, "sys/module/ramoops"), exist_ok=True)
     with open(os.path.join(tree, "sys/module/ramoops/initstate"), "w") as f:
         f.write("live\n")
     out = subprocess.run([setup_bin, "--root", tree, "--json", "pstore"], capture_output=True, text=True)
@@ -521,9 +528,10 @@ def main():
             append.append(f"e2e.vlan={VLAN_ID}")
         one_boot = a.scenario in ("netconsole", "plain", "vlan", "bond")
         if not one_boot:
-            # What lastgasp-setup pstore proposes on a kernel with ramoops.mem_name
-            # (>= 6.11): a guest takes it on its command line, as GRUB would.
-            append += pstore_kernel_args(a, setup_bin, work)
+            # What lastgasp-setup pstore proposes for this guest: it takes it on its
+            # command line, as GRUB would; in the guest, pstore --apply finds the same region.
+            pstore_args = pstore_kernel_args(a, setup_bin, work, initrd)
+            append += pstore_args
             if a.scenario == "nicdeath":
                 append.append(f"e2e.deadport={free_port()}")
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
@@ -573,7 +581,7 @@ def main():
         if not any(r["level"] == "lastgasp" and "panic" in r["text"] for r in rows):
             raise Failure("the host's log has no 'lastgasp: panic' line")
     if a.scenario in ("pstore", "nicdeath"):
-        check_pstore(a, hdir, rows, segs, text)
+        check_pstore(a, hdir, rows, segs, text, pstore_args)
     if switch:
         check_vlan(switch)
     if puller:
@@ -612,9 +620,17 @@ def check_bond(puller):
     log(f"netconsole went out through {puller.pulled} until its cable was pulled; the panic through {backup}")
 
 
-def check_pstore(a, hdir, rows, segs, text):
+def check_pstore(a, hdir, rows, segs, text, kernel_args):
     if len(segs) < 2:
         raise Failure("the guest did not reboot after the panic (kernel.panic as lastgasp-setup set it)")
+    # In the guest, pstore --apply ran again before ramoops was loaded: both boots must point
+    # ramoops at the region on the command line, not at the middle of the RAM it split.
+    reserved = [w.split("$", 1)[1] for w in kernel_args if w.startswith("memmap=")]
+    used = re.findall(rb"ramoops region (\S*)", text)
+    if len(reserved) != 1 or len(used) < 2 or any(int(u, 0) != int(reserved[0], 16) for u in used):
+        raise Failure(f"ramoops should use the region on the command line ({kernel_args}) in both boots, "
+                      f"used {used}")
+    log(f"ramoops used the reserved region {reserved[0]} in {len(used)} boots")
     m = re.search(rb"COLLECT rc=(\d+) again=(\d+) left=\[(.*)\]", text)
     if not m:
         raise Failure("boot 2 never reported on collect")

@@ -277,7 +277,7 @@ TEST_F(Pstore, DryRunApplyChangesNothing) {
   EXPECT_EQ(tree.snapshot(), before);
 }
 
-TEST_F(Pstore, OldKernelGetsMemmapWithGrubEscapingAndModuleOptions) {
+TEST_F(Pstore, NoBackendGetsAMemmapRegionWithGrubEscapingAndModuleOptions) {
   nlohmann::json report = run({"--apply"});
   // Middle of the largest RAM range below 4 GiB, 1 MiB aligned.
   // Raw, as the kernel reads it; escaped only inside GRUB's file.
@@ -294,15 +294,31 @@ TEST_F(Pstore, OldKernelGetsMemmapWithGrubEscapingAndModuleOptions) {
   EXPECT_NE(tree.read("/etc/modules-load.d/lastgasp-ramoops.conf").find("\nramoops\n"), std::string::npos);
 }
 
-TEST_F(Pstore, KernelWithMemNameGetsReserveMem) {
+// reserve_mem= would move when KASLR puts the kernel where the last boot's region was.
+TEST_F(Pstore, KernelWithMemNameStillGetsAFixedMemmapRegion) {
   tree.write("/sys/module/ramoops/parameters/mem_name", "\n");
   tree.write("/sys/module/ramoops/initstate", "live\n");  // a loaded module, not built in
   nlohmann::json report = run({"--apply"});
-  EXPECT_EQ(report["proposal"]["kernel_args"],
-            "reserve_mem=1M:2M:lastgasp ramoops.mem_name=lastgasp pstore.kmsg_bytes=65536");
-  EXPECT_NE(tree.read("/etc/modprobe.d/lastgasp-ramoops.conf")
-                .find("options ramoops mem_name=\"lastgasp\" record_size=\"65536\" console_size=\"262144\"\n"),
-            std::string::npos);
+  EXPECT_EQ(report["proposal"]["kernel_args"], "memmap=1M$0x60000000 pstore.kmsg_bytes=65536");
+  EXPECT_NE(tree.read("/etc/modprobe.d/lastgasp-ramoops.conf").find("mem_address=\"0x60000000\""), std::string::npos);
+}
+
+// Booted with the region, /proc/iomem shows it reserved and the RAM range split; a second run
+// before ramoops is loaded must point ramoops at the same region, not at the new range's middle.
+TEST_F(Pstore, ARegionAlreadyOnTheCommandLineIsKept) {
+  tree.write("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 memmap=1M$0x60000000 pstore.kmsg_bytes=65536\n");
+  tree.write("/proc/iomem",
+             "00001000-0009fbff : System RAM\n00100000-5fffffff : System RAM\n60000000-600fffff : Reserved\n"
+             "60100000-bfffffff : System RAM\n");
+  nlohmann::json report = run({"--apply"});
+  EXPECT_EQ(report["proposal"]["kernel_args"], "memmap=1M$0x60000000 pstore.kmsg_bytes=65536");
+  EXPECT_NE(tree.read("/etc/modprobe.d/lastgasp-ramoops.conf").find("mem_address=\"0x60000000\""), std::string::npos);
+}
+
+TEST_F(Pstore, AnotherSizeOrAMisalignedRegionOnTheCommandLineIsNotOurs) {
+  tree.write("/proc/cmdline", "memmap=2M$0x70000000 memmap=1M$0x70000800 memmap=1M!0x70000000\n");
+  nlohmann::json report = run({});
+  EXPECT_EQ(report["proposal"]["kernel_args"], "memmap=1M$0x60000000 pstore.kmsg_bytes=65536");
 }
 
 TEST_F(Pstore, ExistingBackendNeedsNoRegion) {
