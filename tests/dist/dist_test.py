@@ -336,7 +336,8 @@ def cli_coverage_problems(work, binary):
     script = os.path.join(root, "usr/share/bash-completion/completions", name)
     (page_gz,) = glob.glob(os.path.join(root, f"usr/share/man/man8/{name}.8.gz"))
     r = subprocess.run(["zcat", page_gz], capture_output=True, text=True, check=True)
-    page = r.stdout.replace("\\-", "-")
+    # Plain text: \- is -, and font changes (\fB--dev\fR) are no part of a word.
+    page = re.sub(r"\\f[BIRP]", "", r.stdout.replace("\\-", "-"))
     _, subs = help_of(binary, "")
     if not subs:
         fail(f"no subcommands in {name} --help")
