@@ -197,7 +197,6 @@ unsigned UdpListener::receive() {
     }
     taken += static_cast<unsigned>(n);
     wire::Instant now{std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
-    ++counters_.batches;
     for (int i = 0; i < n; ++i) {
       const msghdr& h = messages_[i].msg_hdr;
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
