@@ -22,17 +22,13 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+from ports import free_port  # noqa: E402  (tests/support: one of it)
 
 ROUNDS = 150
 SPACING = 0.02  # seconds between records
 BUDGET_DISK_MS = 250
 BUDGET_SCREEN_MS = 300
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def record(seq, text):

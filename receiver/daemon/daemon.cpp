@@ -424,7 +424,7 @@ void Daemon::reload() {
   sd_notify(0, "READY=1");
 }
 
-std::string Daemon::on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) {
+std::string Daemon::on_pstore(const hosts::SenderAddress& peer, wire::PstoreRecord record) {
   std::string name = names_.directory_for(peer);
   sinks::StoreOutcome stored = pstore_.store(name, record);
   if (stored.result == sinks::StoreResult::failed) {

@@ -26,11 +26,6 @@ constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(std::uint32_t));
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
 
-udp::endpoint parse_endpoint(const std::string& text) {
-  ListenAddress listen = parse_listen_address(text);
-  return {listen.address, listen.port};
-}
-
 std::string endpoint_name(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -78,7 +73,7 @@ void refuse_if_taken(const udp::endpoint& endpoint) {
 }  // namespace
 
 std::vector<int> open_receive_group(const std::string& address, unsigned count) {
-  udp::endpoint endpoint = parse_endpoint(address);
+  udp::endpoint endpoint = parse_endpoint<udp::endpoint>(address);
   refuse_if_taken(endpoint);
   std::vector<int> fds;
   try {

@@ -43,8 +43,6 @@
 
 namespace lastgasp::sinks {
 
-inline constexpr const char* kConsoleLog = "console.log";
-
 struct OpenIncident {
   wire::WallTime opened{};  // names the file
   std::string label;        // names the file: the kind, or pstore-panic
