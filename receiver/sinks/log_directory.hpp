@@ -13,7 +13,10 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "fd.hpp"
 
 namespace lastgasp::sinks {
 
@@ -65,20 +68,6 @@ class LogDirectory {
   mutable std::mutex refusals_mutex_;
   mutable std::map<std::string, std::chrono::steady_clock::time_point> refusals_reported_;  // path -> when
   mutable std::mutex rename_lock_;
-};
-
-// Owns a descriptor: closed when it goes.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd();
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
 };
 
 // Calls F with the name of every entry of the directory DIR but "." and "..".
