@@ -135,7 +135,7 @@ bool LogDirectory::replace(const std::string& host, const std::string& name, con
   Fd dir(open_host_dir(host, true));
   if (!dir) return false;
   std::string temporary = name + ".tmp";
-  Fd file(reuse_temporary(dir.get(), temporary));
+  Fd file(reuse_temporary(dir.get(), temporary, host + "/" + temporary));
   if (!file) {  // a fresh one
     bool gone = ::unlinkat(dir.get(), temporary.c_str(), 0) == 0 || errno == ENOENT;
     file.reset(gone ? open_file_at(dir.get(), temporary, O_WRONLY | O_CREAT | O_EXCL, host + "/" + temporary) : -1);
@@ -149,16 +149,13 @@ bool LogDirectory::replace(const std::string& host, const std::string& name, con
                 (errno == ENOENT && ::renameat(dir.get(), temporary.c_str(), dir.get(), name.c_str()) == 0));
 }
 
-// The temporary left by the last save, emptied, if it is still ours alone: a regular file with
-// one link. Anything else (planted, or a hard link whose other name O_TRUNC would empty too) is
-// replaced by a fresh file. -1 when there is none to reuse.
-int LogDirectory::reuse_temporary(int dir, const std::string& temporary) const {
-  int fd = ::openat(dir, temporary.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+// The temporary left by the last save, emptied, if open_file_at finds it still ours alone. Anything
+// it refuses (planted, or a hard link whose other name a truncation would empty too) is replaced
+// by a fresh file. -1 when there is none to reuse.
+int LogDirectory::reuse_temporary(int dir, const std::string& temporary, const std::string& where) const {
+  int fd = open_file_at(dir, temporary, O_WRONLY, where);
   if (fd < 0) return -1;
-  struct stat st {};
-  bool ours = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-              ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 && ::ftruncate(fd, 0) == 0;
-  if (ours) return fd;
+  if (::ftruncate(fd, 0) == 0) return fd;
   ::close(fd);
   return -1;
 }

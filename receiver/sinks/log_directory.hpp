@@ -58,7 +58,7 @@ class LogDirectory {
   int open_host_dir(const std::string& host, bool create) const;
   // WHERE is HOST/RELATIVE, for the message when the file is refused.
   int open_file_at(int dir, const std::string& name, int flags, const std::string& where) const;
-  int reuse_temporary(int dir, const std::string& temporary) const;
+  int reuse_temporary(int dir, const std::string& temporary, const std::string& where) const;
   int refuse(const std::string& where, const char* why, int error) const;
   bool refusal_is_news(const std::string& where) const;
 
