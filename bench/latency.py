@@ -33,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
+from ports import free_port  # noqa: E402  (tests/support: one of it)
 
 ROUNDS = 150
 SPACING = 0.02  # seconds between records
@@ -40,12 +42,6 @@ BUDGET_DISK_MS = 250
 BUDGET_SCREEN_MS = 300
 BUDGET_DURABLE_MS = 1000
 PANIC_HOSTS = 40  # 127.0.1.1 on; one panic each (a host's incidents are rate-limited)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def record(seq, text):

@@ -1,17 +1,15 @@
 #include "endpoint.hpp"
 
-#include <charconv>
+#include "numbers.hpp"
 
 namespace lastgasp::config {
 
 namespace {
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
-    return std::nullopt;
-  return static_cast<std::uint16_t>(value);
+  auto value = parse_number<std::uint16_t>(text);
+  if (value == 0) return std::nullopt;
+  return value;
 }
 
 }  // namespace

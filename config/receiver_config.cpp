@@ -2,10 +2,10 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
 
 #include "cidr.hpp"
 #include "endpoint.hpp"
+#include "numbers.hpp"
 #include "toml_reader.hpp"
 
 namespace lastgasp::config {
@@ -44,12 +44,11 @@ void read_min_free(TableReader& root, ReceiverConfig& cfg) {
   auto text = root.string("min_free");
   if (!text) return;
   if (text->ends_with('%')) {
-    unsigned percent = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size() - 1, percent);
-    if (ec != std::errc{} || end != text->data() + text->size() - 1 || percent > 50)
+    auto percent = parse_number<unsigned>(std::string_view(*text).substr(0, text->size() - 1));
+    if (!percent || *percent > 50)
       root.fail("min_free", "expected a share from \"0%\" to \"50%\", or a size such as \"1G\"");
     cfg.min_free_bytes = 0;
-    cfg.min_free_percent = percent;
+    cfg.min_free_percent = *percent;
     return;
   }
   auto bytes = parse_size(*text);

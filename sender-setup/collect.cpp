@@ -8,8 +8,6 @@
 // host and sha256, so running collect again never files anything twice.
 #include "collect.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collect_unit_template.hpp"
+#include "digest.hpp"
 #include "error.hpp"
 #include "persistence.hpp"
 #include "receiver_client.hpp"
@@ -41,20 +40,6 @@ struct Record {
   std::string sha256;
   std::vector<std::string> copies;  // the same bytes elsewhere: archived with it
 };
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
-    throw Error("SHA-256 failed (libcrypto)");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
 
 // The protocol's name: [A-Za-z0-9._-], at most 128 bytes.
 std::string protocol_name(const std::string& file_name) {
@@ -178,11 +163,7 @@ int run_collect(Context& ctx, const std::string& to, int timeout_s) {
 }  // namespace
 
 void install_collect_unit(Sysroot& root, State& state) {
-  std::string text = kCollectUnitTemplate;
-  const std::string placeholder = "%LASTGASP_SETUP%";
-  for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at))
-    text.replace(at, placeholder.size(), own_executable());
-  write_owned_file(root, state, kCollectUnitFile, text);
+  write_owned_file(root, state, kCollectUnitFile, unit_text(kCollectUnitTemplate, own_executable()));
   state.files.insert(kCollectUnitWantsLink);
   if (!root.exists(kCollectUnitWantsLink)) root.make_symlink(kCollectUnitFile, kCollectUnitWantsLink);
 }

@@ -10,8 +10,7 @@
 
 namespace lastgasp::setup {
 
-std::string unit_text(const std::string& executable) {
-  std::string text = kUnitTemplate;
+std::string unit_text(std::string text, const std::string& executable) {
   const std::string placeholder = "%LASTGASP_SETUP%";
   for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at))
     text.replace(at, placeholder.size(), executable);
@@ -25,7 +24,7 @@ std::string own_executable() {
 }
 
 void install_unit(Sysroot& root, State& state) {
-  write_owned_file(root, state, kUnitFile, unit_text(own_executable()));
+  write_owned_file(root, state, kUnitFile, unit_text(kUnitTemplate, own_executable()));
   // What `systemctl enable` does, done by hand so that it works under --root
   // and in an initramfs without systemctl.
   state.files.insert(kUnitWantsLink);

@@ -20,8 +20,9 @@ inline constexpr const char* kTmpfilesFile = "/etc/tmpfiles.d/lastgasp.conf";
 inline constexpr const char* kNetconsoleModprobeFile = "/etc/modprobe.d/lastgasp-netconsole.conf";
 inline constexpr const char* kNetconsoleModulesLoadFile = "/etc/modules-load.d/lastgasp-netconsole.conf";
 
-// The unit from dist/lastgasp-setup.service, running EXECUTABLE.
-std::string unit_text(const std::string& executable);
+// A unit template from dist/ (kUnitTemplate, kCollectUnitTemplate), with %LASTGASP_SETUP% replaced
+// by EXECUTABLE.
+std::string unit_text(std::string text, const std::string& executable);
 // This program's own path, for the unit's ExecStart.
 std::string own_executable();
 

@@ -8,9 +8,8 @@
 
 namespace lastgasp::cli {
 
-Command add_check_config(CLI::App& app) {
+Command define_check_config(CLI::App* sub) {
   auto file = std::make_shared<std::string>();
-  CLI::App* sub = app.add_subcommand("check-config", "validate a config file and change nothing");
   sub->add_option("FILE", *file, "the TOML file")->required();
   return [file] {
     try {

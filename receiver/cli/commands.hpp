@@ -10,13 +10,15 @@
 
 namespace lastgasp::cli {
 
-// Registers a subcommand on APP and returns what to run when it was chosen.
+// What to run when a command was chosen.
 using Command = std::function<int()>;
 
-Command add_run(CLI::App& app);  // on the root: the daemon's own options
-Command add_check_config(CLI::App& app);
-Command add_tail(CLI::App& app);
-Command add_hosts(CLI::App& app);
+// On the root: the daemon's own options.
+Command add_run(CLI::App& app);
+// Each defines its options on its subcommand SUB (main.cpp's table names them).
+Command define_check_config(CLI::App* sub);
+Command define_tail(CLI::App* sub);
+Command define_hosts(CLI::App* sub);
 
 // The config FILE names, or the default file if it exists, or the defaults.
 // Throws config::ConfigError.

@@ -98,9 +98,8 @@ int run_hosts(const HostsOptions& o) {
 
 }  // namespace
 
-Command add_hosts(CLI::App& app) {
+Command define_hosts(CLI::App* sub) {
   auto o = std::make_shared<HostsOptions>();
-  CLI::App* sub = app.add_subcommand("hosts", "one row per host: last seen, boots, records, gaps, panics, state");
   sub->add_option("--config", o->config_file, "read log_dir and silent_after_s from this config file")
       ->check(CLI::ExistingFile);
   sub->add_option("--log-dir", o->log_dir, "the receiver's log directory (default: the config's log_dir)");

@@ -1,28 +1,44 @@
+// lastgasp-receiver: with no subcommand, the daemon; else one of this table's
+// subcommands, one file each, as in lastgasp-setup.
 #include <iostream>
 #include <vector>
 
 #include "commands.hpp"
 
+namespace {
+
+using namespace lastgasp::cli;
+
+struct Subcommand {
+  const char* name;
+  const char* description;
+  Command (*define)(CLI::App* sub);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"check-config", "validate a config file and change nothing", define_check_config},
+    {"tail", "show the last records of the hosts' logs, and follow them with -f", define_tail},
+    {"hosts", "one row per host: last seen, boots, records, gaps, panics, state", define_hosts},
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"lastgasp-receiver: records every host's netconsole output, up to its last words"};
   app.require_subcommand(0, 1);
-  lastgasp::cli::Command run = lastgasp::cli::add_run(app);
-  std::vector<std::pair<CLI::App*, lastgasp::cli::Command>> subcommands;
-  auto add = [&](auto adder) {
-    std::size_t before = app.get_subcommands({}).size();
-    lastgasp::cli::Command command = adder(app);
-    subcommands.emplace_back(app.get_subcommands({})[before], std::move(command));
-  };
-  add(lastgasp::cli::add_check_config);
-  add(lastgasp::cli::add_tail);
-  add(lastgasp::cli::add_hosts);
+  Command run = add_run(app);
+  std::vector<std::pair<CLI::App*, Command>> commands;
+  for (const Subcommand& sc : kSubcommands) {
+    CLI::App* sub = app.add_subcommand(sc.name, sc.description);
+    commands.emplace_back(sub, sc.define(sub));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  for (auto& [sub, command] : subcommands)
+  for (auto& [sub, command] : commands)
     if (sub->parsed()) return command();
   return run();
 }

@@ -83,9 +83,8 @@ int run_tail(const TailOptions& o) {
 
 }  // namespace
 
-Command add_tail(CLI::App& app) {
+Command define_tail(CLI::App* sub) {
   auto o = std::make_shared<TailOptions>();
-  CLI::App* sub = app.add_subcommand("tail", "show the last records of the hosts' logs, and follow them with -f");
   sub->add_option("--config", o->config_file, "read log_dir from this config file")->check(CLI::ExistingFile);
   sub->add_option("--log-dir", o->log_dir, "the receiver's log directory (default: the config's log_dir)");
   sub->add_flag("-f,--follow", o->follow, "keep printing new records as they arrive");

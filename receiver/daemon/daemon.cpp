@@ -424,7 +424,7 @@ void Daemon::reload() {
   sd_notify(0, "READY=1");
 }
 
-std::string Daemon::on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) {
+std::string Daemon::on_pstore(const hosts::SenderAddress& peer, wire::PstoreRecord record) {
   std::string name = names_.directory_for(peer);
   sinks::StoreOutcome stored = pstore_.store(name, record);
   if (stored.result == sinks::StoreResult::failed) {
@@ -562,7 +562,8 @@ std::string Daemon::summary() const {
       std::to_string(w.files.dropped_lines) + " lines lost to write errors, " +
       std::to_string(writer_behind_.load()) + " lines lost to a writer too far behind, " +
       std::to_string(w.journal_errors) + " journal errors, " + std::to_string(w.files.incidents_suppressed) +
-      " incidents over the rate, " + std::to_string(s.internal_errors + w.internal_errors) +
+      " incidents over the rate, " + std::to_string(w.files.incident_bytes_cut) +
+      " bytes past incident_max_size (in console.log only), " + std::to_string(s.internal_errors + w.internal_errors) +
       " internal errors; dropped datagrams: " + std::to_string(s.hosts_refused) + " over max_hosts, " +
       std::to_string(s.new_hosts_limited) + " new hosts over the rate, " + std::to_string(s.streams_refused) +
       " ports over max_streams_per_host, " + std::to_string(s.not_allowed) + " outside the allow list, " +

@@ -57,7 +57,7 @@ class Daemon : public net::TcpHandler {
   std::uint64_t internal_errors() const;
 
   bool allows(const hosts::SenderAddress& peer) const override { return allow_.allows(peer); }
-  std::string on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) override;
+  std::string on_pstore(const hosts::SenderAddress& peer, wire::PstoreRecord record) override;
   void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
                  std::function<void(std::string)> reply) override;
 

@@ -15,4 +15,11 @@ struct ListenAddress {
 // Throws std::invalid_argument naming TEXT when it is not a numeric ADDR:PORT.
 ListenAddress parse_listen_address(const std::string& text);
 
+// The same, as an Asio endpoint (udp::endpoint, tcp::endpoint).
+template <class Endpoint>
+Endpoint parse_endpoint(const std::string& text) {
+  ListenAddress listen = parse_listen_address(text);
+  return {listen.address, listen.port};
+}
+
 }  // namespace lastgasp::net

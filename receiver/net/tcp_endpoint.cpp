@@ -26,11 +26,6 @@ bool out_of_descriptors(const boost::system::error_code& ec) {
          ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
 }
 
-tcp::endpoint parse_endpoint(const std::string& text) {
-  ListenAddress listen = parse_listen_address(text);
-  return {listen.address, listen.port};
-}
-
 std::optional<hosts::SenderAddress> peer_of(const tcp::socket& socket) {
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
@@ -159,7 +154,7 @@ std::string TcpBudget::summary() const {
 TcpEndpoint::TcpEndpoint(asio::io_context& io, const std::string& address, TcpHandler& handler,
                          std::shared_ptr<TcpBudget> budget)
     : acceptor_(io), pause_(io), handler_(handler), budget_(std::move(budget)) {
-  tcp::endpoint endpoint = parse_endpoint(address);
+  tcp::endpoint endpoint = parse_endpoint<tcp::endpoint>(address);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   if (endpoint.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(false));

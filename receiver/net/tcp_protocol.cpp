@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <new>
+
+#include "digest.hpp"
+#include "numbers.hpp"
 
 namespace lastgasp::net {
 
@@ -40,11 +42,10 @@ std::optional<std::string> percent_decode(std::string_view s) {
       out += s[i];
       continue;
     }
-    unsigned value = 0;
     if (i + 2 >= s.size()) return std::nullopt;
-    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
-    if (ec != std::errc{} || end != s.data() + i + 3) return std::nullopt;
-    out += static_cast<char>(value);
+    auto value = parse_number<unsigned>(s.substr(i + 1, 2), 16);
+    if (!value) return std::nullopt;
+    out += static_cast<char>(*value);
     i += 2;
   }
   return out;
@@ -52,17 +53,7 @@ std::optional<std::string> percent_decode(std::string_view s) {
 
 std::optional<std::uint64_t> number(const std::string* text) {
   if (!text || text->empty()) return std::nullopt;
-  std::uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
-  if (ec != std::errc{} || end != text->data() + text->size()) return std::nullopt;
-  return n;
-}
-
-std::string hex(const unsigned char* bytes, unsigned length) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < length; ++i) out += {kHex[bytes[i] >> 4], kHex[bytes[i] & 15]};
-  return out;
+  return parse_number<std::uint64_t>(*text);
 }
 
 bool is_record_name(const std::string& name) {
@@ -174,7 +165,7 @@ void ProtocolSession::finish_upload() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned length = 0;
   EVP_DigestFinal_ex(digest_.get(), digest, &length);
-  if (hex(digest, length) != upload_.sha256) return respond("ERR checksum\n");
+  if (to_hex(digest, length) != upload_.sha256) return respond("ERR checksum\n");
   std::string reply = handler_.on_pstore(peer_, std::move(upload_));
   respond(std::move(reply));
   if (!done()) expect_header();
@@ -238,13 +229,6 @@ std::optional<Request> parse_request(std::string_view line) {
   }
   if (r.verb.empty()) return std::nullopt;
   return r;
-}
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return hex(digest, length);
 }
 
 bool is_boot_id(std::string_view text) {

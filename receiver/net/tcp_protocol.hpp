@@ -17,7 +17,7 @@
 #include <openssl/types.h>
 
 #include "hosts/sender_address.hpp"
-#include "sinks/pstore_store.hpp"
+#include "wire/pstore_record.hpp"
 
 namespace lastgasp::net {
 
@@ -28,7 +28,6 @@ struct Request {
   const std::string* get(std::string_view key) const;
 };
 std::optional<Request> parse_request(std::string_view line);
-std::string sha256_hex(const std::string& bytes);
 // A boot id as the kernel writes it (a UUID), or its 32 hex digits without dashes.
 bool is_boot_id(std::string_view text);
 
@@ -37,7 +36,7 @@ class TcpHandler {
   virtual ~TcpHandler() = default;
   virtual bool allows(const hosts::SenderAddress& peer) const = 0;
   // Files an upload (checksum already checked) and returns the response line.
-  virtual std::string on_pstore(const hosts::SenderAddress& peer, sinks::PstoreRecord record) = 0;
+  virtual std::string on_pstore(const hosts::SenderAddress& peer, wire::PstoreRecord record) = 0;
   // Calls REPLY with the response line when TOKEN has arrived from PEER, or when WAIT has passed.
   virtual void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
                          std::function<void(std::string)> reply) = 0;
@@ -114,7 +113,7 @@ class ProtocolSession {
   std::string pending_;  // bytes fed behind a VERIFY, handled once it is answered
   std::string output_;
   std::optional<VerifyQuery> verify_;
-  sinks::PstoreRecord upload_;
+  wire::PstoreRecord upload_;
   std::uint64_t upload_size_ = 0;     // what the header declared
   std::uint64_t upload_charged_ = 0;  // what upload_.bytes holds in memory
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> digest_;

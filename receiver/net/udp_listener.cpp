@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "endpoint.hpp"
+#include "fd.hpp"
 #include "listen_address.hpp"
 #include "notice.hpp"
 #include "steering.hpp"
@@ -24,12 +25,8 @@ namespace {
 
 constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(std::uint32_t));
 
-[[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
-
-udp::endpoint parse_endpoint(const std::string& text) {
-  ListenAddress listen = parse_listen_address(text);
-  return {listen.address, listen.port};
-}
+// ERROR is the failed call's errno, taken at once: building WHAT may change errno.
+[[noreturn]] void fail(int error, const std::string& what) { throw std::system_error(error, std::generic_category(), what); }
 
 std::string endpoint_name(int fd) {
   sockaddr_storage ss{};
@@ -51,7 +48,7 @@ std::string endpoint_name(int fd) {
 
 int open_socket(int family) {
   int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) fail("socket");
+  if (fd < 0) fail(errno, "socket");
   if (family == AF_INET6) {
     int off = 0;  // "[::]" takes IPv4 too
     ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
@@ -59,38 +56,34 @@ int open_socket(int family) {
   return fd;
 }
 
-void bind_or_fail(int fd, const udp::endpoint& endpoint) {
-  if (::bind(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0) return;
-  int saved = errno;
-  ::close(fd);
-  errno = saved;
-  fail("cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
+// Binds FD, or closes it and throws.
+void bind_or_fail(Fd& fd, const udp::endpoint& endpoint) {
+  if (::bind(fd.get(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0) return;
+  int error = errno;
+  fd.reset(-1);
+  fail(error, "cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
 }
 
 // Binds a socket without SO_REUSEPORT for a moment: it fails, as a second receiver should, when
 // the port is taken. A group would otherwise take the second receiver in and share the traffic.
 void refuse_if_taken(const udp::endpoint& endpoint) {
-  int fd = open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET);
+  Fd fd(open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET));
   bind_or_fail(fd, endpoint);
-  ::close(fd);
 }
 
 }  // namespace
 
 std::vector<int> open_receive_group(const std::string& address, unsigned count) {
-  udp::endpoint endpoint = parse_endpoint(address);
+  udp::endpoint endpoint = parse_endpoint<udp::endpoint>(address);
   refuse_if_taken(endpoint);
   std::vector<int> fds;
   try {
     for (unsigned i = 0; i < count; ++i) {
-      int fd = open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET);
+      Fd fd(open_socket(endpoint.address().is_v6() ? AF_INET6 : AF_INET));
       int on = 1;
-      if (count > 1 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-        ::close(fd);
-        fail("SO_REUSEPORT");
-      }
+      if (count > 1 && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) fail(errno, "SO_REUSEPORT");
       bind_or_fail(fd, endpoint);
-      fds.push_back(fd);
+      fds.push_back(fd.release());
     }
   } catch (...) {
     for (int fd : fds) ::close(fd);
@@ -197,7 +190,6 @@ unsigned UdpListener::receive() {
     }
     taken += static_cast<unsigned>(n);
     wire::Instant now{std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
-    ++counters_.batches;
     for (int i = 0; i < n; ++i) {
       const msghdr& h = messages_[i].msg_hdr;
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {

@@ -34,7 +34,6 @@ class DatagramHandler {
 
 struct ListenerCounters {
   std::uint64_t datagrams = 0;
-  std::uint64_t batches = 0;
   std::uint64_t kernel_drops = 0;  // datagrams the kernel dropped because our buffer was full
 };
 

@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <deque>
 #include <optional>
 #include <queue>
 
 #include "file_sink.hpp"
+#include "numbers.hpp"
 #include "pstore_store.hpp"
 #include "zstd_file.hpp"
 
@@ -42,9 +42,8 @@ std::optional<unsigned> rotated_generation(std::string_view name) {
   if (!name.starts_with(prefix)) return std::nullopt;
   name.remove_prefix(prefix.size());
   if (name.ends_with(kZstdSuffix)) name.remove_suffix(kZstdSuffix.size());
-  unsigned n = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
-  if (ec != std::errc{} || end != name.data() + name.size() || n == 0) return std::nullopt;
+  auto n = parse_number<unsigned>(name);
+  if (n == 0u) return std::nullopt;
   return n;
 }
 

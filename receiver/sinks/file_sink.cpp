@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "notice.hpp"
+#include "utc_time.hpp"
 
 namespace lastgasp::sinks {
 
@@ -25,12 +26,8 @@ constexpr auto kMaxLogWait = std::chrono::seconds(2);            // then a host'
 constexpr auto kErrorReportInterval = std::chrono::seconds(10);
 
 std::string incident_file_name(wire::WallTime when, const std::string& label, int attempt) {
-  std::time_t t = std::chrono::system_clock::to_time_t(when);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  std::string name = std::string("incidents/") + stamp + "-" + label;
+  std::string stamp = format_utc(std::chrono::system_clock::to_time_t(when), "%Y%m%dT%H%M%SZ");
+  std::string name = "incidents/" + stamp + "-" + label;
   if (attempt > 0) name += "." + std::to_string(attempt);
   return name + ".log";
 }

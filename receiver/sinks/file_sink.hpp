@@ -43,8 +43,6 @@
 
 namespace lastgasp::sinks {
 
-inline constexpr const char* kConsoleLog = "console.log";
-
 struct OpenIncident {
   wire::WallTime opened{};  // names the file
   std::string label;        // names the file: the kind, or pstore-panic
@@ -107,7 +105,7 @@ struct FileSinkCounters {
   std::uint64_t write_errors = 0;
   std::uint64_t dropped_lines = 0;         // lost to write errors that went on too long
   std::uint64_t incidents_suppressed = 0;  // triggers past a host's incident rate
-  std::uint64_t incident_bytes_cut = 0;    // lines left out of incident files at incident_max_size
+  std::uint64_t incident_bytes_cut = 0;    // bytes of lines left out of incident files at incident_max_size
 };
 
 class FileSink {

@@ -85,21 +85,17 @@ int LogDirectory::open_host_dir(const std::string& host, bool create) const {
 }
 
 int LogDirectory::open_directory(const std::string& host, const std::string& relative, bool create) const {
-  int dir = open_host_dir(host, create);
+  Fd dir(open_host_dir(host, create));
   std::string_view rest = relative;
   // Walk down, creating each directory if asked; none may be a link or a way up.
-  while (dir >= 0 && !rest.empty()) {
+  while (dir && !rest.empty()) {
     auto slash = rest.find('/');
     std::string component(rest.substr(0, slash));
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-    int sub = component.empty() || component == "." || component == ".." ? (errno = EINVAL, -1)
-                                                                          : open_dir_at(dir, component.c_str(), create);
-    int saved = errno;
-    ::close(dir);
-    errno = saved;
-    dir = sub;
+    dir.reset(component.empty() || component == "." || component == ".." ? (errno = EINVAL, -1)
+                                                                           : open_dir_at(dir.get(), component.c_str(), create));
   }
-  return dir;
+  return dir.release();
 }
 
 std::vector<std::string> LogDirectory::host_names() const {
@@ -120,69 +116,53 @@ std::vector<std::string> LogDirectory::host_names() const {
 
 int LogDirectory::open_append(const std::string& host, const std::string& relative, bool exclusive) const {
   auto slash = relative.rfind('/');
-  int dir = open_directory(host, slash == std::string::npos ? "" : relative.substr(0, slash), true);
-  if (dir < 0) return -1;
+  Fd dir(open_directory(host, slash == std::string::npos ? "" : relative.substr(0, slash), true));
+  if (!dir) return -1;
   std::string name = slash == std::string::npos ? relative : relative.substr(slash + 1);
   // Read and write: the last byte tells whether the last line was cut.
   int flags = O_RDWR | O_APPEND | O_CREAT | (exclusive ? O_EXCL : 0);
-  int fd = open_file_at(dir, name, flags, host + "/" + relative);
-  if (fd >= 0) fd = end_cut_line(fd);
-  int saved = errno;
-  ::close(dir);
-  errno = saved;
-  return fd;
+  int fd = open_file_at(dir.get(), name, flags, host + "/" + relative);
+  return fd >= 0 ? end_cut_line(fd) : -1;
 }
 
 int LogDirectory::open_read(const std::string& host, const std::string& relative) const {
-  int dir = open_host_dir(host, false);
-  if (dir < 0) return -1;
-  int fd = open_file_at(dir, relative, O_RDONLY, host + "/" + relative);
-  int saved = errno;
-  ::close(dir);
-  errno = saved;
-  return fd;
+  Fd dir(open_host_dir(host, false));
+  if (!dir) return -1;
+  return open_file_at(dir.get(), relative, O_RDONLY, host + "/" + relative);
 }
 
 bool LogDirectory::replace(const std::string& host, const std::string& name, const std::string& content) const {
-  int dir = open_host_dir(host, true);
-  if (dir < 0) return false;
+  Fd dir(open_host_dir(host, true));
+  if (!dir) return false;
   std::string temporary = name + ".tmp";
-  int fd = reuse_temporary(dir, temporary);
-  if (fd < 0) {  // a fresh one
-    bool gone = ::unlinkat(dir, temporary.c_str(), 0) == 0 || errno == ENOENT;
-    fd = gone ? open_file_at(dir, temporary, O_WRONLY | O_CREAT | O_EXCL, host + "/" + temporary) : -1;
+  Fd file(reuse_temporary(dir.get(), temporary, host + "/" + temporary));
+  if (!file) {  // a fresh one
+    bool gone = ::unlinkat(dir.get(), temporary.c_str(), 0) == 0 || errno == ENOENT;
+    file.reset(gone ? open_file_at(dir.get(), temporary, O_WRONLY | O_CREAT | O_EXCL, host + "/" + temporary) : -1);
   }
-  bool ok = fd >= 0 && write_all(fd, content.data(), content.size()) == content.size();
-  int saved = errno;
-  if (fd >= 0) ::close(fd);
+  bool ok = file && write_all(file.get(), content.data(), content.size()) == content.size();
+  file.reset(-1);
   // The two names swap, and the old content stays as the temporary for the next save. A rename
   // would free an inode each time and the next save allocate one: on ext4 an allocation scans
   // the inode table for recently freed ones, which made a fleet's saves the writer's largest cost.
-  ok = ok && (::renameat2(dir, temporary.c_str(), dir, name.c_str(), RENAME_EXCHANGE) == 0 ||
-              (errno == ENOENT && ::renameat(dir, temporary.c_str(), dir, name.c_str()) == 0));
-  if (!ok) saved = errno;
-  ::close(dir);
-  errno = saved;
-  return ok;
+  return ok && (::renameat2(dir.get(), temporary.c_str(), dir.get(), name.c_str(), RENAME_EXCHANGE) == 0 ||
+                (errno == ENOENT && ::renameat(dir.get(), temporary.c_str(), dir.get(), name.c_str()) == 0));
 }
 
-// The temporary left by the last save, emptied, if it is still ours alone: a regular file with
-// one link. Anything else (planted, or a hard link whose other name O_TRUNC would empty too) is
-// replaced by a fresh file. -1 when there is none to reuse.
-int LogDirectory::reuse_temporary(int dir, const std::string& temporary) const {
-  int fd = ::openat(dir, temporary.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+// The temporary left by the last save, emptied, if open_file_at finds it still ours alone. Anything
+// it refuses (planted, or a hard link whose other name a truncation would empty too) is replaced
+// by a fresh file. -1 when there is none to reuse.
+int LogDirectory::reuse_temporary(int dir, const std::string& temporary, const std::string& where) const {
+  int fd = open_file_at(dir, temporary, O_WRONLY, where);
   if (fd < 0) return -1;
-  struct stat st {};
-  bool ours = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-              ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 && ::ftruncate(fd, 0) == 0;
-  if (ours) return fd;
+  if (::ftruncate(fd, 0) == 0) return fd;
   ::close(fd);
   return -1;
 }
 
 bool LogDirectory::rotate(const std::string& host, const std::string& name, unsigned keep) const {
-  int dir = open_host_dir(host, false);
-  if (dir < 0) return false;
+  Fd dir(open_host_dir(host, false));
+  if (!dir) return false;
   auto generation = [&](unsigned n, std::string_view suffix) {
     return (n == 0 ? name : name + "." + std::to_string(n)) + std::string(suffix);
   };
@@ -190,14 +170,11 @@ bool LogDirectory::rotate(const std::string& host, const std::string& name, unsi
   std::lock_guard lock(rename_lock_);
   bool ok = true;
   for (std::string_view suffix : {std::string_view(), kZstdSuffix})
-    ok = ok && (::unlinkat(dir, generation(keep, suffix).c_str(), 0) == 0 || errno == ENOENT);
+    ok = ok && (::unlinkat(dir.get(), generation(keep, suffix).c_str(), 0) == 0 || errno == ENOENT);
   for (unsigned n = keep; n > 0 && ok; --n)
     for (std::string_view suffix : {std::string_view(), kZstdSuffix})
-      ok = ok && (::renameat(dir, generation(n - 1, suffix).c_str(), dir, generation(n, suffix).c_str()) == 0 ||
+      ok = ok && (::renameat(dir.get(), generation(n - 1, suffix).c_str(), dir.get(), generation(n, suffix).c_str()) == 0 ||
                   errno == ENOENT);
-  int saved = errno;
-  ::close(dir);
-  errno = saved;
   return ok;
 }
 
@@ -271,10 +248,6 @@ std::vector<std::string> read_last_lines(int fd, std::size_t max_lines, std::siz
     view = view.substr(0, newline);
   }
   return {lines.rbegin(), lines.rend()};
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 void for_each_entry(int dir, const std::function<void(const std::string&)>& f) {

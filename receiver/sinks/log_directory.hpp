@@ -13,7 +13,10 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "fd.hpp"
 
 namespace lastgasp::sinks {
 
@@ -55,7 +58,7 @@ class LogDirectory {
   int open_host_dir(const std::string& host, bool create) const;
   // WHERE is HOST/RELATIVE, for the message when the file is refused.
   int open_file_at(int dir, const std::string& name, int flags, const std::string& where) const;
-  int reuse_temporary(int dir, const std::string& temporary) const;
+  int reuse_temporary(int dir, const std::string& temporary, const std::string& where) const;
   int refuse(const std::string& where, const char* why, int error) const;
   bool refusal_is_news(const std::string& where) const;
 
@@ -65,20 +68,6 @@ class LogDirectory {
   mutable std::mutex refusals_mutex_;
   mutable std::map<std::string, std::chrono::steady_clock::time_point> refusals_reported_;  // path -> when
   mutable std::mutex rename_lock_;
-};
-
-// Owns a descriptor: closed when it goes.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd();
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
 };
 
 // Calls F with the name of every entry of the directory DIR but "." and "..".

@@ -3,7 +3,9 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
-#include <ctime>
+
+#include "numbers.hpp"
+#include "utc_time.hpp"
 
 namespace lastgasp::sinks {
 
@@ -60,14 +62,11 @@ void TimeFormatter::append(std::string& out, wire::WallTime t) {
   auto usec = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
   std::int64_t second = usec >= 0 ? usec / 1'000'000 : (usec - 999'999) / 1'000'000;
   if (second != cached_second_) {
-    std::time_t tt = static_cast<std::time_t>(second);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    std::strftime(cached_, sizeof cached_, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_ = format_utc(second, "%Y-%m-%dT%H:%M:%S");
     cached_second_ = second;
   }
   auto micros = static_cast<std::uint64_t>(usec - second * 1'000'000);  // 0..999999
-  out.append(cached_, 19);
+  out += cached_;
   out += '.';
   append_padded(out, micros % 1'000'000, 6, '0');
   out += 'Z';
@@ -128,11 +127,10 @@ std::optional<std::uint64_t> parse_ktime(std::string_view ktime) {
   while (!ktime.empty() && ktime.front() == ' ') ktime.remove_prefix(1);
   auto dot = ktime.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
-  std::uint64_t secs = 0, usec = 0;
-  auto a = std::from_chars(ktime.data(), ktime.data() + dot, secs);
-  auto b = std::from_chars(ktime.data() + dot + 1, ktime.data() + ktime.size(), usec);
-  if (a.ec != std::errc{} || b.ec != std::errc{} || b.ptr != ktime.data() + ktime.size()) return std::nullopt;
-  return secs * 1'000'000 + usec;
+  auto secs = parse_number<std::uint64_t>(ktime.substr(0, dot));
+  auto usec = parse_number<std::uint64_t>(ktime.substr(dot + 1));
+  if (!secs || !usec) return std::nullopt;
+  return *secs * 1'000'000 + *usec;
 }
 
 std::optional<std::string_view> field_value(std::string_view fields, std::string_view key) {

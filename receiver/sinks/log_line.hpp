@@ -19,6 +19,9 @@
 
 namespace lastgasp::sinks {
 
+// Each host's log of these lines, in its directory; rotated ones add .1, .2, ...
+inline constexpr const char* kConsoleLog = "console.log";
+
 // Formats receive times; remembers the last second, since most lines share it.
 class TimeFormatter {
  public:
@@ -26,7 +29,7 @@ class TimeFormatter {
 
  private:
   std::int64_t cached_second_ = -1;
-  char cached_[20] = {};  // "YYYY-MM-DDTHH:MM:SS"
+  std::string cached_;  // "YYYY-MM-DDTHH:MM:SS"
 };
 
 // Appends one line, '\n' included. SRC_PORT is added as src=<port> when the

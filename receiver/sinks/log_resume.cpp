@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "file_sink.hpp"
+#include "numbers.hpp"
 #include "log_line.hpp"
 
 namespace lastgasp::sinks {
@@ -15,14 +15,6 @@ namespace {
 constexpr std::size_t kTailBytes = 256 * 1024;
 constexpr std::size_t kTailLines = 4096;
 constexpr std::size_t kMaxStreams = 64;
-
-template <class T>
-std::optional<T> number(std::string_view text) {
-  T value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 }  // namespace
 
@@ -35,11 +27,11 @@ std::vector<ResumePoint> read_resume_points(const LogDirectory& dir, const std::
   for (auto it = lines.rbegin(); it != lines.rend() && points.size() < kMaxStreams; ++it) {
     auto line = split_log_line(*it);
     if (!line || line->level == "lastgasp") continue;
-    auto seq = number<std::uint64_t>(line->seq);
+    auto seq = parse_number<std::uint64_t>(line->seq);
     auto ktime = parse_ktime(line->ktime);
     if (!seq || !ktime) continue;
     std::optional<std::uint16_t> port;
-    if (auto src = field_value(line->fields, "src")) port = number<std::uint16_t>(*src);
+    if (auto src = field_value(line->fields, "src")) port = parse_number<std::uint16_t>(*src);
     bool known = std::any_of(points.begin(), points.end(), [&](const ResumePoint& p) { return p.port == port; });
     if (!known) points.push_back({port, {*seq, *ktime}});
   }

@@ -121,7 +121,7 @@ std::error_code PstoreStore::append_index(const std::string& host, const std::st
   return index ? append_synced(index.get(), line) : last_error();
 }
 
-StoreOutcome PstoreStore::store(const std::string& host, const PstoreRecord& record) {
+StoreOutcome PstoreStore::store(const std::string& host, const wire::PstoreRecord& record) {
   if (known(host, record.sha256)) return outcome(StoreResult::duplicate);
   if (std::string quota = over_quota(host, record.bytes.size()); !quota.empty()) {
     ++quota_refusals_;

@@ -12,16 +12,9 @@
 #include <unordered_map>
 
 #include "log_directory.hpp"
+#include "wire/pstore_record.hpp"
 
 namespace lastgasp::sinks {
-
-struct PstoreRecord {
-  std::string host_name;  // what the sender calls itself (information only)
-  std::string boot_id;    // the boot that collected it (a checked UUID): the record is from the boot before
-  std::string name;       // the pstore file name: [A-Za-z0-9._-], never starting with '.'
-  std::string sha256;     // lowercase hex, already checked against `bytes`
-  std::string bytes;
-};
 
 struct PstoreQuota {
   std::uint64_t host_bytes = 64u << 20;  // under one LOG_DIR/<host>/pstore
@@ -43,7 +36,7 @@ class PstoreStore {
   PstoreStore(const LogDirectory& dir, PstoreQuota quota) : dir_(dir), quota_(quota) {}
   void set_quota(PstoreQuota quota) { quota_ = quota; }
   // Files RECORD under HOST.
-  StoreOutcome store(const std::string& host, const PstoreRecord& record);
+  StoreOutcome store(const std::string& host, const wire::PstoreRecord& record);
   std::uint64_t quota_refusals() const { return quota_refusals_; }
 
  private:

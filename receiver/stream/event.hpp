@@ -30,7 +30,7 @@ struct SequenceCounters {
   std::uint64_t lost = 0;
   std::uint64_t late = 0;
   std::uint64_t reboots = 0;
-  std::array<std::uint64_t, 5> incidents{};  // by IncidentKind
+  std::array<std::uint64_t, kIncidentKinds> incidents{};  // by IncidentKind
 
   SequenceCounters& operator+=(const SequenceCounters& other);
 };

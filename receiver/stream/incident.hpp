@@ -4,6 +4,7 @@
 // which matters because a panic re-sent after the reboot must not look new.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -12,6 +13,8 @@
 namespace lastgasp::stream {
 
 enum class IncidentKind { warning, hung, lockup, oops, panic };
+// How many kinds there are, to size arrays indexed by kind: panic is the last.
+inline constexpr std::size_t kIncidentKinds = static_cast<std::size_t>(IncidentKind::panic) + 1;
 
 const char* incident_name(IncidentKind kind);
 

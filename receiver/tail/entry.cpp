@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "sinks/log_line.hpp"
+#include "utc_time.hpp"
 
 namespace lastgasp::tail {
 
@@ -114,14 +115,7 @@ std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_
   return now_us - amount * seconds * 1'000'000;
 }
 
-std::string format_rfc3339(std::int64_t us) {
-  std::time_t t = static_cast<std::time_t>(us / 1'000'000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string format_rfc3339(std::int64_t us) { return format_utc(us / 1'000'000, "%Y-%m-%dT%H:%M:%SZ"); }
 
 bool Filter::set_level(std::string_view spec) {
   level_or_worse = !spec.empty() && spec.back() == '+';

@@ -11,7 +11,7 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "sinks/file_sink.hpp"
+#include "sinks/log_line.hpp"
 #include "sinks/zstd_file.hpp"
 
 namespace lastgasp::tail {

@@ -29,18 +29,15 @@ EXPECTED_FILES = [
     "lib/systemd/system/lastgasp-receiver.socket",
     "usr/lib/sysusers.d/lastgasp.conf",
     "usr/share/man/man8/lastgasp-receiver.8.gz",
+    "usr/share/man/man8/lastgasp-setup.8.gz",
     "usr/share/man/man5/lastgasp-receiver.toml.5.gz",
     "usr/share/bash-completion/completions/lastgasp-receiver",
+    "usr/share/bash-completion/completions/lastgasp-setup",
     "etc/lnav/formats/lastgasp/lastgasp.json",
     "etc/lastgasp/receiver.toml",
     "usr/share/doc/lastgasp/examples/receiver.toml",
     "usr/share/doc/lastgasp/examples/sender.toml",
 ]
-# lastgasp-setup's own files: packaged when they exist in the tree.
-SETUP_FILES = {
-    "dist/man/lastgasp-setup.8": "usr/share/man/man8/lastgasp-setup.8",
-    "dist/completion/lastgasp-setup": "usr/share/bash-completion/completions/lastgasp-setup",
-}
 CONFFILES = ["/etc/lastgasp/receiver.toml", "/etc/lnav/formats/lastgasp/lastgasp.json"]
 
 
@@ -92,13 +89,7 @@ def deb_field(work, field):
 
 def step_files(work, source_dir):
     root = os.path.join(work, "root")
-    expected = list(EXPECTED_FILES)
-    for src, dst in SETUP_FILES.items():
-        if os.path.exists(os.path.join(source_dir, src)):
-            expected.append(dst)
-        else:
-            print(f"note: {src} is not in the tree, so not expected in the package")
-    missing = [p for p in expected if not os.path.isfile(os.path.join(root, p))]
+    missing = [p for p in EXPECTED_FILES if not os.path.isfile(os.path.join(root, p))]
     if missing:
         fail(f"missing from the package: {missing}")
     for binary in ("usr/bin/lastgasp-receiver", "usr/sbin/lastgasp-setup"):
@@ -180,8 +171,7 @@ def step_verify_setup_unit(work, source_dir):
     templates = [p for p in sorted(glob.glob(os.path.join(source_dir, "dist", "*.service")))
                  if "%LASTGASP_SETUP%" in open(p).read()]
     if not templates:
-        print("SKIP: no lastgasp-setup unit templates in dist/")
-        return
+        fail(f"no lastgasp-setup unit templates (%LASTGASP_SETUP%) in {source_dir}/dist")
     vroot = os.path.join(work, "vroot")
     etc = os.path.join(vroot, "etc/systemd/system")
     os.makedirs(etc, exist_ok=True)
@@ -297,10 +287,9 @@ def step_completion(work):
     log_dir = os.path.join(work, "completion-logs")
     for host in ("web1", "web2", "db1"):
         os.makedirs(os.path.join(log_dir, host), exist_ok=True)
-    have_bc = os.path.exists("/usr/share/bash-completion/bash_completion")
-    modes = [False, True] if have_bc else [False]
-    if not have_bc:
-        print("note: bash-completion is not installed; the fallback path only")
+    # Both paths: the scripts' own fallback, and under bash-completion (.ci/install-deps installs it).
+    if not os.path.exists("/usr/share/bash-completion/bash_completion"):
+        fail("bash-completion is not installed (.ci/install-deps installs it)")
     cases = [
         (["lastgasp-receiver", ""], {"check-config", "tail", "hosts"}),
         (["lastgasp-receiver", "--"], {"--config", "--listen", "--log-dir", "--journal"}),
@@ -312,7 +301,7 @@ def step_completion(work):
         (["lastgasp-receiver", "tail", "--log-dir", log_dir, "--host", "we"], {"web1", "web2"}),
         (["lastgasp-receiver", "hosts", "--"], {"--log-dir", "--json"}),
     ]
-    for with_bc in modes:
+    for with_bc in (False, True):
         for words, want in cases:
             got = complete(script, words, with_bc, work)
             if not want <= got:
@@ -321,11 +310,9 @@ def step_completion(work):
         got = complete(script, ["lastgasp-receiver", "tail", "--log-dir", log_dir, "--host", "we"], with_bc, work)
         if "db1" in got:
             fail("--host offered a host that does not match")
-    setup = os.path.join(comp_dir, "lastgasp-setup")
-    if os.path.exists(setup) and have_bc:
-        got = complete(setup, ["lastgasp-setup", ""], True, work)
+        got = complete(os.path.join(comp_dir, "lastgasp-setup"), ["lastgasp-setup", ""], with_bc, work)
         if not {"netconsole", "check"} <= got:
-            fail(f"lastgasp-setup completion: {sorted(got)}")
+            fail(f"lastgasp-setup completion (bash-completion {'on' if with_bc else 'off'}): {sorted(got)}")
     print("ok: completion")
 
 
@@ -342,39 +329,49 @@ def help_of(binary, sub):
     return (options | shorts) - {"--help", "-h"}, subs
 
 
-def step_cli_coverage(work, binary):
-    """Every subcommand and option the binary's --help lists is in the completion and the man page."""
+def cli_coverage_problems(work, binary):
+    """What the binary's --help lists that its completion or man page lacks."""
+    name = os.path.basename(binary)
     root = os.path.join(work, "root")
-    script = os.path.join(root, "usr/share/bash-completion/completions/lastgasp-receiver")
-    r = subprocess.run(["zcat", os.path.join(root, "usr/share/man/man8/lastgasp-receiver.8.gz")],
-                       capture_output=True, text=True, check=True)
-    page = r.stdout.replace("\\-", "-")
+    script = os.path.join(root, "usr/share/bash-completion/completions", name)
+    (page_gz,) = glob.glob(os.path.join(root, f"usr/share/man/man8/{name}.8.gz"))
+    r = subprocess.run(["zcat", page_gz], capture_output=True, text=True, check=True)
+    # Plain text: \- is -, and font changes (\fB--dev\fR) are no part of a word.
+    page = re.sub(r"\\f[BIRP]", "", r.stdout.replace("\\-", "-"))
     _, subs = help_of(binary, "")
     if not subs:
-        fail("no subcommands in --help")
+        fail(f"no subcommands in {name} --help")
     problems = []
-    got = complete(script, ["lastgasp-receiver", ""], False, work)
-    problems += [f"completion lacks subcommand {s}" for s in subs - got]
+    got = complete(script, [name, ""], False, work)
+    problems += [f"{name} completion lacks subcommand {s}" for s in subs - got]
     for sub in [""] + sorted(subs):
         options, _ = help_of(binary, sub)
-        words = ["lastgasp-receiver"] + ([sub] if sub else []) + ["-"]
+        words = [name] + ([sub] if sub else []) + ["-"]
         got = complete(script, words, False, work)
-        where = sub or "the daemon"
+        where = f"{name} {sub}" if sub else name
         problems += [f"completion of {where} lacks {o}" for o in options - got]
-        section = page
         if sub:
             m = re.search(rf"^\.SS {re.escape(sub)}\b(.*?)(?=^\.S[SH] )", page, re.M | re.S)
-            section = m.group(1) if m else ""
             if not m:
-                problems.append(f"man page has no .SS {sub}")
+                problems.append(f"{name}'s man page has no .SS {sub}")
         else:
-            m = re.search(r"^\.SH OPTIONS\n(.*?)(?=^\.SH )", page, re.M | re.S)
-            section = m.group(1) if m else ""
+            # lastgasp-setup's options before a subcommand are its GLOBAL OPTIONS.
+            m = re.search(r"^\.SH (?:GLOBAL )?OPTIONS\n(.*?)(?=^\.SH )", page, re.M | re.S)
+            if not m:
+                problems.append(f"{name}'s man page has no OPTIONS section")
+        section = m.group(1) if m else ""
         problems += [f"man page section for {where} lacks {o}" for o in options
                      if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", section)]
+    print(f"{name}: {len(subs)} subcommands")
+    return problems
+
+
+def step_cli_coverage(work, *binaries):
+    """Every subcommand and option each binary's --help lists is in its completion and man page."""
+    problems = [p for binary in binaries for p in cli_coverage_problems(work, binary)]
     if problems:
-        fail("\n  ".join(["the binary and its docs disagree:"] + problems))
-    print(f"ok: {len(subs)} subcommands and their options are completed and documented")
+        fail("\n  ".join(["the binaries and their docs disagree:"] + problems))
+    print(f"ok: the subcommands and options of {len(binaries)} binaries are completed and documented")
 
 
 def pcre_to_python(pattern):
@@ -430,8 +427,7 @@ def step_lnav(work, receiver_bin, capture, make_log):
 
     lnav = shutil.which("lnav")
     if not lnav:
-        print("note: lnav is not installed; checked with python re only")
-        return
+        fail("lnav is not installed (.ci/install-deps installs it)")
     config = os.path.join(work, "lnav-config")
     home = os.path.join(work, "lnav-home")
     shutil.rmtree(config, ignore_errors=True)

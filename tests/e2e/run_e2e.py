@@ -24,6 +24,8 @@ Scenarios:
 Exit 0 pass, 1 fail.
 """
 import argparse, glob, json, os, re, selectors, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ports import free_port  # noqa: E402  (tests/support: one of it)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = None
@@ -35,23 +37,6 @@ FAILOVER_DONE = b"E2E: failover done"  # the bond scenario's /init logs it once 
 
 class Failure(Exception):
     pass
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close(); t.close()
-    raise Failure("no free port")
 
 
 def log(msg):

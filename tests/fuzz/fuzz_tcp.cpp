@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "digest.hpp"
 #include "net/tcp_protocol.hpp"
 #include "sinks/pstore_store.hpp"
 
@@ -32,8 +33,8 @@ class StoreHandler : public net::TcpHandler {
  public:
   explicit StoreHandler(sinks::PstoreStore& store) : store_(store) {}
   bool allows(const hosts::SenderAddress&) const override { return true; }
-  std::string on_pstore(const hosts::SenderAddress&, sinks::PstoreRecord record) override {
-    check(net::is_boot_id(record.boot_id) && net::sha256_hex(record.bytes) == record.sha256);
+  std::string on_pstore(const hosts::SenderAddress&, wire::PstoreRecord record) override {
+    check(net::is_boot_id(record.boot_id) && lastgasp::sha256_hex(record.bytes) == record.sha256);
     sinks::StoreOutcome outcome = store_.store(kHost, record);
     check(outcome.result != sinks::StoreResult::failed);  // a scratch directory never fails a write
     if (outcome.result == sinks::StoreResult::over_quota) return "ERR quota " + outcome.quota + "\n";
@@ -75,7 +76,7 @@ std::string well_formed_upload(FuzzedDataProvider& in) {
   std::string boot_id = pick_boot_id(in);
   std::string body = in.ConsumeRandomLengthString(20000);
   return "LASTGASP/1 PSTORE host=" + in.ConsumeRandomLengthString(10) + " boot_id=" + boot_id + " name=" + name +
-         " size=" + std::to_string(body.size()) + " sha256=" + net::sha256_hex(body) + "\n" + body;
+         " size=" + std::to_string(body.size()) + " sha256=" + lastgasp::sha256_hex(body) + "\n" + body;
 }
 
 // Feeds BYTES in pieces of any size, for as long as the session reads.
@@ -106,7 +107,7 @@ void check_store(const fs::path& host_dir) {
       check(name[0] != '.');  // no temporary left
       std::ifstream file(record.path());
       std::string bytes((std::istreambuf_iterator<char>(file)), {});
-      std::string line = net::sha256_hex(bytes) + " pstore/" + boot.path().filename().string() + "/" + name + "\n";
+      std::string line = lastgasp::sha256_hex(bytes) + " pstore/" + boot.path().filename().string() + "/" + name + "\n";
       check(index.find(line) != std::string::npos);
     }
   }

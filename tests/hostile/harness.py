@@ -38,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from ports import free_port  # noqa: E402  (tests/support: one of it)
 
 # ---- The bounds, from the issue (#8) and the receiver's documented defaults ------------------
 
@@ -169,24 +171,6 @@ def paced(count, rate, deadline):
         while i < due:
             yield i
             i += 1
-
-
-def free_port(address=RECEIVER_ADDRESS):
-    """A port free for both UDP and TCP on ADDRESS a moment ago."""
-    for _ in range(200):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind((address, 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind((address, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no port free for both UDP and TCP")
 
 
 # ---- Attack processes -----------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "netconsole_record.hpp"
 #include "receiver_process.hpp"
 #include "sinks/log_line.hpp"
 
@@ -17,10 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text) {
-  return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n";
-}
 
 // Whether PID has exited (a zombie not yet reaped, or gone).
 bool has_exited(pid_t pid) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "capture.hpp"
+#include "netconsole_record.hpp"
 #include "receiver_process.hpp"
 #include "sinks/log_line.hpp"
 
@@ -12,10 +13,6 @@ namespace lastgasp::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text) {
-  return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n";
-}
 
 // Every line must split into the documented columns, whatever was sent.
 void expect_well_formed(const std::vector<std::string>& lines) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "netconsole_record.hpp"
 #include "receiver_process.hpp"
 #include "sinks/log_line.hpp"
 
@@ -16,9 +17,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string ext(std::uint64_t seq, const std::string& text) {
-  return "6," + std::to_string(seq) + "," + std::to_string(seq * 10) + ",-;" + text + "\n";
-}
+// An info record whose timestamp follows its sequence number.
+std::string info(std::uint64_t seq, const std::string& text) { return ext(6, seq, seq * 10, text); }
 
 // A stand-in for PID 1's notification socket: collects what the daemon sends.
 class NotifySocket {
@@ -69,7 +69,7 @@ TEST(Systemd, AdoptsTheSocketsSystemdPasses) {
                       (dir.path() / "logs").string()},
                      "Listening on");  // systemd-socket-activate starts the daemon at the first datagram
   UdpSender sender("127.0.0.1", port);
-  sender.send(ext(1, "through an inherited socket"));
+  sender.send(info(1, "through an inherited socket"));
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("listening on udp") != std::string::npos; }));
   EXPECT_NE(rx.stderr_text().find("listening on udp 127.0.0.1:" + std::to_string(port)), std::string::npos)
       << "systemd's socket, not the --listen one: " << rx.stderr_text();
@@ -89,13 +89,13 @@ TEST(Systemd, SighupReloadsTheConfigAndABadOneIsKeptOut) {
   rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("config reloaded") != std::string::npos; }));
   UdpSender sender("127.0.0.1", port, "127.0.0.21");
-  sender.send(ext(1, "under the new name"));
+  sender.send(info(1, "under the new name"));
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir.path() / "logs" / "renamed" / "console.log"); }));
   std::ofstream(config) << "reorder_window_ms = \"x\"\n";
   rx.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("keeping the old config") != std::string::npos; }));
   EXPECT_NE(rx.stderr_text().find("rx.toml:1:21: key 'reorder_window_ms'"), std::string::npos) << rx.stderr_text();
-  sender.send(ext(2, "still running"));
+  sender.send(info(2, "still running"));
   ASSERT_TRUE(eventually([&] {
     return read_file(dir.path() / "logs" / "renamed" / "console.log").find("still running") != std::string::npos;
   }));
@@ -110,7 +110,7 @@ TEST(Systemd, BuiltInRotationKeepsWholeRecordsAndTheRetentionCount) {
   UdpSender sender("127.0.0.1", port);
   const std::string filler(150, 'r');
   for (std::uint64_t seq = 1; seq <= 200; ++seq) {
-    sender.send(ext(seq, "record " + std::to_string(seq) + " " + filler));
+    sender.send(info(seq, "record " + std::to_string(seq) + " " + filler));
     if (seq % 10 == 0) ::usleep(40'000);  // several flushes, so several rotations
   }
   auto host = dir.path() / "logs" / "127.0.0.1";

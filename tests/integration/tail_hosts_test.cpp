@@ -6,16 +6,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "netconsole_record.hpp"
 #include "receiver_process.hpp"
 
 namespace lastgasp::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text, const std::string& dict = "") {
-  return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n" + dict;
-}
 
 std::string line(const std::string& time, const std::string& level, const std::string& seq, const std::string& text,
                  const std::string& fields = "") {

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "digest.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "receiver_process.hpp"
 #include "tcp_client.hpp"
@@ -28,10 +29,10 @@ std::string header(const std::string& name, std::uint64_t size, const std::strin
 }
 
 std::string upload(const std::string& name, const std::string& body, const std::string& boot_id = kBootId) {
-  return header(name, body.size(), net::sha256_hex(body), boot_id) + body;
+  return header(name, body.size(), lastgasp::sha256_hex(body), boot_id) + body;
 }
 
-std::string stored(const std::string& body) { return "OK stored sha256=" + net::sha256_hex(body); }
+std::string stored(const std::string& body) { return "OK stored sha256=" + lastgasp::sha256_hex(body); }
 
 using Clients = std::vector<std::unique_ptr<TcpClient>>;
 
@@ -201,10 +202,10 @@ TEST_F(TcpHostile, AnUploadPastTheMemoryBudgetIsBusyAndGoesThroughLater) {
   start("max_upload = \"2M\"\nupload_memory = \"3M\"\n");
   std::string a_body(2u << 20, 'a'), b_body(2u << 20, 'b');
   TcpClient a(port_, "127.0.5.1");
-  a.send(header("dmesg-ramoops-0", a_body.size(), net::sha256_hex(a_body)) + a_body.substr(0, 1536 << 10));
+  a.send(header("dmesg-ramoops-0", a_body.size(), lastgasp::sha256_hex(a_body)) + a_body.substr(0, 1536 << 10));
   ASSERT_TRUE(all_read(port_, 1));  // A holds 2 MiB of the 3
   TcpClient b(port_, "127.0.5.2");
-  b.send(header("dmesg-ramoops-1", b_body.size(), net::sha256_hex(b_body)) + b_body.substr(0, 1536 << 10));
+  b.send(header("dmesg-ramoops-1", b_body.size(), lastgasp::sha256_hex(b_body)) + b_body.substr(0, 1536 << 10));
   EXPECT_EQ(b.line(), "ERR busy");
   a.send(a_body.substr(1536 << 10));
   EXPECT_EQ(a.line(), stored(a_body));
@@ -218,7 +219,7 @@ TEST_F(TcpHostile, QuotasPerHostAndInAllRefuseUploadsAndCountThem) {
   EXPECT_EQ(upload_from("127.0.6.1", upload("dmesg-ramoops-0", "r0\n")), stored("r0\n"));
   EXPECT_EQ(upload_from("127.0.6.1", upload("dmesg-ramoops-1", "r1\n")), stored("r1\n"));
   EXPECT_EQ(upload_from("127.0.6.1", upload("dmesg-ramoops-2", "r2\n")), "ERR quota host-records");
-  EXPECT_EQ(upload_from("127.0.6.1", upload("dmesg-ramoops-0", "r0\n")), "OK duplicate sha256=" + net::sha256_hex("r0\n"))
+  EXPECT_EQ(upload_from("127.0.6.1", upload("dmesg-ramoops-0", "r0\n")), "OK duplicate sha256=" + lastgasp::sha256_hex("r0\n"))
       << "what is kept is still acknowledged";
 
   std::string forty(40 << 10, 'f'), other_forty(40 << 10, 'g'), sixty(60 << 10, 's'), other_sixty(60 << 10, 't');

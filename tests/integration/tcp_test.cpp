@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "digest.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "receiver_process.hpp"
 #include "tcp_client.hpp"
@@ -15,7 +16,7 @@ using namespace std::chrono_literals;
 
 std::string upload(const std::string& name, const std::string& body, const std::string& sha = "") {
   return "LASTGASP/1 PSTORE host=guest%20one boot_id=3d1219c7-c4c5-404a-aa1f-6d2a48adfda4 name=" + name + " size=" +
-         std::to_string(body.size()) + " sha256=" + (sha.empty() ? net::sha256_hex(body) : sha) + "\n" + body;
+         std::to_string(body.size()) + " sha256=" + (sha.empty() ? lastgasp::sha256_hex(body) : sha) + "\n" + body;
 }
 
 const std::string kPanicRecord =
@@ -41,7 +42,7 @@ TEST_F(Tcp, APanicRecordIsStoredOnceWithALogLineAndAnIncident) {
   TcpClient client(port_);
   ASSERT_TRUE(client.connected());
   client.send(upload("dmesg-ramoops-0", kPanicRecord));
-  EXPECT_EQ(client.line(), "OK stored sha256=" + net::sha256_hex(kPanicRecord));
+  EXPECT_EQ(client.line(), "OK stored sha256=" + lastgasp::sha256_hex(kPanicRecord));
   EXPECT_EQ(read_file(host_dir() / "pstore" / "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4" / "dmesg-ramoops-0"), kPanicRecord)
       << "on disk before the OK";
   // The log line and incident file are the writer thread's, a moment after the OK.
@@ -67,11 +68,11 @@ TEST_F(Tcp, APanicRecordIsStoredOnceWithALogLineAndAnIncident) {
 
   // Again, on the same connection and on a new one: never stored twice.
   client.send(upload("dmesg-ramoops-0", kPanicRecord));
-  EXPECT_EQ(client.line(), "OK duplicate sha256=" + net::sha256_hex(kPanicRecord));
+  EXPECT_EQ(client.line(), "OK duplicate sha256=" + lastgasp::sha256_hex(kPanicRecord));
   TcpClient again(port_);
   again.send(upload("dmesg-ramoops-0", kPanicRecord) + upload("console-ramoops-0", "just a console\n"));
-  EXPECT_EQ(again.line(), "OK duplicate sha256=" + net::sha256_hex(kPanicRecord));
-  EXPECT_EQ(again.line(), "OK stored sha256=" + net::sha256_hex("just a console\n"));
+  EXPECT_EQ(again.line(), "OK duplicate sha256=" + lastgasp::sha256_hex(kPanicRecord));
+  EXPECT_EQ(again.line(), "OK stored sha256=" + lastgasp::sha256_hex("just a console\n"));
   EXPECT_EQ(read_lines(host_dir() / "pstore" / "index").size(), 2u);
 }
 
@@ -100,7 +101,7 @@ TEST_F(Tcp, TheAllowListRefusesUploadsAndDatagramsFromOutside) {
   EXPECT_EQ(outside.line(), "ERR refused");
   TcpClient inside(port_, "127.0.0.2");
   inside.send(upload("dmesg-ramoops-0", kPanicRecord));
-  EXPECT_EQ(inside.line(), "OK stored sha256=" + net::sha256_hex(kPanicRecord));
+  EXPECT_EQ(inside.line(), "OK stored sha256=" + lastgasp::sha256_hex(kPanicRecord));
   UdpSender udp_outside("127.0.0.1", port_, "127.0.0.3");
   udp_outside.send("6,1,1,-;should be dropped\n");
   UdpSender udp_inside("127.0.0.1", port_, "127.0.0.2");
@@ -144,7 +145,7 @@ TEST(TcpRequest, ParsesAndPercentDecodes) {
   EXPECT_FALSE(net::parse_request("LASTGASP/2 PSTORE"));
   EXPECT_FALSE(net::parse_request("LASTGASP/1 PSTORE host=%2"));
   EXPECT_FALSE(net::parse_request("LASTGASP/1 PSTORE =x"));
-  EXPECT_EQ(net::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(lastgasp::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

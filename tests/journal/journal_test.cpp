@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "netconsole_record.hpp"
 #include "receiver_process.hpp"
 #include "sinks/journal_sink.hpp"
 
@@ -64,10 +65,6 @@ std::vector<nlohmann::json> journal_entries(const std::string& host) {
     if (j.is_object()) entries.push_back(j);
   }
   return entries;
-}
-
-std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text) {
-  return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n";
 }
 
 TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/shard.hpp"
+#include "netconsole_record.hpp"
 
 namespace lastgasp::daemon {
 namespace {
@@ -19,9 +20,8 @@ hosts::SenderAddress sender(const std::string& address, std::uint16_t port = 666
   return *a;
 }
 
-std::string ext(std::uint64_t seq, const std::string& text) {
-  return "6," + std::to_string(seq) + "," + std::to_string(seq * 1000) + ",-;" + text + "\n";
-}
+// An info record whose timestamp follows its sequence number.
+std::string info(std::uint64_t seq, const std::string& text) { return test::ext(6, seq, seq * 1000, text); }
 
 class ShardTest : public ::testing::Test {
  protected:
@@ -47,8 +47,8 @@ class ShardTest : public ::testing::Test {
 };
 
 TEST_F(ShardTest, ANewHostWaitsForTheWriterThenGoesOnWhereItsLogLeftOff) {
-  shard().take(sender("10.0.0.1"), ext(41, "forty-one"), kStart);
-  shard().take(sender("10.0.0.1"), ext(42, "forty-two"), kStart);
+  shard().take(sender("10.0.0.1"), info(41, "forty-one"), kStart);
+  shard().take(sender("10.0.0.1"), info(42, "forty-two"), kStart);
   EXPECT_TRUE(shard().urgent()) << "a host to load does not wait for the tick";
   auto out = shard().take_outbox();
   ASSERT_EQ(out.size(), 1u) << "nothing is written before the writer answers";
@@ -64,7 +64,7 @@ TEST_F(ShardTest, ANewHostWaitsForTheWriterThenGoesOnWhereItsLogLeftOff) {
 
 TEST_F(ShardTest, PastTheWaitingBoundTheOldestGoAndAGapLineSaysHowMany) {
   const std::string filler(1000, 'x');
-  for (std::uint64_t seq = 1; seq <= 400; ++seq) shard().take(sender("10.0.0.2"), ext(seq, filler), kStart);
+  for (std::uint64_t seq = 1; seq <= 400; ++seq) shard().take(sender("10.0.0.2"), info(seq, filler), kStart);
   auto out = shard().take_outbox();
   ASSERT_EQ(out.size(), 1u);
   shard().loaded({out[0].host, {}});
@@ -84,8 +84,8 @@ TEST_F(ShardTest, StrangersComeAtTheSharedRateButKnownHostsAlways) {
   config_.new_hosts_per_second = 1;
   admission_.configure(host_limits(config_));
   known_ = {"10.0.0.9"};
-  for (int n = 1; n <= 3; ++n) shard().take(sender("10.0.0." + std::to_string(n)), ext(1, "hello"), kStart);
-  shard().take(sender("10.0.0.9"), ext(1, "known"), kStart);
+  for (int n = 1; n <= 3; ++n) shard().take(sender("10.0.0." + std::to_string(n)), info(1, "hello"), kStart);
+  shard().take(sender("10.0.0.9"), info(1, "known"), kStart);
   std::vector<std::string> loads;
   for (ToWriter& m : shard().take_outbox())
     if (auto* l = std::get_if<LoadHost>(&m.what)) loads.push_back(l->name);
@@ -95,7 +95,7 @@ TEST_F(ShardTest, StrangersComeAtTheSharedRateButKnownHostsAlways) {
 
 TEST_F(ShardTest, ASilentHostIsLetGoAndTheWriterToldAfterItsLastLines) {
   config_.stream_idle = 5s;
-  shard().take(sender("10.0.0.3"), ext(1, "only"), kStart);
+  shard().take(sender("10.0.0.3"), info(1, "only"), kStart);
   auto out = shard().take_outbox();
   shard().loaded({out[0].host, {}});
   EXPECT_EQ(written(), (std::vector<std::string>{"only"}));

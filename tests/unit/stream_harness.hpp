@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "netconsole_record.hpp"
 #include "stream/stream_machine.hpp"
 
 namespace lastgasp::test {
@@ -55,11 +56,5 @@ class StreamHarness {
   stream::StreamCounters counters;
   std::chrono::milliseconds now_{0};
 };
-
-// "<prio>,<seq>,<ts>,-;<text>\n"
-inline std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text,
-                       const std::string& trailer = "") {
-  return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n" + trailer;
-}
 
 }  // namespace lastgasp::test
