@@ -178,13 +178,7 @@ int run_collect(Context& ctx, const std::string& to, int timeout_s) {
 }  // namespace
 
 void install_collect_unit(Sysroot& root, State& state) {
-  std::string text = kCollectUnitTemplate;
-  const std::string placeholder = "%LASTGASP_SETUP%";
-  for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at))
-    text.replace(at, placeholder.size(), own_executable());
-  write_owned_file(root, state, kCollectUnitFile, text);
-  state.files.insert(kCollectUnitWantsLink);
-  if (!root.exists(kCollectUnitWantsLink)) root.make_symlink(kCollectUnitFile, kCollectUnitWantsLink);
+  install_enabled_unit(root, state, kCollectUnitFile, kCollectUnitWantsLink, kCollectUnitTemplate);
 }
 
 SubcommandRun define_collect(CLI::App& command) {

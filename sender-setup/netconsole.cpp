@@ -219,6 +219,7 @@ void persist_setup(Context& ctx, State& state, const config::SenderFile& saved, 
   }
   save_saved_targets(ctx.root, state, saved);
   install_unit(ctx.root, state);
+  install_watch_unit(ctx.root, state);
   install_collect_unit(ctx.root, state);
 }
 

@@ -7,16 +7,10 @@
 #include "error.hpp"
 #include "toml_reader.hpp"
 #include "unit_template.hpp"
+#include "watch_unit_template.hpp"
 
 namespace lastgasp::setup {
 
-std::string unit_text(const std::string& executable) {
-  std::string text = kUnitTemplate;
-  const std::string placeholder = "%LASTGASP_SETUP%";
-  for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at))
-    text.replace(at, placeholder.size(), executable);
-  return text;
-}
 
 std::string own_executable() {
   std::error_code ec;
@@ -24,12 +18,25 @@ std::string own_executable() {
   return ec ? "/usr/sbin/lastgasp-setup" : path.string();
 }
 
-void install_unit(Sysroot& root, State& state) {
-  write_owned_file(root, state, kUnitFile, unit_text(own_executable()));
+void install_enabled_unit(Sysroot& root, State& state, const char* file, const char* wants_link,
+                          const char* unit_template) {
+  std::string text = unit_template;
+  const std::string placeholder = "%LASTGASP_SETUP%";
+  for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at))
+    text.replace(at, placeholder.size(), own_executable());
+  write_owned_file(root, state, file, text);
   // What `systemctl enable` does, done by hand so that it works under --root
   // and in an initramfs without systemctl.
-  state.files.insert(kUnitWantsLink);
-  if (!root.exists(kUnitWantsLink)) root.make_symlink(kUnitFile, kUnitWantsLink);
+  state.files.insert(wants_link);
+  if (!root.exists(wants_link)) root.make_symlink(file, wants_link);
+}
+
+void install_unit(Sysroot& root, State& state) {
+  install_enabled_unit(root, state, kUnitFile, kUnitWantsLink, kUnitTemplate);
+}
+
+void install_watch_unit(Sysroot& root, State& state) {
+  install_enabled_unit(root, state, kWatchUnitFile, kWatchUnitWantsLink, kWatchUnitTemplate);
 }
 
 std::string modprobe_options(const std::string& module,
