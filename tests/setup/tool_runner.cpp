@@ -96,6 +96,9 @@ BackgroundTool::~BackgroundTool() {
 std::string BackgroundTool::out() const { return slurp(out_); }
 std::string BackgroundTool::err() const { return slurp(err_); }
 
+void BackgroundTool::pause() const { ::kill(pid_, SIGSTOP); }
+void BackgroundTool::resume() const { ::kill(pid_, SIGCONT); }
+
 int BackgroundTool::stop() {
   if (pid_ < 0) return -1;
   ::kill(pid_, SIGTERM);

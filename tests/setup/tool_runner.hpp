@@ -37,6 +37,9 @@ class BackgroundTool {
 
   std::string out() const;
   std::string err() const;
+  // SIGSTOP and SIGCONT: a stopped process reads nothing, and its socket fills up.
+  void pause() const;
+  void resume() const;
   // SIGTERM, then its exit status (-1 when a signal ended it).
   int stop();
 

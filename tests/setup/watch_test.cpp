@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -179,6 +180,27 @@ TEST_F(Following, ABurstOfChangesGivesOneRewrite) {
   // Well past the debounce: a second rewrite, had there been one, has happened by now.
   EXPECT_FALSE(eventually([&] { return count(kmsg(), "follows the network") > 1; }, std::chrono::seconds(1)));
   EXPECT_EQ(count(kmsg(), "follows the network"), 1u) << kmsg();
+}
+
+TEST_F(Following, LostNotificationsMakeItResolveEverythingAgain) {
+  start_watch();
+  // Stopped, it reads nothing: thousands of route notifications overflow its
+  // socket buffer, and the one that matters (the route moving) is among the lost.
+  watch->pause();
+  std::ofstream batch(tree.path("/routes.batch"));
+  for (int i = 0; i < 20000; ++i)
+    batch << "route add 10.99." << i / 250 << "." << i % 250 << "/32 via 10.77.1.1\n";
+  batch << "route replace default via 10.77.3.1 dev a1\n";
+  batch.close();
+  sh("ip -n " + sender.name() + " -batch " + tree.path("/routes.batch").string());
+  watch->resume();
+  ASSERT_TRUE(eventually([&] { return value("dev_name") == "a1" && value("enabled") == "1"; },
+                         std::chrono::seconds(5)))
+      << watch->err();
+  EXPECT_EQ(value("remote_mac"), two.mac("s0"));
+  EXPECT_NE(watch->err().find("rtnetlink notifications were lost (socket buffer full): re-resolving every target"),
+            std::string::npos)
+      << watch->err();
 }
 
 TEST_F(Following, ANextHopThatStopsAnsweringIsReportedOnceAndNothingIsWritten) {
