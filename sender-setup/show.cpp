@@ -58,13 +58,14 @@ std::string owner_text(const Owner& owner) {
 config::SenderConfig settings_of(const NetconsoleTarget& target, const Owner& owner) {
   if (owner.saved) return *owner.saved;
   config::SenderConfig config;
-  config.netconsole.to = config::format_host_port(target.read("remote_ip").value_or(""),
-                                                  static_cast<std::uint16_t>(std::stoi(target.read("remote_port").value_or("6666"))));
+  auto port = static_cast<std::uint16_t>(std::stoi(target.read("remote_port").value_or("6666")));
+  config.netconsole.to = config::format_host_port(target.read("remote_ip").value_or(""), port);
   if (!owner.ours) config.netconsole.dev = target.read("dev_name").value_or("");
   return config;
 }
 
-std::vector<Shown> attributes(const NetconsoleTarget& target, const Owner& owner, const std::optional<NetPath>& now) {
+std::vector<Shown> attributes(const NetconsoleTarget& target, const Owner& owner,
+                              const std::optional<NetPath>& now) {
   auto value = [&](const char* attribute) { return printable(target.read(attribute).value_or("")); };
   const auto* saved = owner.saved ? &owner.saved->netconsole : nullptr;
   std::string foreign = "set by whoever made the target";
@@ -73,15 +74,18 @@ std::vector<Shown> attributes(const NetconsoleTarget& target, const Owner& owner
                                        (saved->to_name.empty() ? "" : ", from the name " + saved->to_name) + ")"
                                      : "--to";
   std::string next_hop = now ? " (next hop " + now->next_hop + ")" : "";
-  std::string mac_origin = !owner.ours                 ? foreign
-                           : saved && !saved->mac.empty() ? "--mac, kept in " + std::string(kSenderConfigFile)
-                           : value("remote_mac") == kBroadcastMac ? "broadcast (--allow-broadcast): no next hop answered"
-                                                                : "neighbour table" + next_hop;
+  std::string kept = std::string(", kept in ") + kSenderConfigFile;
+  std::string mac_origin = !owner.ours                          ? foreign
+                           : saved && !saved->mac.empty()       ? "--mac" + kept
+                           : value("remote_mac") == kBroadcastMac ? "--allow-broadcast: no next hop answered"
+                                                                  : "neighbour table" + next_hop;
+  std::string dev_origin = !owner.ours ? foreign : saved && !saved->dev.empty() ? "--dev" + kept : "route lookup";
   std::vector<Shown> shown = {
       {"remote_ip", value("remote_ip"), receiver, std::nullopt},
       {"remote_port", value("remote_port"), receiver, std::nullopt},
-      {"dev_name", value("dev_name"), !owner.ours ? foreign : saved && !saved->dev.empty() ? "--dev, kept in " + std::string(kSenderConfigFile) : "route lookup", std::nullopt},
-      {"local_ip", value("local_ip"), !owner.ours ? foreign : "route lookup (the route's source address)", std::nullopt},
+      {"dev_name", value("dev_name"), dev_origin, std::nullopt},
+      {"local_ip", value("local_ip"), !owner.ours ? foreign : "route lookup (the route's source address)",
+       std::nullopt},
       {"remote_mac", value("remote_mac"), mac_origin, std::nullopt},
   };
   if (!now) return shown;
@@ -153,7 +157,8 @@ SubcommandRun define_show(CLI::App&) {
     State state = load_state(ctx.root);
     config::SenderFile saved = load_saved_targets(ctx.root);
     nlohmann::json targets = nlohmann::json::array();
-    for (const std::string& name : list_targets(ctx.root)) targets.push_back(show_target(ctx.root, name, state, saved));
+    for (const std::string& name : list_targets(ctx.root))
+      targets.push_back(show_target(ctx.root, name, state, saved));
     if (ctx.json) {
       ctx.print_json({{"targets", targets}});
       return kExitOk;

@@ -166,7 +166,8 @@ int run_watch(Context& ctx, std::chrono::milliseconds neighbour_timeout) {
   ctx.out.flush();
   Debounce debounce(kQuiet, kLongest);
   for (;;) {
-    pollfd fds[] = {{.fd = events.fd(), .events = POLLIN, .revents = 0}, {.fd = signals, .events = POLLIN, .revents = 0}};
+    pollfd fds[] = {{.fd = events.fd(), .events = POLLIN, .revents = 0},
+                    {.fd = signals, .events = POLLIN, .revents = 0}};
     if (::poll(fds, 2, poll_timeout(debounce)) < 0 && errno != EINTR) throw Error("poll failed");
     if (fds[1].revents) {
       ::close(signals);

@@ -68,8 +68,8 @@ ToolResult run_tool(const std::vector<std::string>& args, const std::string& ns)
 }
 
 BackgroundTool::BackgroundTool(const std::vector<std::string>& args, const std::string& ns) {
-  auto base = std::filesystem::temp_directory_path() /
-              ("lastgasp-setup-bg-" + std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  std::string unique = std::to_string(::getpid()) + "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
+  auto base = std::filesystem::temp_directory_path() / ("lastgasp-setup-bg-" + unique);
   out_ = base.string() + ".out";
   err_ = base.string() + ".err";
   // `ip netns exec` execs the tool: the pid is the tool's, and gets the SIGTERM.
