@@ -18,8 +18,8 @@ std::string seconds(std::chrono::milliseconds duration) {
   return std::to_string(tenths / 10) + (tenths % 10 ? "." + std::to_string(tenths % 10) : "") + " s";
 }
 
-// The kernel log under the root, and the user (the journal, for the unit);
-// with --dry-run only the user, as the kernel log is not ours to fill then.
+}  // namespace
+
 void log_to_kernel(Context& ctx, int level, const std::string& message) {
   if (level <= kKmsgWarning) ctx.warn(message);
   else ctx.say(message);
@@ -27,8 +27,6 @@ void log_to_kernel(Context& ctx, int level, const std::string& message) {
   if (int error = write_kmsg(ctx.root, level, "lastgasp-setup: " + message))
     ctx.warn("cannot write to " + ctx.root.host_path("/dev/kmsg").string() + ": " + std::strerror(error));
 }
-
-}  // namespace
 
 void retry_with_backoff(Context& ctx, const RetryPolicy& policy, const std::function<void()>& attempt) {
   const auto start = Clock::now();

@@ -20,6 +20,11 @@ struct RetryPolicy {
   std::string label = "netconsole";  // what the kernel log says is failing
 };
 
+// MESSAGE at LEVEL (kKmsg*) into the kernel log under the root, where the
+// receiver sees it once netconsole sends, and to the user (the journal, for a
+// unit); with --dry-run only to the user, as the kernel log is not ours to fill then.
+void log_to_kernel(Context& ctx, int level, const std::string& message);
+
 // Runs ATTEMPT until it returns without throwing Error, waiting first_delay,
 // then twice as long each time up to max_delay, for at most POLICY.total in all
 // (an attempt already started is let finish). Each failure goes to the kernel

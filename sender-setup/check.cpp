@@ -228,8 +228,7 @@ void check_saved_targets(Sysroot& root, Report& report) {
     return;
   }
   for (const auto& target : saved.targets) {
-    bool in_cmdline0 = target.boot_option && state.targets.contains(kBootTargetName);
-    std::string live = in_cmdline0 ? kBootTargetName : target.name;
+    std::string live = live_target_name(target, state);
     std::string id = "saved." + target.name;
     if (root.is_dir(std::string(kNetconsoleConfigfs) + "/" + live))
       report.ok(id, "target '" + live + "' sends to " + target.to);

@@ -163,9 +163,7 @@ int run_collect(Context& ctx, const std::string& to, int timeout_s) {
 }  // namespace
 
 void install_collect_unit(Sysroot& root, State& state) {
-  write_owned_file(root, state, kCollectUnitFile, unit_text(kCollectUnitTemplate, own_executable()));
-  state.files.insert(kCollectUnitWantsLink);
-  if (!root.exists(kCollectUnitWantsLink)) root.make_symlink(kCollectUnitFile, kCollectUnitWantsLink);
+  install_enabled_unit(root, state, kCollectUnitFile, kCollectUnitWantsLink, kCollectUnitTemplate);
 }
 
 SubcommandRun define_collect(CLI::App& command) {

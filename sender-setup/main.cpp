@@ -3,9 +3,12 @@
 // and one file per subcommand.
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 
+#include "configfs/netconsole_target.hpp"
 #include "context.hpp"
 #include "subcommands.hpp"
 
@@ -17,17 +20,26 @@ struct Subcommand {
   const char* name;
   const char* description;
   SubcommandRun (*define)(CLI::App& command);
+  // Writes netconsole targets: runs holding TargetsLock, so that the boot
+  // unit's apply, watch and an administrator's run never write one at once.
+  // (watch takes the lock for each re-resolve, not for its whole life.)
+  bool writes_targets;
 };
 
 constexpr Subcommand kSubcommands[] = {
-    {"netconsole", "send this host's console to the receiver, now and after every reboot", define_netconsole},
-    {"pstore", "find the pstore backend, propose a ramoops region, make sure records are collected", define_pstore},
-    {"check", "say whether a panic on this host would reach the receiver, and what to fix", define_check},
-    {"remove", "undo what lastgasp-setup set up, and restore the values it changed", define_remove},
-    {"apply", "apply /etc/lastgasp/sender.toml again (the boot-time unit runs this)", define_apply},
+    {"netconsole", "send this host's console to the receiver, now and after every reboot", define_netconsole, true},
+    {"pstore", "find the pstore backend, propose a ramoops region, make sure records are collected", define_pstore,
+     false},
+    {"check", "say whether a panic on this host would reach the receiver, and what to fix", define_check, false},
+    {"show", "show the live netconsole targets, where each value came from, and whether it still matches the network",
+     define_show, false},
+    {"remove", "undo what lastgasp-setup set up, and restore the values it changed", define_remove, true},
+    {"apply", "apply /etc/lastgasp/sender.toml again (the boot-time unit runs this)", define_apply, true},
+    {"watch", "keep the saved targets following the network: route, next hop MAC, device, source (a unit runs this)",
+     define_watch, false},
     {"collect", "send the previous boot's pstore records to the receiver over TCP (the boot-time unit runs this)",
-     define_collect},
-    {"verify", "send a canary line through netconsole and ask the receiver whether it arrived", define_verify},
+     define_collect, false},
+    {"verify", "send a canary line through netconsole and ask the receiver whether it arrived", define_verify, false},
 };
 
 int run(int argc, char** argv) {
@@ -42,10 +54,10 @@ int run(int argc, char** argv) {
   app.add_flag("--dry-run", dry_run, "print every file and value that would be written; change nothing");
   app.add_flag("--json", json, "print the report as JSON");
 
-  std::vector<std::pair<CLI::App*, SubcommandRun>> commands;
+  std::vector<std::tuple<CLI::App*, SubcommandRun, bool>> commands;
   for (const Subcommand& sc : kSubcommands) {
     CLI::App* command = app.add_subcommand(sc.name, sc.description);
-    commands.emplace_back(command, sc.define(*command));
+    commands.emplace_back(command, sc.define(*command), sc.writes_targets);
   }
   try {
     app.parse(argc, argv);
@@ -67,8 +79,10 @@ int run(int argc, char** argv) {
 
   Sysroot sysroot(root, dry_run, json ? std::cerr : std::cout);
   Context ctx{sysroot, json, std::cout, std::cerr};
-  for (auto& [command, run_command] : commands) {
+  for (auto& [command, run_command, writes_targets] : commands) {
     if (!command->parsed()) continue;
+    std::optional<TargetsLock> lock;
+    if (writes_targets) lock.emplace(sysroot);
     try {
       int status = run_command(ctx);
       sysroot.commit();

@@ -82,9 +82,8 @@ bool sends_to(const NetconsoleTarget& target, const config::HostPort& receiver) 
 // lives in cmdline0, which its netconsole= option makes at boot: the unit adopts
 // it there, and later runs keep using it while it is this tool's.
 std::string choose_target_name(const config::SenderConfig& config, const State& state, const NetconsoleRun& run) {
-  if (config.netconsole.boot_option && (run.at_boot || state.targets.contains(kBootTargetName)))
-    return kBootTargetName;
-  return config.netconsole.name;
+  if (config.netconsole.boot_option && run.at_boot) return kBootTargetName;
+  return live_target_name(config.netconsole, state);
 }
 
 // Whether NAME is this tool's target, or no target yet. At boot, cmdline0 is the
@@ -220,6 +219,7 @@ void persist_setup(Context& ctx, State& state, const config::SenderFile& saved, 
   }
   save_saved_targets(ctx.root, state, saved);
   install_unit(ctx.root, state);
+  install_watch_unit(ctx.root, state);
   install_collect_unit(ctx.root, state);
 }
 
@@ -280,6 +280,33 @@ config::HostPort receiver_endpoint(const config::SenderConfig& config) {
   return *endpoint;
 }
 
+std::string live_target_name(const config::SenderConfig::Netconsole& saved, const State& state) {
+  return saved.boot_option && state.targets.contains(kBootTargetName) ? kBootTargetName : saved.name;
+}
+
+ResolveOptions resolve_options(const config::SenderConfig& config, std::chrono::milliseconds neighbour_timeout,
+                               const Sysroot& root) {
+  ResolveOptions options;
+  if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
+  if (!config.netconsole.mac.empty()) options.mac = config.netconsole.mac;
+  options.neighbour_timeout = neighbour_timeout;
+  options.allow_broadcast = config.netconsole.allow_broadcast;
+  options.send_probes = !root.dry_run();
+  options.is_wireless = [&root](const std::string& dev) { return is_wireless(root, dev); };
+  return options;
+}
+
+TargetRequest target_request(const config::SenderConfig& config, const NetPath& path, const Sysroot& root) {
+  return {.dev_name = path.device,
+          .local_ip = path.source,
+          .remote_ip = path.receiver,
+          .remote_mac = path.mac,
+          .local_port = config.netconsole.src_port,
+          .remote_port = receiver_endpoint(config).port,
+          .extended = config.netconsole.extended,
+          .hostname = root.read_trimmed("/proc/sys/kernel/hostname").value_or("")};
+}
+
 ResolvedReceiver resolve_receiver(const std::string& to) {
   std::string error;
   auto endpoint = config::parse_host_port(to, 6666, error);
@@ -328,13 +355,7 @@ std::string format_boot_option(const config::SenderConfig& config, const NetPath
 nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx) {
   require_netconsole_kernel(ctx.root);
   config::HostPort receiver = receiver_endpoint(config);
-  ResolveOptions options;
-  if (!config.netconsole.dev.empty()) options.device = config.netconsole.dev;
-  if (!config.netconsole.mac.empty()) options.mac = config.netconsole.mac;
-  options.neighbour_timeout = run.neighbour_timeout;
-  options.allow_broadcast = config.netconsole.allow_broadcast;
-  options.send_probes = !ctx.root.dry_run();
-  options.is_wireless = [&ctx](const std::string& dev) { return is_wireless(ctx.root, dev); };
+  ResolveOptions options = resolve_options(config, run.neighbour_timeout, ctx.root);
   Netlink netlink;
   NetPath path;
   retry_with_backoff(ctx, run.retry, [&] { path = resolve_path(netlink, receiver.host, options); });
@@ -358,16 +379,8 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
   refuse_foreign_target(root, state, name, run);
   remove_duplicate_targets(ctx, state, name, receiver);
 
-  TargetRequest request{.dev_name = path.device,
-                        .local_ip = path.source,
-                        .remote_ip = path.receiver,
-                        .remote_mac = path.mac,
-                        .local_port = config.netconsole.src_port,
-                        .remote_port = receiver.port,
-                        .extended = config.netconsole.extended,
-                        .hostname = root.read_trimmed("/proc/sys/kernel/hostname").value_or("")};
   NetconsoleTarget target(root, name);
-  ApplyResult applied = target.apply(request);
+  ApplyResult applied = target.apply(target_request(config, path, root));
   state.targets.insert(name);
   for (const AttributeChange& change : applied.changes)
     ctx.say_change("set", "target '" + name + "' " + change.attribute + ": '" + change.before + "' -> '" +

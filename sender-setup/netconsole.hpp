@@ -10,8 +10,10 @@
 #include "endpoint.hpp"
 #include "sender_config.hpp"
 #include "boot_retry.hpp"
+#include "configfs/netconsole_target.hpp"
 #include "context.hpp"
 #include "netlink/path_resolver.hpp"
+#include "state.hpp"
 
 namespace lastgasp::setup {
 
@@ -42,6 +44,18 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
 
 // The netconsole= module option for PATH: [+][r]SRCPORT@SRC/DEV,PORT@DST/MAC.
 std::string format_boot_option(const config::SenderConfig& config, const NetPath& path, bool release);
+
+// The configfs name of SAVED's live target: cmdline0 once this tool has adopted
+// the boot-time target for the entry that carries the boot option.
+std::string live_target_name(const config::SenderConfig::Netconsole& saved, const State& state);
+
+// How CONFIG's path is resolved: its --dev, --mac and --allow-broadcast; no
+// probe is sent on a dry run.
+ResolveOptions resolve_options(const config::SenderConfig& config, std::chrono::milliseconds neighbour_timeout,
+                               const Sysroot& root);
+
+// The target's attributes for CONFIG sent along PATH.
+TargetRequest target_request(const config::SenderConfig& config, const NetPath& path, const Sysroot& root);
 
 // The receiver's address and port from "ADDRESS:PORT" (already validated).
 config::HostPort receiver_endpoint(const config::SenderConfig& config);

@@ -7,6 +7,7 @@
 #include "error.hpp"
 #include "toml_reader.hpp"
 #include "unit_template.hpp"
+#include "watch_unit_template.hpp"
 
 namespace lastgasp::setup {
 
@@ -23,12 +24,21 @@ std::string own_executable() {
   return ec ? "/usr/sbin/lastgasp-setup" : path.string();
 }
 
-void install_unit(Sysroot& root, State& state) {
-  write_owned_file(root, state, kUnitFile, unit_text(kUnitTemplate, own_executable()));
+void install_enabled_unit(Sysroot& root, State& state, const char* file, const char* wants_link,
+                          const char* unit_template) {
+  write_owned_file(root, state, file, unit_text(unit_template, own_executable()));
   // What `systemctl enable` does, done by hand so that it works under --root
   // and in an initramfs without systemctl.
-  state.files.insert(kUnitWantsLink);
-  if (!root.exists(kUnitWantsLink)) root.make_symlink(kUnitFile, kUnitWantsLink);
+  state.files.insert(wants_link);
+  if (!root.exists(wants_link)) root.make_symlink(file, wants_link);
+}
+
+void install_unit(Sysroot& root, State& state) {
+  install_enabled_unit(root, state, kUnitFile, kUnitWantsLink, kUnitTemplate);
+}
+
+void install_watch_unit(Sysroot& root, State& state) {
+  install_enabled_unit(root, state, kWatchUnitFile, kWatchUnitWantsLink, kWatchUnitTemplate);
 }
 
 std::string modprobe_options(const std::string& module,

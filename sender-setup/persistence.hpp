@@ -20,13 +20,23 @@ inline constexpr const char* kTmpfilesFile = "/etc/tmpfiles.d/lastgasp.conf";
 inline constexpr const char* kNetconsoleModprobeFile = "/etc/modprobe.d/lastgasp-netconsole.conf";
 inline constexpr const char* kNetconsoleModulesLoadFile = "/etc/modules-load.d/lastgasp-netconsole.conf";
 
-// A unit template from dist/ (kUnitTemplate, kCollectUnitTemplate), with %LASTGASP_SETUP% replaced
-// by EXECUTABLE.
+inline constexpr const char* kWatchUnitFile = "/etc/systemd/system/lastgasp-watch.service";
+inline constexpr const char* kWatchUnitWantsLink = "/etc/systemd/system/multi-user.target.wants/lastgasp-watch.service";
+
+// A unit template from dist/ (kUnitTemplate, kCollectUnitTemplate, kWatchUnitTemplate), with
+// %LASTGASP_SETUP% replaced by EXECUTABLE.
 std::string unit_text(std::string text, const std::string& executable);
-// This program's own path, for the unit's ExecStart.
+// This program's own path, for the units' ExecStart.
 std::string own_executable();
 
+// Installs the unit UNIT_TEMPLATE (from dist/, running this program) as FILE
+// and enables it through WANTS_LINK, both recorded in STATE for `remove`.
+void install_enabled_unit(Sysroot& root, State& state, const char* file, const char* wants_link,
+                          const char* unit_template);
+// lastgasp-setup.service, the boot unit that runs `apply`.
 void install_unit(Sysroot& root, State& state);
+// lastgasp-watch.service, which runs `watch`.
+void install_watch_unit(Sysroot& root, State& state);
 // A modprobe.d "options" line. Every value is quoted: the kernel's parameter
 // parser strips the quotes, and a value with a space would otherwise be cut.
 std::string modprobe_options(const std::string& module,

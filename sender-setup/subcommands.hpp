@@ -24,5 +24,7 @@ SubcommandRun define_check(CLI::App& command);
 SubcommandRun define_remove(CLI::App& command);
 SubcommandRun define_collect(CLI::App& command);
 SubcommandRun define_verify(CLI::App& command);
+SubcommandRun define_show(CLI::App& command);
+SubcommandRun define_watch(CLI::App& command);
 
 }  // namespace lastgasp::setup

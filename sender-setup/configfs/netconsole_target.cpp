@@ -1,9 +1,13 @@
 #include "netconsole_target.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 
 #include "error.hpp"
 
@@ -97,6 +101,17 @@ void NetconsoleTarget::write(const std::string& attribute, const std::string& va
                              : ": the kernel rejected the value";
     throw Error("netconsole target '" + name_ + "': " + e.what() + advice);
   }
+}
+
+TargetsLock::TargetsLock(const Sysroot& root) {
+  if (root.dry_run()) return;
+  fd_ = ::open(root.host_path(kNetconsoleConfigfs).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) return;
+  while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {}
+}
+
+TargetsLock::~TargetsLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 ApplyResult NetconsoleTarget::apply(const TargetRequest& request) {

@@ -61,6 +61,21 @@ Attributes desired_attributes(const TargetRequest& request, const TargetFeatures
 // Whether two values of ATTRIBUTE mean the same (IPv6 spellings, MAC case, newlines).
 bool same_value(const std::string& attribute, const std::string& a, const std::string& b);
 
+// Serialises the processes that write targets (apply at boot, watch, an
+// administrator's netconsole or remove): an flock(2) on the netconsole directory
+// in configfs, so that one's disable-write-enable never interleaves with
+// another's. Takes nothing on a dry run, or before the directory exists.
+class TargetsLock {
+ public:
+  explicit TargetsLock(const Sysroot& root);
+  ~TargetsLock();
+  TargetsLock(const TargetsLock&) = delete;
+  TargetsLock& operator=(const TargetsLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 class NetconsoleTarget {
  public:
   NetconsoleTarget(Sysroot& root, std::string name);

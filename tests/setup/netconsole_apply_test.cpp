@@ -86,6 +86,11 @@ TEST(NetconsoleApply, FirstRunWritesTargetKnobsAndPersistence) {
   EXPECT_NE(unit.find("\nType=exec\n"), std::string::npos) << unit;
   EXPECT_NE(unit.find("\nEnvironment=LASTGASP_RETRY_FOR=300\n"), std::string::npos) << unit;
   EXPECT_EQ(std::filesystem::read_symlink(tree.path(kUnitWantsLink)), kUnitFile);
+  // The watch, after the boot unit that makes the targets it follows.
+  std::string watch_unit = tree.read(kWatchUnitFile);
+  EXPECT_NE(watch_unit.find("\nAfter=lastgasp-setup.service\n"), std::string::npos) << watch_unit;
+  EXPECT_NE(watch_unit.find("\nExecStart=" + own_executable() + " watch\n"), std::string::npos) << watch_unit;
+  EXPECT_EQ(std::filesystem::read_symlink(tree.path(kWatchUnitWantsLink)), kWatchUnitFile);
 
   config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));
   ASSERT_EQ(saved.targets.size(), 1u);
@@ -105,6 +110,7 @@ TEST(NetconsoleApply, FirstRunWritesTargetKnobsAndPersistence) {
   EXPECT_EQ(state.previous.at("/proc/sys/kernel/printk"), "4\t4\t1\t7");
   EXPECT_TRUE(state.files.contains(kSenderConfigFile));
   EXPECT_TRUE(state.files.contains(kUnitWantsLink));
+  EXPECT_TRUE(state.files.contains(kWatchUnitWantsLink));
 }
 
 TEST(NetconsoleApply, TellsThatEarlyMessagesAreNotReplayedOnOldKernels) {

@@ -66,6 +66,19 @@ std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::strin
   return args;
 }
 
+void OneSegment::SetUp() {
+  connect(sender, "a0", receiver, "b0");
+  sender.ip("addr add 10.77.1.2/24 dev a0");
+  receiver.ip("addr add 10.77.1.1/24 dev b0");
+  sender.ip("addr add fd00:77:1::2/64 dev a0 nodad");
+  receiver.ip("addr add fd00:77:1::1/64 dev b0 nodad");
+  receiver.ip("addr add fe80::1/64 dev b0 nodad");
+}
+
+ToolResult OneSegment::run(std::vector<std::string> args) const {
+  return run_tool(setup_args(tree, std::move(args)), sender.name());
+}
+
 std::map<std::string, std::string> files_only(std::map<std::string, std::string> snapshot) {
   std::erase_if(snapshot, [](const auto& entry) { return entry.first.ends_with("/"); });
   return snapshot;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "fake_tree.hpp"
@@ -39,6 +40,16 @@ nlohmann::json json_of(const ToolResult& r);
 
 // ARGS with --root TREE --json in front.
 std::vector<std::string> setup_args(const FakeTree& tree, std::vector<std::string> args);
+
+// The sender's a0 and the receiver's b0 on one segment, IPv4 and IPv6:
+// 10.77.1.2 <-> 10.77.1.1, fd00:77:1::2 <-> fd00:77:1::1, and fe80::1 on b0.
+struct OneSegment : ::testing::Test {
+  Namespace sender{"snd"}, receiver{"rcv"};
+  FakeTree tree;
+  void SetUp() override;
+  // lastgasp-setup ARGS, with --root TREE --json, in the sender's namespace.
+  ToolResult run(std::vector<std::string> args) const;
+};
 
 // A snapshot without its directories: the tool may leave a parent it created.
 std::map<std::string, std::string> files_only(std::map<std::string, std::string> snapshot);

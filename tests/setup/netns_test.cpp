@@ -31,15 +31,7 @@ using testing::ToolResult;
 const std::string kDir = "/sys/kernel/config/netconsole/";
 
 // The sender and an on-link receiver: 10.77.1.2 <-> 10.77.1.1.
-struct OnLink : ::testing::Test {
-  Namespace sender{"snd"}, receiver{"rcv"};
-  FakeTree tree;
-  void SetUp() override {
-    connect(sender, "a0", receiver, "b0");
-    sender.ip("addr add 10.77.1.2/24 dev a0");
-    receiver.ip("addr add 10.77.1.1/24 dev b0");
-  }
-};
+using OnLink = testing::OneSegment;
 
 TEST_F(OnLink, ReceiverGetsItsOwnMacAndCheckSaysReady) {
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());

@@ -52,20 +52,8 @@ struct Timed {
   std::chrono::milliseconds took;
 };
 
-// The sender's a0 and the receiver's b0 on one segment, IPv4 and IPv6:
-// 10.77.1.2 <-> 10.77.1.1, fd00:77:1::2 <-> fd00:77:1::1, and fe80::1 on b0.
-struct Segment : ::testing::Test {
-  Namespace sender{"snd"}, receiver{"rcv"};
-  FakeTree tree;
-  void SetUp() override {
-    connect(sender, "a0", receiver, "b0");
-    sender.ip("addr add 10.77.1.2/24 dev a0");
-    receiver.ip("addr add 10.77.1.1/24 dev b0");
-    sender.ip("addr add fd00:77:1::2/64 dev a0 nodad");
-    receiver.ip("addr add fd00:77:1::1/64 dev b0 nodad");
-    receiver.ip("addr add fe80::1/64 dev b0 nodad");
-  }
-  ToolResult run(std::vector<std::string> args) { return run_tool(setup_args(tree, std::move(args)), sender.name()); }
+// One segment, with what these tests ask of the tool's answers.
+struct Segment : testing::OneSegment {
   Timed timed(std::vector<std::string> args) {
     auto start = std::chrono::steady_clock::now();
     ToolResult result = run(std::move(args));

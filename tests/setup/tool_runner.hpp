@@ -2,6 +2,11 @@
 // and captures its exit status, stdout and stderr.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,5 +25,30 @@ std::string sh_output(const std::string& command);
 
 // lastgasp-setup ARGS, inside network namespace NS when it is not empty.
 ToolResult run_tool(const std::vector<std::string>& args, const std::string& ns = "");
+
+// lastgasp-setup ARGS as a long-running process (watch) inside network
+// namespace NS, until stop() or the end of the object, which send it SIGTERM.
+class BackgroundTool {
+ public:
+  BackgroundTool(const std::vector<std::string>& args, const std::string& ns);
+  ~BackgroundTool();
+  BackgroundTool(const BackgroundTool&) = delete;
+  BackgroundTool& operator=(const BackgroundTool&) = delete;
+
+  std::string out() const;
+  std::string err() const;
+  // SIGSTOP and SIGCONT: a stopped process reads nothing, and its socket fills up.
+  void pause() const;
+  void resume() const;
+  // SIGTERM, then its exit status (-1 when a signal ended it).
+  int stop();
+
+ private:
+  pid_t pid_ = -1;
+  std::filesystem::path out_, err_;
+};
+
+// Whether CONDITION holds within TIMEOUT, asked every 10 ms.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 }  // namespace lastgasp::setup::testing
