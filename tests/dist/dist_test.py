@@ -35,6 +35,7 @@ EXPECTED_FILES = [
     "etc/lastgasp/receiver.toml",
     "usr/share/doc/lastgasp/examples/receiver.toml",
     "usr/share/doc/lastgasp/examples/sender.toml",
+    "usr/share/lastgasp/prometheus/lastgasp.rules.yml",
 ]
 # lastgasp-setup's own files: packaged when they exist in the tree.
 SETUP_FILES = {
@@ -107,7 +108,7 @@ def step_files(work, source_dir):
     # Nothing outside Debian's places, nothing from the build machine.
     allowed = ("etc/lastgasp/", "etc/lnav/", "lib/systemd/system/", "usr/bin/", "usr/sbin/",
                "usr/lib/sysusers.d/", "usr/share/man/", "usr/share/bash-completion/",
-               "usr/share/doc/lastgasp/")
+               "usr/share/doc/lastgasp/", "usr/share/lastgasp/")
     for dirpath, _, files in os.walk(root):
         for name in files:
             rel = os.path.relpath(os.path.join(dirpath, name), root)
