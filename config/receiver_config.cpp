@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "cidr.hpp"
@@ -107,6 +108,11 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.size("pstore_quota", 0, 1ull << 50)) cfg.pstore_quota = *v;
   if (auto v = root.size("pstore_host_quota", 0, 1ull << 50)) cfg.pstore_host_quota = *v;
   if (auto v = root.integer("pstore_host_records", 0, 1 << 20)) cfg.pstore_host_records = unsigned(*v);
+  if (auto v = root.string("http_listen")) {
+    if (std::string error = v->empty() ? "" : listen_address_error(*v); !error.empty()) root.fail("http_listen", error);
+    cfg.http_listen = *v;
+  }
+  if (auto v = root.string("http_token_file")) cfg.http_token_file = *v;
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;
@@ -118,6 +124,16 @@ std::string listen_address_error(const std::string& text) {
   if (!hp) return error;
   if (!is_ip_address(hp->host)) return "'" + text + "': the address must be numeric";
   return {};
+}
+
+bool is_loopback_listen(const std::string& address) {
+  std::string error;
+  auto hp = parse_host_port(address, std::nullopt, error);
+  if (!hp) return false;
+  unsigned char v4[4], v6[16];
+  if (inet_pton(AF_INET, hp->host.c_str(), v4) == 1) return v4[0] == 127;
+  static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return inet_pton(AF_INET6, hp->host.c_str(), v6) == 1 && std::equal(v6, v6 + 16, kLoopback6);
 }
 
 }  // namespace lastgasp::config

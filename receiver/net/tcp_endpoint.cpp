@@ -3,12 +3,11 @@
 #include <sys/socket.h>
 
 #include <array>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "endpoint.hpp"
-#include "listen_address.hpp"
+#include "accepting.hpp"
 
 namespace lastgasp::net {
 
@@ -17,33 +16,11 @@ using asio::ip::tcp;
 
 namespace {
 
-// Out of file descriptors (or kernel memory), accept fails at once for as long
-// as it lasts: retrying at once would spin the event loop.
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
-
-bool out_of_descriptors(const boost::system::error_code& ec) {
-  return ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
-         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
-}
-
-tcp::endpoint parse_endpoint(const std::string& text) {
-  ListenAddress listen = parse_listen_address(text);
-  return {listen.address, listen.port};
-}
-
 std::optional<hosts::SenderAddress> peer_of(const tcp::socket& socket) {
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   if (ec) return std::nullopt;
   return hosts::SenderAddress::from_sockaddr(remote.data(), static_cast<socklen_t>(remote.size()));
-}
-
-// Answers a connection that gets no session with LINE, if the socket takes it
-// at once, and closes it: it never waits for the peer, so it holds nothing.
-void turn_away(tcp::socket& socket, std::string_view line) {
-  [[maybe_unused]] ssize_t sent = ::send(socket.native_handle(), line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  boost::system::error_code ignored;
-  socket.close(ignored);
 }
 
 }  // namespace
@@ -159,14 +136,7 @@ std::string TcpBudget::summary() const {
 TcpEndpoint::TcpEndpoint(asio::io_context& io, const std::string& address, TcpHandler& handler,
                          std::shared_ptr<TcpBudget> budget)
     : acceptor_(io), pause_(io), handler_(handler), budget_(std::move(budget)) {
-  tcp::endpoint endpoint = parse_endpoint(address);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  if (endpoint.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(false));
-  boost::system::error_code ec;
-  acceptor_.bind(endpoint, ec);
-  if (ec) throw std::system_error(ec.value(), std::generic_category(), "cannot listen on tcp " + address);
-  acceptor_.listen();
+  listen_on(acceptor_, address, "tcp");
 }
 
 TcpEndpoint::TcpEndpoint(asio::io_context& io, int fd, TcpHandler& handler, std::shared_ptr<TcpBudget> budget)

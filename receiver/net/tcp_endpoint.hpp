@@ -35,6 +35,7 @@ class TcpBudget {
   void give_slot(const hosts::SenderAddress& peer);
   // "N refused, N busy, ...", for the daemon's status line.
   std::string summary() const;
+  unsigned sessions() const { return sessions_; }
 
   const TcpLimits limits;
   UploadMemory upload_memory;
