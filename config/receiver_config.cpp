@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 
-#include <algorithm>
 #include <charconv>
 
 #include "cidr.hpp"
@@ -124,16 +123,6 @@ std::string listen_address_error(const std::string& text) {
   if (!hp) return error;
   if (!is_ip_address(hp->host)) return "'" + text + "': the address must be numeric";
   return {};
-}
-
-bool is_loopback_listen(const std::string& address) {
-  std::string error;
-  auto hp = parse_host_port(address, std::nullopt, error);
-  if (!hp) return false;
-  unsigned char v4[4], v6[16];
-  if (inet_pton(AF_INET, hp->host.c_str(), v4) == 1) return v4[0] == 127;
-  static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  return inet_pton(AF_INET6, hp->host.c_str(), v6) == 1 && std::equal(v6, v6 + 16, kLoopback6);
 }
 
 }  // namespace lastgasp::config

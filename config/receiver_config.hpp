@@ -68,9 +68,6 @@ struct ReceiverConfig {
   std::filesystem::path http_token_file;
 };
 
-// Whether ADDRESS (a valid listen address) is on loopback, where no token is asked for.
-bool is_loopback_listen(const std::string& address);
-
 // Reads FILE over the defaults. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").
 ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverConfig base = {});
 

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -88,10 +89,10 @@ std::uint64_t message_bytes(const ToWriter& m) {
 // The bearer token the HTTP side asks for: required wherever http_token_file names one, and
 // anywhere but loopback, where the daemon will not start without one. Throws
 // std::invalid_argument.
-http::Token http_token(const config::ReceiverConfig& c) {
+http::Token http_token(const config::ReceiverConfig& c, const http::HttpServer& server) {
   if (c.http_token_file.empty()) {
-    if (config::is_loopback_listen(c.http_listen)) return {};
-    throw std::invalid_argument("http_listen " + c.http_listen +
+    if (server.on_loopback()) return {};
+    throw std::invalid_argument(server.name() +
                                 " is not on loopback: set http_token_file to a file holding a bearer token, "
                                 "or listen on 127.0.0.1");
   }
@@ -302,15 +303,23 @@ std::uint64_t Daemon::internal_errors() const {
 // own): it passes one UDP socket, which the first receive thread reads, handing every other
 // thread's hosts on in batches. Otherwise each listen address gets one socket per thread.
 void Daemon::open_sockets() {
-  int passed = sd_listen_fds(1);
+  char** names = nullptr;
+  int passed = sd_listen_fds_with_names(1, &names);
+  socket_activated_ = passed > 0;
   for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + passed; ++fd) {
-    if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
+    char* name = names ? names[fd - SD_LISTEN_FDS_START] : nullptr;
+    bool http = name && std::string_view(name) == "http";  // FileDescriptorName=http
+    std::free(name);
+    if (http && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
+      http_fd_ = fd;
+    else if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
       shards_[0]->listeners.push_back(std::make_unique<net::UdpListener>(shards_[0]->io, fd, *shards_[0]));
     else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
       endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, fd, *this, tcp_));
     else
       notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: neither UDP nor listening TCP");
   }
+  std::free(names);
   if (passed > 0) return;
   // netconsole over UDP, and uploads and verify queries over TCP, on the same address and port.
   for (const std::string& address : config_.listen) {
@@ -350,21 +359,24 @@ void Daemon::start() {
   sd_notify(0, "READY=1");
 }
 
-// The HTTP side, on this (the main) thread: it asks the others only through their queues. A
-// missing token stops the daemon (it would serve the fleet's consoles to anyone); a port taken
-// does not: receiving the panics matters more than reporting on them, and the scrape failing
-// tells Prometheus (LastgaspReceiverDown).
+// The HTTP side, on this (the main) thread: it asks the others only through their queues. Under
+// socket activation it is the socket named "http", if systemd passes one (the service has no
+// network of its own); otherwise http_listen. A missing token stops the daemon (it would serve
+// the fleet's consoles to anyone); a port taken does not: receiving the panics matters more
+// than reporting on them, and the scrape failing tells Prometheus (LastgaspReceiverDown).
 void Daemon::open_http() {
-  if (config_.http_listen.empty()) return;
-  http::Token token = http_token(config_);
+  if (socket_activated_ && http_fd_ < 0) return;
+  if (!socket_activated_ && config_.http_listen.empty()) return;
   try {
-    http_ = std::make_unique<http::HttpServer>(io_, config_.http_listen, token, *this);
+    http_ = socket_activated_ ? std::make_unique<http::HttpServer>(io_, http_fd_, *this)
+                              : std::make_unique<http::HttpServer>(io_, config_.http_listen, *this);
   } catch (const std::system_error& e) {
     notice(Severity::error, std::string(e.what()) + ": running without /metrics and /api/hosts");
     return;
   }
+  http::Token token = http_token(config_, *http_);
   notice(Severity::info, "listening on " + http_->name() + " for /metrics and /api/hosts");
-  http_->start();
+  http_->start(token);
 }
 
 void Daemon::on_get(std::string_view path, std::string_view query, std::function<void(http::Reply)> reply) {

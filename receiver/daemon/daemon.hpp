@@ -100,6 +100,8 @@ class Daemon : public net::TcpHandler, public http::Routes {
   std::shared_ptr<net::TcpBudget> tcp_;  // shared by every TCP endpoint
   std::vector<std::unique_ptr<net::TcpEndpoint>> endpoints_;
   std::unique_ptr<http::HttpServer> http_;
+  bool socket_activated_ = false;  // systemd passed the sockets
+  int http_fd_ = -1;               // the one it named "http", if any
   std::vector<RowsWaiter> rows_waiters_;  // HTTP requests waiting for the writer's host rows
   std::unique_ptr<WriterThread> writer_;
   std::vector<std::unique_ptr<ShardThread>> shards_;

@@ -15,8 +15,6 @@
 #include <algorithm>
 #include <charconv>
 
-#include "endpoint.hpp"
-#include "net/accepting.hpp"
 
 namespace lastgasp::http {
 
@@ -70,7 +68,7 @@ bool Token::accepts(std::string_view authorization) const {
 
 // One connection: read a request, answer it, and again while the peer keeps the connection
 // alive; closes on any error, a deadline, or when the server closes.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+class HttpSession : public net::Session, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, const Token& token, Routes& routes, const HttpLimits& limits,
               std::shared_ptr<HttpCounters> counters)
@@ -87,7 +85,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
   }
 
-  void close() {
+  void close() override {
     answer_deadline_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -205,62 +203,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool waiting_ = false;  // for the Routes' answer
 };
 
-HttpServer::HttpServer(asio::io_context& io, const std::string& address, Token token, Routes& routes,
-                       HttpLimits limits)
-    : acceptor_(io),
-      pause_(io),
-      token_(token),
-      routes_(routes),
-      limits_(limits),
-      counters_(std::make_shared<HttpCounters>()) {
-  net::listen_on(acceptor_, address, "http");
+HttpServer::HttpServer(asio::io_context& io, const std::string& address, Routes& routes, HttpLimits limits)
+    : loop_(io), routes_(routes), limits_(limits), counters_(std::make_shared<HttpCounters>()) {
+  loop_.listen(address, "http");
 }
 
-std::string HttpServer::name() const {
-  boost::system::error_code ec;
-  auto local = acceptor_.local_endpoint(ec);
-  return "http " + config::format_host_port(local.address().to_string(), local.port());
+HttpServer::HttpServer(asio::io_context& io, int fd, Routes& routes, HttpLimits limits)
+    : loop_(io), routes_(routes), limits_(limits), counters_(std::make_shared<HttpCounters>()) {
+  loop_.adopt(fd);
 }
 
-unsigned HttpServer::connections() {
-  std::erase_if(sessions_, [](const std::weak_ptr<HttpSession>& s) { return s.expired(); });
-  return static_cast<unsigned>(sessions_.size());
+void HttpServer::start(Token token) {
+  token_ = token;
+  loop_.start([this](tcp::socket socket) { return admit(std::move(socket)); });
 }
 
-void HttpServer::start() { accept(); }
-
-void HttpServer::close() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  pause_.cancel();
-  for (const auto& weak : sessions_)
-    if (auto session = weak.lock()) session->close();
-  sessions_.clear();
-}
-
-void HttpServer::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (net::out_of_descriptors(ec)) {
-      pause_.expires_after(net::kAcceptPause);
-      return pause_.async_wait([this](const boost::system::error_code& e) {
-        if (!e) accept();
-      });
-    }
-    if (!ec) admit(std::move(socket));
-    accept();
-  });
-}
+void HttpServer::close() { loop_.close(); }
 
 // The cap is checked before a byte is read: a surplus connection never holds a session.
-void HttpServer::admit(tcp::socket socket) {
-  if (connections() >= limits_.max_connections) {
+std::shared_ptr<net::Session> HttpServer::admit(tcp::socket socket) {
+  if (loop_.sessions() >= limits_.max_connections) {
     ++counters_->busy;
-    return net::turn_away(socket, kBusy);
+    net::turn_away(socket, kBusy);
+    return nullptr;
   }
   auto session = std::make_shared<HttpSession>(std::move(socket), token_, routes_, limits_, counters_);
-  sessions_.push_back(session);
   session->start();
+  return session;
 }
 
 }  // namespace lastgasp::http

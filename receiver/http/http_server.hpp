@@ -12,7 +12,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -22,6 +21,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "net/accepting.hpp"
 
 namespace lastgasp::http {
 
@@ -74,31 +75,30 @@ class Token {
 // read, so nothing else can be smuggled through one.
 std::optional<long> query_number(std::string_view query, std::string_view key);
 
-class HttpSession;
-
 class HttpServer {
  public:
   // Opens ADDRESS ("127.0.0.1:9666"); throws std::system_error or std::invalid_argument.
-  HttpServer(boost::asio::io_context& io, const std::string& address, Token token, Routes& routes,
-             HttpLimits limits = {});
-  void start();
+  HttpServer(boost::asio::io_context& io, const std::string& address, Routes& routes, HttpLimits limits = {});
+  // Adopts a listening socket from systemd.
+  HttpServer(boost::asio::io_context& io, int fd, Routes& routes, HttpLimits limits = {});
+  // Whether it listens on loopback only, where a token may be left out.
+  bool on_loopback() const { return loop_.on_loopback(); }
+  // Accepts connections, each request asked for TOKEN.
+  void start(Token token);
   // Stops accepting and closes every open connection.
   void close();
-  std::string name() const;
+  std::string name() const { return loop_.name("http"); }
   const HttpCounters& counters() const { return *counters_; }
-  unsigned connections();
+  unsigned connections() { return loop_.sessions(); }
 
  private:
-  void accept();
-  void admit(boost::asio::ip::tcp::socket socket);
+  std::shared_ptr<net::Session> admit(boost::asio::ip::tcp::socket socket);
 
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer pause_;
+  net::AcceptLoop loop_;
   Token token_;
   Routes& routes_;
   HttpLimits limits_;
   std::shared_ptr<HttpCounters> counters_;  // sessions count into it, and may outlive the server
-  std::vector<std::weak_ptr<HttpSession>> sessions_;
 };
 
 }  // namespace lastgasp::http

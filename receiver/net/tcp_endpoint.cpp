@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "endpoint.hpp"
 #include "accepting.hpp"
 
 namespace lastgasp::net {
@@ -28,7 +27,7 @@ std::optional<hosts::SenderAddress> peer_of(const tcp::socket& socket) {
 // One connection: moves bytes between its socket and its ProtocolSession, one
 // read or write at a time, and closes after an ERR, at the idle deadline of a
 // request, or when the endpoint closes.
-class TcpSession : public std::enable_shared_from_this<TcpSession> {
+class TcpSession : public Session, public std::enable_shared_from_this<TcpSession> {
  public:
   TcpSession(tcp::socket socket, const hosts::SenderAddress& peer, TcpHandler& handler,
              std::shared_ptr<TcpBudget> budget)
@@ -38,7 +37,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
 
   void start() { pump(); }
 
-  void close() {
+  void close() override {
     idle_.cancel();
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -135,69 +134,42 @@ std::string TcpBudget::summary() const {
 
 TcpEndpoint::TcpEndpoint(asio::io_context& io, const std::string& address, TcpHandler& handler,
                          std::shared_ptr<TcpBudget> budget)
-    : acceptor_(io), pause_(io), handler_(handler), budget_(std::move(budget)) {
-  listen_on(acceptor_, address, "tcp");
+    : loop_(io), handler_(handler), budget_(std::move(budget)) {
+  loop_.listen(address, "tcp");
 }
 
 TcpEndpoint::TcpEndpoint(asio::io_context& io, int fd, TcpHandler& handler, std::shared_ptr<TcpBudget> budget)
-    : acceptor_(io), pause_(io), handler_(handler), budget_(std::move(budget)) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  acceptor_.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+    : loop_(io), handler_(handler), budget_(std::move(budget)) {
+  loop_.adopt(fd);
 }
 
-std::string TcpEndpoint::name() const {
-  boost::system::error_code ec;
-  auto local = acceptor_.local_endpoint(ec);
-  return "tcp " + config::format_host_port(local.address().to_string(), local.port());
+std::string TcpEndpoint::name() const { return loop_.name("tcp"); }
+
+void TcpEndpoint::start() {
+  loop_.start([this](tcp::socket socket) { return admit(std::move(socket)); },
+              [budget = budget_] { ++budget->counters.accept_pauses; });
 }
 
-void TcpEndpoint::start() { accept(); }
-
-void TcpEndpoint::close() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  pause_.cancel();
-  for (const auto& weak : sessions_)
-    if (auto session = weak.lock()) session->close();
-  sessions_.clear();
-}
-
-void TcpEndpoint::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (out_of_descriptors(ec)) return pause_accepting();
-    if (!ec) admit(std::move(socket));
-    accept();
-  });
-}
-
-void TcpEndpoint::pause_accepting() {
-  ++budget_->counters.accept_pauses;
-  pause_.expires_after(kAcceptPause);
-  pause_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) accept();
-  });
-}
+void TcpEndpoint::close() { loop_.close(); }
 
 // The allow list and the slots are checked before a byte is read: a refused
 // or surplus peer never holds a session.
-void TcpEndpoint::admit(tcp::socket socket) {
+std::shared_ptr<Session> TcpEndpoint::admit(tcp::socket socket) {
   auto peer = peer_of(socket);
-  if (!peer) return;
+  if (!peer) return nullptr;
   if (!handler_.allows(*peer)) {
     ++budget_->counters.refused;
-    return turn_away(socket, "ERR refused\n");
+    turn_away(socket, "ERR refused\n");
+    return nullptr;
   }
   if (!budget_->take_slot(*peer)) {
     ++budget_->counters.busy;
-    return turn_away(socket, "ERR busy\n");
+    turn_away(socket, "ERR busy\n");
+    return nullptr;
   }
-  std::erase_if(sessions_, [](const std::weak_ptr<TcpSession>& s) { return s.expired(); });
   auto session = std::make_shared<TcpSession>(std::move(socket), *peer, handler_, budget_);
-  sessions_.push_back(session);
   session->start();
+  return session;
 }
 
 }  // namespace lastgasp::net

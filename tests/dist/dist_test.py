@@ -20,13 +20,14 @@ import shutil
 import subprocess
 import sys
 
-UNITS = ["lastgasp-receiver.service", "lastgasp-receiver.socket"]
+UNITS = ["lastgasp-receiver.service", "lastgasp-receiver.socket", "lastgasp-receiver-http.socket"]
 
 EXPECTED_FILES = [
     "usr/bin/lastgasp-receiver",
     "usr/sbin/lastgasp-setup",
     "lib/systemd/system/lastgasp-receiver.service",
     "lib/systemd/system/lastgasp-receiver.socket",
+    "lib/systemd/system/lastgasp-receiver-http.socket",
     "usr/lib/sysusers.d/lastgasp.conf",
     "usr/share/man/man8/lastgasp-receiver.8.gz",
     "usr/share/man/man5/lastgasp-receiver.toml.5.gz",

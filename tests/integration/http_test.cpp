@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -302,6 +303,34 @@ TEST(HttpToken, OffLoopbackOnlyTheRightBearerTokenIsAnswered) {
   EXPECT_EQ(right.status, 200);
   EXPECT_NE(right.body.find("lastgasp_http_requests_refused_total{reason=\"unauthorized\"} 6\n"), std::string::npos)
       << right.body;
+}
+
+// Under the shipped units the service has no network: systemd holds the port and passes it
+// named "http" (lastgasp-receiver-http.socket), and the daemon serves on that, not http_listen.
+TEST(HttpSystemd, ServesOnTheSocketSystemdNamesHttp) {
+  TempDir logs;
+  std::uint16_t http = free_port();
+  ReceiverProcess rx({"/usr/bin/systemd-socket-activate", "-l", "127.0.0.1:" + std::to_string(http), "--fdname=http",
+                      kReceiverBinary, "--config", "/dev/null", "--log-dir", logs.path().string(), "--http",
+                      "127.0.0.1:1"},
+                     "Listening on");  // the daemon starts at the first connection, and takes it
+  Response r = get(http, "/metrics");
+  EXPECT_EQ(r.status, 200) << rx.stderr_text();
+  EXPECT_NE(r.body.find("lastgasp_build_info{version="), std::string::npos);
+  EXPECT_NE(rx.stderr_text().find("listening on http 127.0.0.1:" + std::to_string(http)), std::string::npos)
+      << rx.stderr_text();
+}
+
+TEST(HttpSystemd, APassedSocketOffLoopbackWithoutATokenStopsTheDaemon) {
+  TempDir logs;
+  std::uint16_t http = free_port("0.0.0.0");
+  ReceiverProcess rx({"/usr/bin/systemd-socket-activate", "-l", "0.0.0.0:" + std::to_string(http), "--fdname=http",
+                      kReceiverBinary, "--config", "/dev/null", "--log-dir", logs.path().string()},
+                     "Listening on");
+  EXPECT_NE(get(http, "/metrics").status, 200);
+  ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("is not on loopback") != std::string::npos; }))
+      << rx.stderr_text();
+  EXPECT_EQ(rx.stop(SIGTERM), 1) << "it exited on its own, refusing";
 }
 
 TEST(HttpOff, AnEmptyHttpListenOpensNoPort) {
