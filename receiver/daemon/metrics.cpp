@@ -159,6 +159,7 @@ void receiver_series(Exposition& e, const MetricsInput& in) {
   e.family("lastgasp_streams", "gauge", "Sender streams (address and source port) held in memory.").sample(s.streams);
   e.family("lastgasp_tcp_sessions", "gauge", "Open TCP sessions (pstore uploads, verify queries).")
       .sample(in.tcp_sessions);
+  e.family("lastgasp_http_requests_total", "counter", "HTTP requests read whole.").sample(in.http.requests);
   e.family("lastgasp_http_connections", "gauge", "Open HTTP connections.").sample(in.http_connections);
   e.family("lastgasp_write_backlog_bytes", "gauge", "Bytes received and not yet written.")
       .sample(w.unwritten_bytes + in.writer_backlog);
