@@ -106,6 +106,11 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.size("pstore_quota", 0, 1ull << 50)) cfg.pstore_quota = *v;
   if (auto v = root.size("pstore_host_quota", 0, 1ull << 50)) cfg.pstore_host_quota = *v;
   if (auto v = root.integer("pstore_host_records", 0, 1 << 20)) cfg.pstore_host_records = unsigned(*v);
+  if (auto v = root.string("http_listen")) {
+    if (std::string error = v->empty() ? "" : listen_address_error(*v); !error.empty()) root.fail("http_listen", error);
+    cfg.http_listen = *v;
+  }
+  if (auto v = root.string("http_token_file")) cfg.http_token_file = *v;
   read_hosts(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;

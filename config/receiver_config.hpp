@@ -61,6 +61,11 @@ struct ReceiverConfig {
   unsigned pstore_host_records = 256;             // pstore records kept per host
 
   std::map<std::string, std::string> hosts;  // sender address -> host name (directory)
+
+  // The read-only HTTP side: /metrics and /api/hosts. Empty: off. Anywhere but loopback it
+  // needs a bearer token, read from http_token_file.
+  std::string http_listen{"127.0.0.1:9666"};
+  std::filesystem::path http_token_file;
 };
 
 // Reads FILE over the defaults. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").

@@ -1,8 +1,9 @@
-// The daemon: `lastgasp-receiver [--config FILE] [--listen ADDR:PORT]... [--log-dir DIR]`.
+// The daemon: `lastgasp-receiver [--config FILE] [--listen ADDR:PORT]... [--log-dir DIR] [--http ADDR:PORT]`.
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "commands.hpp"
 #include "daemon/daemon.hpp"
@@ -18,6 +19,7 @@ struct RunOptions {
   std::string config_file;
   std::vector<std::string> listen;
   std::string log_dir;
+  std::optional<std::string> http;
   bool journal = false;
 };
 
@@ -27,6 +29,7 @@ config::ReceiverConfig effective_config(const RunOptions& options) {
   if (!options.listen.empty()) cfg.listen = options.listen;
   if (!options.log_dir.empty()) cfg.log_dir = options.log_dir;
   if (options.journal) cfg.journal = true;
+  if (options.http) cfg.http_listen = *options.http;
   return cfg;
 }
 
@@ -68,6 +71,10 @@ Command add_run(CLI::App& app) {
                  "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)")
       ->check(config::listen_address_error);
   app.add_option("--log-dir", options->log_dir, "where per-host logs go (default /var/log/lastgasp)");
+  app.add_option("--http", options->http,
+                 "ADDR:PORT for /metrics and /api/hosts, \"\" for none (default 127.0.0.1:9666); anywhere but "
+                 "loopback needs http_token_file")
+      ->check([](const std::string& text) { return text.empty() ? std::string() : config::listen_address_error(text); });
   app.add_flag("--journal", options->journal, "also write every record to the systemd journal");
   return [options] { return run_daemon(*options); };
 }

@@ -6,13 +6,17 @@
 #include <boost/asio/post.hpp>
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <utility>
 
 #include "net/steering.hpp"
 #include "net/udp_listener.hpp"
 #include "notice.hpp"
+#include "tail/host_rows.hpp"
 #include "wire/escape.hpp"
 
 namespace lastgasp::daemon {
@@ -33,6 +37,8 @@ constexpr std::size_t kSpareBatches = 4;
 // What the writer may have to take before records are dropped (a stalled disk): the bound
 // that keeps a hung disk from taking the memory of the machine.
 constexpr std::uint64_t kWriterBacklogBytes = 128u << 20;
+// HTTP requests waiting at once for the writer's host rows; past it they are answered 503.
+constexpr std::size_t kMaxRowsWaiters = 64;
 
 // Raises the soft descriptor limit to the hard one (a shell's 1024 is far too few for a
 // fleet) and returns the soft limit in force.
@@ -78,6 +84,26 @@ std::uint64_t message_bytes(const ToWriter& m) {
     for (const wire::Field& f : w->event.record.fields) bytes += sizeof f + f.key.size() + f.value.size();
   }
   return bytes;
+}
+
+// The bearer token the HTTP side asks for: required wherever http_token_file names one, and
+// anywhere but loopback, where the daemon will not start without one. Throws
+// std::invalid_argument.
+http::Token http_token(const config::ReceiverConfig& c, const http::HttpServer& server) {
+  if (c.http_token_file.empty()) {
+    if (server.on_loopback()) return {};
+    throw std::invalid_argument(server.name() +
+                                " is not on loopback: set http_token_file to a file holding a bearer token, "
+                                "or listen on 127.0.0.1");
+  }
+  std::ifstream file(c.http_token_file);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (!file || token.empty())
+    throw std::invalid_argument("http_token_file " + c.http_token_file.string() + ": cannot read a token from it");
+  return http::Token(token);
 }
 
 struct Forwarded {
@@ -277,15 +303,23 @@ std::uint64_t Daemon::internal_errors() const {
 // own): it passes one UDP socket, which the first receive thread reads, handing every other
 // thread's hosts on in batches. Otherwise each listen address gets one socket per thread.
 void Daemon::open_sockets() {
-  int passed = sd_listen_fds(1);
+  char** names = nullptr;
+  int passed = sd_listen_fds_with_names(1, &names);
+  socket_activated_ = passed > 0;
   for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + passed; ++fd) {
-    if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
+    char* name = names ? names[fd - SD_LISTEN_FDS_START] : nullptr;
+    bool http = name && std::string_view(name) == "http";  // FileDescriptorName=http
+    std::free(name);
+    if (http && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
+      http_fd_ = fd;
+    else if (sd_is_socket(fd, AF_UNSPEC, SOCK_DGRAM, -1) > 0)
       shards_[0]->listeners.push_back(std::make_unique<net::UdpListener>(shards_[0]->io, fd, *shards_[0]));
     else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
       endpoints_.push_back(std::make_unique<net::TcpEndpoint>(io_, fd, *this, tcp_));
     else
       notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: neither UDP nor listening TCP");
   }
+  std::free(names);
   if (passed > 0) return;
   // netconsole over UDP, and uploads and verify queries over TCP, on the same address and port.
   for (const std::string& address : config_.listen) {
@@ -310,6 +344,7 @@ void Daemon::start() {
     notice(Severity::info, "listening on " + endpoint->name() + " for pstore uploads and verify queries");
     endpoint->start();
   }
+  open_http();
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) watchdog_interval_ = std::chrono::microseconds(watchdog_usec / 2);
   writer_->tick();
@@ -322,6 +357,80 @@ void Daemon::start() {
   watch_signals();
   status_tick();
   sd_notify(0, "READY=1");
+}
+
+// The HTTP side, on this (the main) thread: it asks the others only through their queues. Under
+// socket activation it is the socket named "http", if systemd passes one (the service has no
+// network of its own); otherwise http_listen. A missing token stops the daemon (it would serve
+// the fleet's consoles to anyone); a port taken does not: receiving the panics matters more
+// than reporting on them, and the scrape failing tells Prometheus (LastgaspReceiverDown).
+void Daemon::open_http() {
+  if (socket_activated_ && http_fd_ < 0) return;
+  if (!socket_activated_ && config_.http_listen.empty()) return;
+  try {
+    http_ = socket_activated_ ? std::make_unique<http::HttpServer>(io_, http_fd_, *this)
+                              : std::make_unique<http::HttpServer>(io_, config_.http_listen, *this);
+  } catch (const std::system_error& e) {
+    notice(Severity::error, std::string(e.what()) + ": running without /metrics and /api/hosts");
+    return;
+  }
+  http::Token token = http_token(config_, *http_);
+  notice(Severity::info, "listening on " + http_->name() + " for /metrics and /api/hosts");
+  http_->start(token);
+}
+
+void Daemon::on_get(std::string_view path, std::string_view query, std::function<void(http::Reply)> reply) {
+  RowsWaiter answer;
+  if (path == "/metrics") {
+    answer = [this, reply](std::vector<tail::HostRow> rows) {
+      reply({200, kMetricsContentType, render_metrics(metrics_input(std::move(rows)))});
+    };
+  } else if (path == "/api/hosts") {
+    std::int64_t silent_after_us = std::chrono::microseconds(config_.silent_after).count();
+    if (auto asked = http::query_number(query, "silent_after"))  // bounded as silent_after_s is
+      silent_after_us = std::min<long>(*asked, 86'400L * 365) * 1'000'000;
+    answer = [silent_after_us, reply](std::vector<tail::HostRow> rows) {
+      nlohmann::json json = tail::hosts_json(rows, tail::wall_now_us(), silent_after_us);
+      reply({200, "application/json", json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"});
+    };
+  } else {
+    return reply({404, "text/plain; charset=utf-8", "no such page: try /metrics or /api/hosts\n"});
+  }
+  if (!with_host_rows(std::move(answer)))
+    reply({503, "text/plain; charset=utf-8", "too many requests waiting for the writer thread\n"});
+}
+
+// The writer's held hosts (fresh) over the state files of the rest, for every request waiting
+// at once: one question to the writer however many ask, and the files read here, not there.
+bool Daemon::with_host_rows(RowsWaiter waiter) {
+  // A writer stuck on a hung disk never answers: what waits for it is bounded.
+  if (rows_waiters_.size() >= kMaxRowsWaiters) return false;
+  rows_waiters_.push_back(std::move(waiter));
+  if (rows_waiters_.size() > 1) return true;  // a question is on its way
+  asio::post(writer_->io, [this, w = writer_.get()] {
+    asio::post(io_, [this, held = w->writer.host_rows()]() mutable {
+      std::vector<tail::HostRow> rows = tail::host_rows(log_dir_, std::move(held), config_.max_hosts);
+      for (RowsWaiter& waiter : std::exchange(rows_waiters_, {})) waiter(rows);
+    });
+  });
+  return true;
+}
+
+MetricsInput Daemon::metrics_input(std::vector<tail::HostRow> rows) const {
+  MetricsInput in;
+  in.figures = collect();
+  in.writer_behind = writer_behind_.load();
+  in.writer_backlog = writer_backlog_.load();
+  in.tcp = tcp_->counters;
+  in.tcp_sessions = tcp_->sessions();
+  in.upload_refusals = tcp_->upload_memory.refusals;
+  in.pstore_over_quota = pstore_.quota_refusals();
+  in.http = http_->counters();
+  in.http_connections = http_->connections();
+  in.hosts = std::move(rows);
+  in.now_us = tail::wall_now_us();
+  in.silent_after_us = std::chrono::microseconds(config_.silent_after).count();
+  return in;
 }
 
 void Daemon::hand_to_writer(unsigned shard, std::vector<ToWriter> batch) {
@@ -404,11 +513,16 @@ void Daemon::reload() {
   try {
     fresh = reload_();
     if (fresh.listen != config_.listen || fresh.log_dir != config_.log_dir ||
-        fresh.receive_threads != config_.receive_threads)
-      notice(Severity::warning, "listen, log_dir and receive_threads changes take effect at the next restart");
+        fresh.receive_threads != config_.receive_threads || fresh.http_listen != config_.http_listen ||
+        fresh.http_token_file != config_.http_token_file)
+      notice(Severity::warning,
+             "listen, log_dir, receive_threads, http_listen and http_token_file changes take effect at the next "
+             "restart");
     fresh.listen = config_.listen;
     fresh.log_dir = config_.log_dir;
     fresh.receive_threads = config_.receive_threads;
+    fresh.http_listen = config_.http_listen;
+    fresh.http_token_file = config_.http_token_file;
     config_ = fresh;
     names_ = hosts::HostNames(config_.hosts);
     admission_.configure(host_limits(config_));
@@ -494,6 +608,7 @@ void Daemon::stop() {
   stopped_ = true;
   sd_notify(0, "STOPPING=1");
   for (auto& endpoint : endpoints_) endpoint->close();
+  if (http_) http_->close();
   if (running_) {
     stop_threads();
   } else {

@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "hosts/allow_list.hpp"
+#include "http/http_server.hpp"
+#include "metrics.hpp"
 #include "hosts/host_table.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "net/udp_listener.hpp"
@@ -37,7 +39,7 @@ namespace lastgasp::daemon {
 // Reads the config afresh (on SIGHUP); throws config::ConfigError.
 using ConfigLoader = std::function<config::ReceiverConfig()>;
 
-class Daemon : public net::TcpHandler {
+class Daemon : public net::TcpHandler, public http::Routes {
  public:
   Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config, ConfigLoader reload);
   ~Daemon() override;
@@ -60,6 +62,8 @@ class Daemon : public net::TcpHandler {
   std::string on_pstore(const hosts::SenderAddress& peer, wire::PstoreRecord record) override;
   void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
                  std::function<void(std::string)> reply) override;
+  // /metrics and /api/hosts.
+  void on_get(std::string_view path, std::string_view query, std::function<void(http::Reply)> reply) override;
 
  private:
   struct ShardThread;
@@ -75,11 +79,12 @@ class Daemon : public net::TcpHandler {
   void status_tick();
   void report_trouble(wire::MonoTime now);
   bool threads_alive(wire::MonoTime now) const;
-  struct Figures {
-    ShardFigures shards;
-    net::ListenerCounters sockets;
-    WriterFigures writer;
-  };
+  void open_http();
+  using RowsWaiter = std::function<void(std::vector<tail::HostRow>)>;
+  // Calls WAITER with every host's row, later; false when too many wait already.
+  bool with_host_rows(RowsWaiter waiter);
+  MetricsInput metrics_input(std::vector<tail::HostRow> rows) const;
+  using Figures = DaemonFigures;
   Figures collect() const;
   std::string summary() const;
 
@@ -94,6 +99,10 @@ class Daemon : public net::TcpHandler {
   sinks::PstoreStore pstore_;
   std::shared_ptr<net::TcpBudget> tcp_;  // shared by every TCP endpoint
   std::vector<std::unique_ptr<net::TcpEndpoint>> endpoints_;
+  std::unique_ptr<http::HttpServer> http_;
+  bool socket_activated_ = false;  // systemd passed the sockets
+  int http_fd_ = -1;               // the one it named "http", if any
+  std::vector<RowsWaiter> rows_waiters_;  // HTTP requests waiting for the writer's host rows
   std::unique_ptr<WriterThread> writer_;
   std::vector<std::unique_ptr<ShardThread>> shards_;
   std::atomic<std::uint64_t> writer_backlog_{0};   // bytes handed to the writer, not yet taken

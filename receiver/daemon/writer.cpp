@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "http/http_server.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "sinks/log_line.hpp"
 #include "sinks/state_file.hpp"
@@ -62,9 +63,11 @@ std::uint64_t disk_wake_bytes(const config::ReceiverConfig& c) {
 
 }  // namespace
 
-// TCP sessions, the sockets of every receive thread, and the short-lived opens of the writer
-// (resume, state, incident context) and of pstore uploads.
-unsigned reserved_descriptors() { return 64 + 64 + net::TcpLimits{}.max_sessions; }
+// TCP sessions and HTTP connections, the sockets of every receive thread, and the short-lived
+// opens of the writer (resume, state, incident context) and of pstore uploads.
+unsigned reserved_descriptors() {
+  return 64 + 64 + net::TcpLimits{}.max_sessions + http::HttpLimits{}.max_connections;
+}
 
 Writer::Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,
                rlim_t descriptor_limit)
@@ -291,6 +294,17 @@ std::vector<HostLoaded> Writer::take_replies(unsigned shard) {
   return out;
 }
 
+std::vector<tail::HostRow> Writer::host_rows() const {
+  std::vector<tail::HostRow> rows;
+  rows.reserve(hosts_.size());
+  for (const auto& [key, host] : hosts_) {
+    tail::HostRow& row = rows.emplace_back(tail::HostRow{host->files.name, host->state});
+    row.state.lines_lost += host->files.lines_lost_untaken;  // as save_state() will count them
+    row.state.incidents_over_rate += host->files.incidents_suppressed_untaken;
+  }
+  return rows;
+}
+
 WriterFigures Writer::figures() const {
   WriterFigures f;
   f.files = files_.counters();
@@ -299,6 +313,7 @@ WriterFigures Writer::figures() const {
   f.internal_errors = guard_.errors();
   for (const auto& [key, host] : hosts_)
     f.unwritten_bytes += host->files.pending.size() + (host->files.incident ? host->files.incident->pending.size() : 0);
+  f.open_files = files_.open_files();
   f.disk = disk_.summary();
   return f;
 }

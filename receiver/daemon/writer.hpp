@@ -26,6 +26,7 @@
 #include "sinks/disk_worker.hpp"
 #include "sinks/file_sink.hpp"
 #include "sinks/journal_sink.hpp"
+#include "tail/host_rows.hpp"
 
 namespace lastgasp::daemon {
 
@@ -35,6 +36,7 @@ struct WriterFigures {
   std::uint64_t journal_errors = 0;
   std::uint64_t internal_errors = 0;
   std::uint64_t unwritten_bytes = 0;  // lines buffered, not yet written
+  std::uint64_t open_files = 0;
   std::string disk;                   // the disk worker's summary
 };
 
@@ -67,6 +69,8 @@ class Writer {
   // Exit: every line written; host state saved while time allows.
   void finish();
   WriterFigures figures() const;
+  // Every host held, as `hosts` shows it: fresher than its state file.
+  std::vector<tail::HostRow> host_rows() const;
   std::uint64_t internal_errors() const { return guard_.errors(); }
 
  private:

@@ -35,6 +35,7 @@ void HostState::count(const stream::Event& event) {
   switch (event.type) {
     case stream::EventType::record:
       ++records;
+      bytes += event.record.text.size();
       for (const wire::Field& f : event.record.fields)
         if (f.key == "host" && f.value != self_name) self_name = self_name_from(f.value);
       break;
@@ -48,6 +49,7 @@ void HostState::count(const stream::Event& event) {
       last_event = "reboot";
       break;
     case stream::EventType::pstore:
+      ++pstore_records;
       if (event.incident == stream::IncidentKind::panic) ++panics;  // a past boot's: the host is up again
       break;
     case stream::EventType::incident:
@@ -65,6 +67,7 @@ void HostState::count(const stream::Event& event) {
 std::string HostState::to_json() const {
   nlohmann::json j = {{"address", address},     {"self_name", self_name}, {"first_seen_us", first_seen_us},
                       {"last_seen_us", last_seen_us}, {"boots", boots},       {"records", records},
+                      {"bytes", bytes},           {"pstore_records", pstore_records},
                       {"gaps", gaps},           {"lost", lost},           {"panics", panics},
                       {"incidents", incidents}, {"last_event", last_event},
                       {"ports_over_cap", ports_over_cap}, {"incidents_over_rate", incidents_over_rate},
@@ -84,6 +87,8 @@ std::optional<HostState> HostState::from_json(const std::string& text) {
     s.last_seen_us = j.value("last_seen_us", std::int64_t{0});
     s.boots = j.value("boots", std::uint64_t{1});
     s.records = j.value("records", std::uint64_t{0});
+    s.bytes = j.value("bytes", std::uint64_t{0});
+    s.pstore_records = j.value("pstore_records", std::uint64_t{0});
     s.gaps = j.value("gaps", std::uint64_t{0});
     s.lost = j.value("lost", std::uint64_t{0});
     s.panics = j.value("panics", std::uint64_t{0});

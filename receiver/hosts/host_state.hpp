@@ -19,10 +19,12 @@ struct HostState {
   std::int64_t last_seen_us = 0;
   std::uint64_t boots = 1;  // the receiver's boot counter for this host
   std::uint64_t records = 0;
+  std::uint64_t bytes = 0;  // of the records' text
   std::uint64_t gaps = 0;
   std::uint64_t lost = 0;
   std::uint64_t panics = 0;
   std::uint64_t incidents = 0;
+  std::uint64_t pstore_records = 0;  // uploaded from past boots
   // What the receiver dropped of this host's, by reason.
   std::uint64_t ports_over_cap = 0;       // datagrams from source ports past max_streams_per_host
   std::uint64_t incidents_over_rate = 0;  // triggers that got no incident file (incident_burst)

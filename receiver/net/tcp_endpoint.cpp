@@ -3,12 +3,10 @@
 #include <sys/socket.h>
 
 #include <array>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "endpoint.hpp"
-#include "listen_address.hpp"
+#include "accepting.hpp"
 
 namespace lastgasp::net {
 
@@ -17,15 +15,6 @@ using asio::ip::tcp;
 
 namespace {
 
-// Out of file descriptors (or kernel memory), accept fails at once for as long
-// as it lasts: retrying at once would spin the event loop.
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
-
-bool out_of_descriptors(const boost::system::error_code& ec) {
-  return ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
-         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
-}
-
 std::optional<hosts::SenderAddress> peer_of(const tcp::socket& socket) {
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
@@ -33,20 +22,12 @@ std::optional<hosts::SenderAddress> peer_of(const tcp::socket& socket) {
   return hosts::SenderAddress::from_sockaddr(remote.data(), static_cast<socklen_t>(remote.size()));
 }
 
-// Answers a connection that gets no session with LINE, if the socket takes it
-// at once, and closes it: it never waits for the peer, so it holds nothing.
-void turn_away(tcp::socket& socket, std::string_view line) {
-  [[maybe_unused]] ssize_t sent = ::send(socket.native_handle(), line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  boost::system::error_code ignored;
-  socket.close(ignored);
-}
-
 }  // namespace
 
 // One connection: moves bytes between its socket and its ProtocolSession, one
 // read or write at a time, and closes after an ERR, at the idle deadline of a
 // request, or when the endpoint closes.
-class TcpSession : public std::enable_shared_from_this<TcpSession> {
+class TcpSession : public Session, public std::enable_shared_from_this<TcpSession> {
  public:
   TcpSession(tcp::socket socket, const hosts::SenderAddress& peer, TcpHandler& handler,
              std::shared_ptr<TcpBudget> budget)
@@ -56,7 +37,7 @@ class TcpSession : public std::enable_shared_from_this<TcpSession> {
 
   void start() { pump(); }
 
-  void close() {
+  void close() override {
     idle_.cancel();
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -153,76 +134,42 @@ std::string TcpBudget::summary() const {
 
 TcpEndpoint::TcpEndpoint(asio::io_context& io, const std::string& address, TcpHandler& handler,
                          std::shared_ptr<TcpBudget> budget)
-    : acceptor_(io), pause_(io), handler_(handler), budget_(std::move(budget)) {
-  tcp::endpoint endpoint = parse_endpoint<tcp::endpoint>(address);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  if (endpoint.address().is_v6()) acceptor_.set_option(asio::ip::v6_only(false));
-  boost::system::error_code ec;
-  acceptor_.bind(endpoint, ec);
-  if (ec) throw std::system_error(ec.value(), std::generic_category(), "cannot listen on tcp " + address);
-  acceptor_.listen();
+    : loop_(io), handler_(handler), budget_(std::move(budget)) {
+  loop_.listen(address, "tcp");
 }
 
 TcpEndpoint::TcpEndpoint(asio::io_context& io, int fd, TcpHandler& handler, std::shared_ptr<TcpBudget> budget)
-    : acceptor_(io), pause_(io), handler_(handler), budget_(std::move(budget)) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  acceptor_.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+    : loop_(io), handler_(handler), budget_(std::move(budget)) {
+  loop_.adopt(fd);
 }
 
-std::string TcpEndpoint::name() const {
-  boost::system::error_code ec;
-  auto local = acceptor_.local_endpoint(ec);
-  return "tcp " + config::format_host_port(local.address().to_string(), local.port());
+std::string TcpEndpoint::name() const { return loop_.name("tcp"); }
+
+void TcpEndpoint::start() {
+  loop_.start([this](tcp::socket socket) { return admit(std::move(socket)); },
+              [budget = budget_] { ++budget->counters.accept_pauses; });
 }
 
-void TcpEndpoint::start() { accept(); }
-
-void TcpEndpoint::close() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  pause_.cancel();
-  for (const auto& weak : sessions_)
-    if (auto session = weak.lock()) session->close();
-  sessions_.clear();
-}
-
-void TcpEndpoint::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (out_of_descriptors(ec)) return pause_accepting();
-    if (!ec) admit(std::move(socket));
-    accept();
-  });
-}
-
-void TcpEndpoint::pause_accepting() {
-  ++budget_->counters.accept_pauses;
-  pause_.expires_after(kAcceptPause);
-  pause_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) accept();
-  });
-}
+void TcpEndpoint::close() { loop_.close(); }
 
 // The allow list and the slots are checked before a byte is read: a refused
 // or surplus peer never holds a session.
-void TcpEndpoint::admit(tcp::socket socket) {
+std::shared_ptr<Session> TcpEndpoint::admit(tcp::socket socket) {
   auto peer = peer_of(socket);
-  if (!peer) return;
+  if (!peer) return nullptr;
   if (!handler_.allows(*peer)) {
     ++budget_->counters.refused;
-    return turn_away(socket, "ERR refused\n");
+    turn_away(socket, "ERR refused\n");
+    return nullptr;
   }
   if (!budget_->take_slot(*peer)) {
     ++budget_->counters.busy;
-    return turn_away(socket, "ERR busy\n");
+    turn_away(socket, "ERR busy\n");
+    return nullptr;
   }
-  std::erase_if(sessions_, [](const std::weak_ptr<TcpSession>& s) { return s.expired(); });
   auto session = std::make_shared<TcpSession>(std::move(socket), *peer, handler_, budget_);
-  sessions_.push_back(session);
   session->start();
+  return session;
 }
 
 }  // namespace lastgasp::net

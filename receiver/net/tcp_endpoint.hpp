@@ -7,13 +7,13 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "accepting.hpp"
 #include "hosts/sender_address.hpp"
 #include "tcp_protocol.hpp"
 
@@ -35,6 +35,7 @@ class TcpBudget {
   void give_slot(const hosts::SenderAddress& peer);
   // "N refused, N busy, ...", for the daemon's status line.
   std::string summary() const;
+  unsigned sessions() const { return sessions_; }
 
   const TcpLimits limits;
   UploadMemory upload_memory;
@@ -61,15 +62,11 @@ class TcpEndpoint {
   std::string name() const;
 
  private:
-  void accept();
-  void admit(boost::asio::ip::tcp::socket socket);
-  void pause_accepting();
+  std::shared_ptr<Session> admit(boost::asio::ip::tcp::socket socket);
 
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer pause_;
+  AcceptLoop loop_;
   TcpHandler& handler_;
   std::shared_ptr<TcpBudget> budget_;
-  std::vector<std::weak_ptr<TcpSession>> sessions_;
 };
 
 }  // namespace lastgasp::net

@@ -126,6 +126,7 @@ class FileSink {
   void close_quiet_incidents(wire::MonoTime now);
   // Closes every file (SIGHUP, after rotation by another tool); they reopen on the next write.
   void reopen();
+  std::uint64_t open_files() const { return open_files_.size() + open_incident_fds_; }
   // For a quiet HOST with nothing pending: gives back its line buffer.
   void compact(HostFiles& host) {
     if (host.pending.empty()) std::string().swap(host.pending);

@@ -20,13 +20,14 @@ import shutil
 import subprocess
 import sys
 
-UNITS = ["lastgasp-receiver.service", "lastgasp-receiver.socket"]
+UNITS = ["lastgasp-receiver.service", "lastgasp-receiver.socket", "lastgasp-receiver-http.socket"]
 
 EXPECTED_FILES = [
     "usr/bin/lastgasp-receiver",
     "usr/sbin/lastgasp-setup",
     "lib/systemd/system/lastgasp-receiver.service",
     "lib/systemd/system/lastgasp-receiver.socket",
+    "lib/systemd/system/lastgasp-receiver-http.socket",
     "usr/lib/sysusers.d/lastgasp.conf",
     "usr/share/man/man8/lastgasp-receiver.8.gz",
     "usr/share/man/man8/lastgasp-setup.8.gz",
@@ -37,6 +38,7 @@ EXPECTED_FILES = [
     "etc/lastgasp/receiver.toml",
     "usr/share/doc/lastgasp/examples/receiver.toml",
     "usr/share/doc/lastgasp/examples/sender.toml",
+    "usr/share/lastgasp/prometheus/lastgasp.rules.yml",
 ]
 CONFFILES = ["/etc/lastgasp/receiver.toml", "/etc/lnav/formats/lastgasp/lastgasp.json"]
 
@@ -98,7 +100,7 @@ def step_files(work, source_dir):
     # Nothing outside Debian's places, nothing from the build machine.
     allowed = ("etc/lastgasp/", "etc/lnav/", "lib/systemd/system/", "usr/bin/", "usr/sbin/",
                "usr/lib/sysusers.d/", "usr/share/man/", "usr/share/bash-completion/",
-               "usr/share/doc/lastgasp/")
+               "usr/share/doc/lastgasp/", "usr/share/lastgasp/")
     for dirpath, _, files in os.walk(root):
         for name in files:
             rel = os.path.relpath(os.path.join(dirpath, name), root)

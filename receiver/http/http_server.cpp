@@ -1,0 +1,235 @@
+#include "http_server.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+
+namespace lastgasp::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kBusy =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 28\r\nConnection: close\r\n\r\n"
+    "too many connections, later\n";
+
+std::string_view std_view(beast::string_view text) { return {text.data(), text.size()}; }
+
+std::array<unsigned char, 32> sha256(std::string_view text) {
+  std::array<unsigned char, 32> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
+  return digest;
+}
+
+}  // namespace
+
+std::optional<long> query_number(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    std::string_view pair = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(query.size(), pair.size() + 1));
+    if (pair.size() <= key.size() || !pair.starts_with(key) || pair[key.size()] != '=') continue;
+    std::string_view digits = pair.substr(key.size() + 1);
+    long value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec == std::errc{} && end == digits.data() + digits.size() && value >= 0) return value;
+  }
+  return std::nullopt;
+}
+
+Token::Token(std::string_view secret) : required_(true), digest_(sha256(secret)) {}
+
+// Digests of equal length compared with CRYPTO_memcmp: the time taken says nothing of how much
+// of a guess was right, nor of the token's length.
+bool Token::accepts(std::string_view authorization) const {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (!required_) return true;
+  if (authorization.size() < kScheme.size() ||
+      !beast::iequals(beast::string_view(authorization.data(), kScheme.size()), kScheme.data()))
+    return false;
+  auto given = sha256(authorization.substr(kScheme.size()));
+  return CRYPTO_memcmp(given.data(), digest_.data(), digest_.size()) == 0;
+}
+
+// One connection: read a request, answer it, and again while the peer keeps the connection
+// alive; closes on any error, a deadline, or when the server closes.
+class HttpSession : public net::Session, public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, const Token& token, Routes& routes, const HttpLimits& limits,
+              std::shared_ptr<HttpCounters> counters)
+      : stream_(std::move(socket)),
+        answer_deadline_(stream_.get_executor()),
+        buffer_(limits.header_bytes),
+        token_(token),
+        routes_(routes),
+        limits_(limits),
+        counters_(std::move(counters)) {}
+
+  void start() {
+    // Started on the acceptor's executor, which is the session's: as in Beast's examples.
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+  void close() override {
+    answer_deadline_.cancel();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(limits_.header_bytes);
+    parser_->body_limit(0);  // read-only: a request has no business carrying a body
+    stream_.expires_after(limits_.timeout);
+    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::eof || !stream_.socket().is_open())
+      return close();
+    if (ec) {
+      ++counters_->bad;
+      bool too_big = ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow;
+      return refuse(too_big ? bhttp::status::request_header_fields_too_large : bhttp::status::bad_request,
+                    too_big ? "request header too large\n" : "bad request: " + ec.message() + "\n");
+    }
+    ++counters_->requests;
+    const auto& request = parser_->get();
+    head_only_ = request.method() == bhttp::verb::head;
+    keep_alive_ = request.keep_alive();
+    version_ = request.version();
+    if (request.method() != bhttp::verb::get && !head_only_) {
+      auto reply = make(bhttp::status::method_not_allowed, "only GET and HEAD: this side is read-only\n");
+      reply.set(bhttp::field::allow, "GET, HEAD");
+      return send(std::move(reply));
+    }
+    if (!token_.accepts(std_view(request[bhttp::field::authorization]))) {
+      ++counters_->unauthorized;
+      auto reply = make(bhttp::status::unauthorized, "a bearer token is required (http_token_file)\n");
+      reply.set(bhttp::field::www_authenticate, "Bearer realm=\"lastgasp\"");
+      return send(std::move(reply));
+    }
+    std::string_view target = std_view(request.target());
+    std::size_t question = target.find('?');
+    ask(target.substr(0, question), question == std::string_view::npos ? "" : target.substr(question + 1));
+  }
+
+  // The answer may come later (from the writer's thread, posted back here): until it does no
+  // read is pending, so the deadline is a timer of our own.
+  void ask(std::string_view path, std::string_view query) {
+    waiting_ = true;
+    answer_deadline_.expires_after(limits_.answer_timeout);
+    answer_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->waiting_) return;
+      self->waiting_ = false;
+      self->keep_alive_ = false;
+      self->send(self->make(bhttp::status::service_unavailable, "no answer in time: the receiver is busy\n"));
+    });
+    routes_.on_get(path, query, [self = shared_from_this()](Reply reply) {
+      if (!self->waiting_) return;  // answered 503 already
+      self->waiting_ = false;
+      self->answer_deadline_.cancel();
+      auto response = self->make(static_cast<bhttp::status>(reply.status), std::move(reply.body));
+      response.set(bhttp::field::content_type, reply.content_type);
+      self->send(std::move(response));
+    });
+  }
+
+  // A request that did not parse leaves the stream where nobody knows: answer and close.
+  void refuse(bhttp::status status, std::string body) {
+    keep_alive_ = false;
+    version_ = 11;
+    head_only_ = false;
+    send(make(status, std::move(body)));
+  }
+
+  bhttp::response<bhttp::string_body> make(bhttp::status status, std::string body) const {
+    bhttp::response<bhttp::string_body> response{status, version_};
+    response.set(bhttp::field::server, "lastgasp-receiver");
+    response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    response.set(bhttp::field::cache_control, "no-store");
+    response.keep_alive(keep_alive_);
+    response.body() = std::move(body);
+    response.prepare_payload();
+    if (head_only_) {
+      std::size_t length = response.body().size();
+      response.body().clear();
+      response.content_length(length);
+    }
+    return response;
+  }
+
+  void send(bhttp::response<bhttp::string_body> response) {
+    response_ = std::move(response);
+    stream_.expires_after(limits_.timeout);
+    bhttp::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec || !self->keep_alive_) return self->close();
+      self->read();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  asio::steady_timer answer_deadline_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  Token token_;
+  Routes& routes_;
+  HttpLimits limits_;
+  std::shared_ptr<HttpCounters> counters_;
+  unsigned version_ = 11;
+  bool head_only_ = false;
+  bool keep_alive_ = false;
+  bool waiting_ = false;  // for the Routes' answer
+};
+
+HttpServer::HttpServer(asio::io_context& io, const std::string& address, Routes& routes, HttpLimits limits)
+    : loop_(io), routes_(routes), limits_(limits), counters_(std::make_shared<HttpCounters>()) {
+  loop_.listen(address, "http");
+}
+
+HttpServer::HttpServer(asio::io_context& io, int fd, Routes& routes, HttpLimits limits)
+    : loop_(io), routes_(routes), limits_(limits), counters_(std::make_shared<HttpCounters>()) {
+  loop_.adopt(fd);
+}
+
+void HttpServer::start(Token token) {
+  token_ = token;
+  loop_.start([this](tcp::socket socket) { return admit(std::move(socket)); });
+}
+
+void HttpServer::close() { loop_.close(); }
+
+// The cap is checked before a byte is read: a surplus connection never holds a session.
+std::shared_ptr<net::Session> HttpServer::admit(tcp::socket socket) {
+  if (loop_.sessions() >= limits_.max_connections) {
+    ++counters_->busy;
+    net::turn_away(socket, kBusy);
+    return nullptr;
+  }
+  auto session = std::make_shared<HttpSession>(std::move(socket), token_, routes_, limits_, counters_);
+  session->start();
+  return session;
+}
+
+}  // namespace lastgasp::http

@@ -1,0 +1,104 @@
+// The receiver's read-only HTTP side (/metrics, /api/hosts), on the daemon's
+// main event loop. Built as Beast's own async server examples are: a listener
+// that accepts, and one session per connection that owns its lifetime through
+// its handlers, reachable through a weak_ptr so the server can close it on
+// SIGTERM. Everything a peer can make it hold is bounded: connections, header
+// bytes, no body at all, and a deadline on every read and write; a request
+// never reaches the receive threads or the writer except as a posted question.
+//
+// The server knows methods, tokens and limits; which paths exist, and what
+// they say, is the Routes' (the daemon's) business.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/accepting.hpp"
+
+namespace lastgasp::http {
+
+struct Reply {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+class Routes {
+ public:
+  virtual ~Routes() = default;
+  // Answers a GET (or HEAD) of PATH with QUERY (the text after '?', maybe empty) through REPLY,
+  // on the server's thread, now or later.
+  virtual void on_get(std::string_view path, std::string_view query, std::function<void(Reply)> reply) = 0;
+};
+
+struct HttpLimits {
+  unsigned max_connections = 32;
+  std::uint32_t header_bytes = 8192;
+  // To read a request (all of it: a peer trickling bytes gets no longer), to write a reply,
+  // and to wait for the next request on a kept-alive connection.
+  std::chrono::milliseconds timeout{10'000};
+  // For the answer to a request (the writer may be stuck on a hung disk): then 503.
+  std::chrono::milliseconds answer_timeout{5'000};
+};
+
+struct HttpCounters {
+  std::uint64_t requests = 0;
+  std::uint64_t busy = 0;          // connections turned away at max_connections
+  std::uint64_t unauthorized = 0;  // requests without the right token
+  std::uint64_t bad = 0;           // requests that did not parse, or were over the header limit
+};
+
+// A SHA-256 of the token, compared in constant time.
+class Token {
+ public:
+  Token() = default;
+  explicit Token(std::string_view secret);
+  bool required() const { return required_; }
+  // Whether AUTHORIZATION (an Authorization header) is "Bearer <the token>".
+  bool accepts(std::string_view authorization) const;
+
+ private:
+  bool required_ = false;
+  std::array<unsigned char, 32> digest_{};
+};
+
+// The whole number KEY has in QUERY ("a=1&b=2"), if it has one: nothing else of a query is
+// read, so nothing else can be smuggled through one.
+std::optional<long> query_number(std::string_view query, std::string_view key);
+
+class HttpServer {
+ public:
+  // Opens ADDRESS ("127.0.0.1:9666"); throws std::system_error or std::invalid_argument.
+  HttpServer(boost::asio::io_context& io, const std::string& address, Routes& routes, HttpLimits limits = {});
+  // Adopts a listening socket from systemd.
+  HttpServer(boost::asio::io_context& io, int fd, Routes& routes, HttpLimits limits = {});
+  // Whether it listens on loopback only, where a token may be left out.
+  bool on_loopback() const { return loop_.on_loopback(); }
+  // Accepts connections, each request asked for TOKEN.
+  void start(Token token);
+  // Stops accepting and closes every open connection.
+  void close();
+  std::string name() const { return loop_.name("http"); }
+  const HttpCounters& counters() const { return *counters_; }
+  unsigned connections() { return loop_.sessions(); }
+
+ private:
+  std::shared_ptr<net::Session> admit(boost::asio::ip::tcp::socket socket);
+
+  net::AcceptLoop loop_;
+  Token token_;
+  Routes& routes_;
+  HttpLimits limits_;
+  std::shared_ptr<HttpCounters> counters_;  // sessions count into it, and may outlive the server
+};
+
+}  // namespace lastgasp::http
