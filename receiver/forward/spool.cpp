@@ -322,7 +322,8 @@ void Spool::rewrite(std::size_t index, std::vector<Message> keep) {
     remove_segment(index);
     return;
   }
-  disk_bytes_ = disk_bytes_ - segment.size + fresh.size;
+  disk_bytes_ += fresh.size;
+  disk_bytes_ -= segment.size;
   segment = fresh;
 }
 

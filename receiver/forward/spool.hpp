@@ -76,7 +76,7 @@ class Spool {
   void spill_if_filling();
 
   bool empty() const;
-  std::uint64_t disk_bytes() const { return disk_bytes_; }
+  std::uint64_t disk_bytes() const { return disk_bytes_.load(std::memory_order_relaxed); }
   std::size_t memory_bytes() const;
   SpoolCounters counters() const;
 
@@ -104,7 +104,7 @@ class Spool {
   const SpoolLimits limits_;
   int dir_fd_ = -1;
   std::deque<Segment> segments_;  // oldest first
-  std::uint64_t disk_bytes_ = 0;
+  std::atomic<std::uint64_t> disk_bytes_{0};  // written by the destination's thread only
   std::uint64_t next_segment_ = 0;
   // The head segment, read whole while it is being delivered: head_next_ is its first message not
   // yet delivered. Empty when it is not loaded.

@@ -1,0 +1,83 @@
+// One [[forward]] destination: the records that pass its filter, as RFC 5424
+// messages, over TCP or TLS with octet-counting framing (RFC 6587, RFC 5425),
+// through its spool, on a thread of its own with its own event loop.
+//
+// The writer calls write() for every event and goes on: formatting and a push
+// into memory, never a wait for the network or the disk. The destination's
+// thread connects (with backoff: 1 s, doubling, at most 30 s), sends the spool
+// oldest first, and spills it to disk while the destination is away.
+//
+// Plain TCP has no acknowledgement: what the kernel took before the peer went
+// away is lost with the connection (a read that ends tells it went). RELP's
+// acknowledgements are the answer where that matters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "spool.hpp"
+#include "stream/event.hpp"
+#include "syslog_message.hpp"
+
+namespace lastgasp::forward {
+
+enum class Protocol { tcp, tls };
+
+struct ForwardSettings {
+  std::string name;  // the table's name: its spool directory, and in messages
+  Protocol protocol = Protocol::tcp;
+  std::string host;  // a name or an address
+  std::uint16_t port = 0;
+  std::filesystem::path ca_file;    // TLS: the server's certificate is verified against it
+  std::filesystem::path cert_file;  // TLS: a client certificate, optional
+  std::filesystem::path key_file;
+  std::string host_glob = "*";  // hosts whose records go
+  unsigned max_level = 7;       // records of this level or more urgent (lower) go
+  bool events_only = false;     // only our own lines: panics, incidents, gaps, reboots, pstore
+  std::filesystem::path spool_dir;
+  SpoolLimits spool;
+};
+
+struct ForwardCounters {
+  std::uint64_t sent = 0;            // messages written to the destination
+  std::uint64_t connects = 0;        // connections made
+  std::uint64_t connect_errors = 0;  // attempts that failed (resolve, connect, TLS handshake)
+  std::uint64_t disconnects = 0;     // connections lost
+  bool connected = false;
+  SpoolCounters spool;
+  std::uint64_t spooled_bytes = 0;  // on disk now
+  std::uint64_t queued_bytes = 0;   // in memory now
+};
+
+// Whether the event passes the table's filters.
+bool passes(const ForwardSettings& settings, std::string_view host, const stream::Event& event);
+
+class Forwarder {
+ public:
+  // Throws std::system_error when the spool cannot be opened, std::runtime_error for TLS files.
+  explicit Forwarder(ForwardSettings settings);
+  ~Forwarder();  // stops the thread; what is not sent stays in the spool
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // The writer's: the event of host HOST (its directory), in the host's order.
+  void write(std::string_view host, std::uint64_t boot, std::optional<std::uint16_t> src, const stream::Event& event);
+  ForwardCounters counters() const;
+  const ForwardSettings& settings() const { return settings_; }
+
+ private:
+  class Link;
+  ForwardSettings settings_;
+  SyslogFormatter formatter_;  // the writer's thread only
+  std::string scratch_;
+  Spool spool_;
+  std::unique_ptr<Link> link_;
+  std::thread thread_;
+};
+
+}  // namespace lastgasp::forward
