@@ -25,21 +25,21 @@ constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
 }  // namespace
 
-bool passes(const ForwardSettings& settings, std::string_view host, const stream::Event& event) {
+bool passes(const config::Forward& settings, std::string_view host, const stream::Event& event) {
   bool own = event.type != stream::EventType::record;
   if (settings.events_only && !own) return false;
   if (!own && event.record.level() && *event.record.level() > settings.max_level) return false;
   std::string name(host);
-  return ::fnmatch(settings.host_glob.c_str(), name.c_str(), 0) == 0;
+  return ::fnmatch(settings.hosts.c_str(), name.c_str(), 0) == 0;
 }
 
 // The destination's side: the connection, and sending the spool through it.
 // Everything here runs on the forwarder's thread but wake() and stop().
 class Forwarder::Link {
  public:
-  Link(const ForwardSettings& settings, Spool& spool)
+  Link(const config::Forward& settings, Spool& spool)
       : settings_(settings), spool_(spool), work_(io_.get_executor()), resolver_(io_), retry_(io_), tick_(io_) {
-    if (settings_.protocol == Protocol::tls) tls_context_.emplace(make_tls_context());
+    if (settings_.protocol == config::Forward::Protocol::tls) tls_context_.emplace(make_tls_context());
   }
 
   void run() {
@@ -189,8 +189,14 @@ class Forwarder::Link {
   void failed(const char* what, error_code ec) {
     if (stopping_) return;
     connect_errors_.fetch_add(1, std::memory_order_relaxed);
+    // What the unit's sandbox answers: no address family, no route, or a denied address.
+    bool sandboxed = ec == asio::error::address_family_not_supported || ec == asio::error::network_unreachable ||
+                     ec == asio::error::no_permission;
     if (!reported_down_)
-      notice(Severity::warning, where() + ": " + what + " (" + ec.message() + "); spooling and retrying");
+      notice(Severity::warning, where() + ": " + what + " (" + ec.message() + "); spooling and retrying" +
+                                    (sandboxed ? "; under systemd, let the unit reach it: see FORWARDING in "
+                                                 "lastgasp-receiver(8)"
+                                               : ""));
     reported_down_ = true;
     close();
     retry_later();
@@ -229,7 +235,7 @@ class Forwarder::Link {
     });
   }
 
-  const ForwardSettings& settings_;
+  const config::Forward& settings_;
   Spool& spool_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -249,9 +255,9 @@ class Forwarder::Link {
   std::atomic<std::uint64_t> sent_{0}, connects_{0}, connect_errors_{0}, disconnects_{0};
 };
 
-Forwarder::Forwarder(ForwardSettings settings)
+Forwarder::Forwarder(config::Forward settings, const std::filesystem::path& spool_root)
     : settings_(std::move(settings)),
-      spool_(settings_.spool_dir, settings_.spool),
+      spool_(spool_root / settings_.name, {.memory_bytes = settings_.queue_memory, .disk_bytes = settings_.spool_size}),
       link_(std::make_unique<Link>(settings_, spool_)),
       thread_([this] { link_->run(); }) {}
 

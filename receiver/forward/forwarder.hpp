@@ -20,28 +20,12 @@
 #include <string>
 #include <thread>
 
+#include "receiver_config.hpp"
 #include "spool.hpp"
 #include "stream/event.hpp"
 #include "syslog_message.hpp"
 
 namespace lastgasp::forward {
-
-enum class Protocol { tcp, tls };
-
-struct ForwardSettings {
-  std::string name;  // the table's name: its spool directory, and in messages
-  Protocol protocol = Protocol::tcp;
-  std::string host;  // a name or an address
-  std::uint16_t port = 0;
-  std::filesystem::path ca_file;    // TLS: the server's certificate is verified against it
-  std::filesystem::path cert_file;  // TLS: a client certificate, optional
-  std::filesystem::path key_file;
-  std::string host_glob = "*";  // hosts whose records go
-  unsigned max_level = 7;       // records of this level or more urgent (lower) go
-  bool events_only = false;     // only our own lines: panics, incidents, gaps, reboots, pstore
-  std::filesystem::path spool_dir;
-  SpoolLimits spool;
-};
 
 struct ForwardCounters {
   std::uint64_t sent = 0;            // messages written to the destination
@@ -55,12 +39,13 @@ struct ForwardCounters {
 };
 
 // Whether the event passes the table's filters.
-bool passes(const ForwardSettings& settings, std::string_view host, const stream::Event& event);
+bool passes(const config::Forward& settings, std::string_view host, const stream::Event& event);
 
 class Forwarder {
  public:
-  // Throws std::system_error when the spool cannot be opened, std::runtime_error for TLS files.
-  explicit Forwarder(ForwardSettings settings);
+  // Spools under SPOOL_ROOT/<name>. Throws std::system_error when the spool cannot be opened,
+  // std::runtime_error when the TLS files cannot be loaded.
+  Forwarder(config::Forward settings, const std::filesystem::path& spool_root);
   ~Forwarder();  // stops the thread; what is not sent stays in the spool
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
@@ -68,11 +53,11 @@ class Forwarder {
   // The writer's: the event of host HOST (its directory), in the host's order.
   void write(std::string_view host, std::uint64_t boot, std::optional<std::uint16_t> src, const stream::Event& event);
   ForwardCounters counters() const;
-  const ForwardSettings& settings() const { return settings_; }
+  const config::Forward& settings() const { return settings_; }
 
  private:
   class Link;
-  ForwardSettings settings_;
+  config::Forward settings_;
   SyslogFormatter formatter_;  // the writer's thread only
   std::string scratch_;
   Spool spool_;

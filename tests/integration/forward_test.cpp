@@ -3,6 +3,8 @@
 // goes away and comes back, gets everything from the spool.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "forward/forwarder.hpp"
 #include "receiver_process.hpp"
 #include "rsyslog.hpp"
@@ -25,12 +27,11 @@ stream::Event kernel_record(std::uint64_t seq, std::string text) {
   return e;
 }
 
-ForwardSettings tcp_to(std::uint16_t port, const std::filesystem::path& spool) {
-  ForwardSettings s;
+config::Forward tcp_to(std::uint16_t port) {
+  config::Forward s;
   s.name = "central";
   s.host = "127.0.0.1";
   s.port = port;
-  s.spool_dir = spool;
   return s;
 }
 
@@ -58,7 +59,7 @@ TEST(Forward, EveryRecordArrivesOnceInOrderWithItsFieldsOverTcp) {
   test::TempDir dir;
   auto port = test::free_port();
   Rsyslog rsyslog(dir.path() / "rsyslog", port, kTcpModule, "imtcp");
-  Forwarder f(tcp_to(port, dir.path() / "spool"));
+  Forwarder f(tcp_to(port), dir.path() / "spool");
   std::vector<std::string> texts = send(f, 1, 500);
   stream::Event panic = kernel_record(501, "Kernel panic - not syncing: sysrq triggered crash");
   panic.record.prio = 0;
@@ -82,7 +83,7 @@ TEST(Forward, EveryRecordArrivesOnceInOrderWithItsFieldsOverTcp) {
 TEST(Forward, RecordsWrittenWhileTheDestinationIsDownArriveWhenItComes) {
   test::TempDir dir;
   auto port = test::free_port();
-  Forwarder f(tcp_to(port, dir.path() / "spool"));
+  Forwarder f(tcp_to(port), dir.path() / "spool");
   std::vector<std::string> texts = send(f, 1, 300);
   ASSERT_TRUE(test::eventually([&] { return f.counters().spooled_bytes > 0; }, 5s));  // spilled to disk
   EXPECT_GE(f.counters().connect_errors, 1u);
@@ -99,11 +100,11 @@ TEST(Forward, WhatTheSpoolHeldAtARestartIsSentByTheNextForwarder) {
   auto port = test::free_port();
   std::vector<std::string> texts;
   {
-    Forwarder f(tcp_to(port, dir.path() / "spool"));  // nobody listens
+    Forwarder f(tcp_to(port), dir.path() / "spool");  // nobody listens
     texts = send(f, 1, 200);
   }
   Rsyslog rsyslog(dir.path() / "rsyslog", port, kTcpModule, "imtcp");
-  Forwarder again(tcp_to(port, dir.path() / "spool"));
+  Forwarder again(tcp_to(port), dir.path() / "spool");
   ASSERT_TRUE(has_all(rsyslog, texts.size())) << rsyslog.lines().size();
   EXPECT_EQ(messages(rsyslog), texts);
 }
@@ -112,10 +113,10 @@ TEST(Forward, FiltersByHostLevelAndEvents) {
   test::TempDir dir;
   auto port = test::free_port();
   Rsyslog rsyslog(dir.path() / "rsyslog", port, kTcpModule, "imtcp");
-  ForwardSettings s = tcp_to(port, dir.path() / "spool");
-  s.host_glob = "db-*";
+  config::Forward s = tcp_to(port);
+  s.hosts = "db-*";
   s.max_level = 4;
-  Forwarder f(s);
+  Forwarder f(s, dir.path() / "spool");
   auto debug = kernel_record(1, "chatter");
   debug.record.prio = 7;
   auto warning = kernel_record(2, "WARNING: at mm/page_alloc.c");
@@ -146,9 +147,9 @@ class ForwardTls : public ::testing::Test {
            "\")\nmodule(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" "
            "StreamDriver.AuthMode=\"anon\")";
   }
-  ForwardSettings tls_to(std::uint16_t port, const std::string& host, const std::string& ca) {
-    ForwardSettings s = tcp_to(port, dir.path() / "spool");
-    s.protocol = Protocol::tls;
+  config::Forward tls_to(std::uint16_t port, const std::string& host, const std::string& ca) {
+    config::Forward s = tcp_to(port);
+    s.protocol = config::Forward::Protocol::tls;
     s.host = host;
     s.ca_file = dir.path() / "pki" / ca;
     return s;
@@ -161,11 +162,11 @@ TEST_F(ForwardTls, EveryRecordArrivesOverTlsVerifiedByAddressOrName) {
   Rsyslog rsyslog(dir.path() / "rsyslog", port, tls_module(), "imtcp");
   std::vector<std::string> texts;
   {
-    Forwarder f(tls_to(port, "127.0.0.1", "ca.pem"));
+    Forwarder f(tls_to(port, "127.0.0.1", "ca.pem"), dir.path() / "spool");
     texts = send(f, 1, 200);
     ASSERT_TRUE(has_all(rsyslog, texts.size())) << rsyslog.lines().size();
   }
-  Forwarder by_name(tls_to(port, "localhost", "ca.pem"));
+  Forwarder by_name(tls_to(port, "localhost", "ca.pem"), dir.path() / "spool");
   auto more = send(by_name, 201, 10);
   texts.insert(texts.end(), more.begin(), more.end());
   ASSERT_TRUE(has_all(rsyslog, texts.size())) << rsyslog.lines().size();
@@ -175,11 +176,58 @@ TEST_F(ForwardTls, EveryRecordArrivesOverTlsVerifiedByAddressOrName) {
 TEST_F(ForwardTls, AServerTheCaDidNotSignGetsNothing) {
   auto port = test::free_port();
   Rsyslog rsyslog(dir.path() / "rsyslog", port, tls_module(), "imtcp");
-  Forwarder f(tls_to(port, "127.0.0.1", "other-ca.pem"));
+  Forwarder f(tls_to(port, "127.0.0.1", "other-ca.pem"), dir.path() / "spool");
   send(f, 1, 20);
   ASSERT_TRUE(test::eventually([&] { return f.counters().connect_errors >= 1; }, 5s));
   EXPECT_EQ(f.counters().sent, 0u);
   EXPECT_TRUE(rsyslog.lines().empty());
+}
+
+// The daemon with a [[forward]] table: netconsole datagrams in, rsyslog out, through a
+// destination that goes away and comes back.
+TEST(ForwardDaemon, ConsolesFlowToRsyslogAndWaitInTheSpoolWhileItIsAway) {
+  test::TempDir dir;
+  auto port = test::free_port(), rsyslog_port = test::free_port();
+  std::ofstream(dir.path() / "rx.toml") << "spool_dir = \"" << (dir.path() / "spool").string() << "\"\n"
+                                        << "[hosts]\n\"127.0.0.1\" = \"web-1\"\n"
+                                        << "[[forward]]\nname = \"central\"\nto = \"127.0.0.1:" << rsyslog_port << "\"\n";
+  auto rsyslog = std::make_unique<Rsyslog>(dir.path() / "rsyslog", rsyslog_port, kTcpModule, "imtcp");
+  test::ReceiverProcess rx({"--config", (dir.path() / "rx.toml").string(), "--listen",
+                            "127.0.0.1:" + std::to_string(port), "--log-dir", (dir.path() / "logs").string()});
+  test::UdpSender sender("127.0.0.1", port);
+  std::vector<std::string> texts;
+  for (int seq = 1; seq <= 100; ++seq) {
+    texts.push_back("line " + std::to_string(seq));
+    sender.send("6," + std::to_string(seq) + "," + std::to_string(seq * 1000) + ",-;" + texts.back() + "\n");
+  }
+  sender.send("0,101,101000,-;Kernel panic - not syncing: sysrq triggered crash\n");
+  texts.push_back("Kernel panic - not syncing: sysrq triggered crash");
+  // after the panic line, ours: "lastgasp: panic ..." with MSGID panic
+  ASSERT_TRUE(test::eventually([&] { return rsyslog->lines().size() >= texts.size() + 1; }, 10s))
+      << rsyslog->lines().size() << "\n" << rx.stderr_text();
+  auto lines = rsyslog->lines();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(lines[i].msg, texts[i]);
+    EXPECT_EQ(lines[i].host, "web-1");
+  }
+  EXPECT_EQ(lines[texts.size()].msgid, "panic");
+  EXPECT_EQ(lines[texts.size()].app, "lastgasp");
+
+  rsyslog->stop();
+  ASSERT_TRUE(test::eventually([&] { return rx.stderr_text().find("connection lost") != std::string::npos; }, 10s))
+      << rx.stderr_text();
+  std::vector<std::string> later;
+  for (int seq = 102; seq <= 151; ++seq) {  // while rsyslog is away
+    later.push_back("after " + std::to_string(seq));
+    sender.send("6," + std::to_string(seq) + "," + std::to_string(seq * 1000) + ",-;" + later.back() + "\n");
+  }
+  ASSERT_TRUE(test::eventually([&] { return test::udp_queues_empty(port); }, 5s));
+  std::filesystem::remove(dir.path() / "rsyslog" / "out.log");
+  rsyslog = std::make_unique<Rsyslog>(dir.path() / "rsyslog", rsyslog_port, kTcpModule, "imtcp");
+  ASSERT_TRUE(test::eventually([&] { return rsyslog->lines().size() >= later.size(); }, 40s))
+      << rsyslog->lines().size() << "\n" << rx.stderr_text();
+  EXPECT_EQ(messages(*rsyslog), later);
+  EXPECT_EQ(rx.stop(), 0);
 }
 
 }  // namespace
