@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
+#include <charconv>
 
 #include "cidr.hpp"
 #include "endpoint.hpp"
@@ -55,6 +57,78 @@ void read_min_free(TableReader& root, ReceiverConfig& cfg) {
   if (!bytes) root.fail("min_free", "expected a size such as \"1G\", or a share such as \"5%\"");
   cfg.min_free_bytes = *bytes;
   cfg.min_free_percent = 0;
+}
+
+// "err", "3": the level the file names, as a number 0 (emerg) to 7 (debug).
+std::optional<unsigned> parse_level(const std::string& text) {
+  static constexpr const char* kNames[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+  for (unsigned i = 0; i < 8; ++i)
+    if (text == kNames[i]) return i;
+  if (text.size() == 1 && text[0] >= '0' && text[0] <= '7') return unsigned(text[0] - '0');
+  return std::nullopt;
+}
+
+// The name is a directory under spool_dir: nothing but the plain.
+bool is_forward_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.') return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  return true;
+}
+
+Forward read_forward(TableReader& t, std::size_t index) {
+  Forward f;
+  f.name = t.string("name").value_or("forward-" + std::to_string(index + 1));
+  if (!is_forward_name(f.name)) t.fail("name", "expected letters, digits, '-', '_' or '.' (it names a directory)");
+  if (auto p = t.string("protocol")) {
+    if (*p == "tcp") f.protocol = Forward::Protocol::tcp;
+    else if (*p == "tls") f.protocol = Forward::Protocol::tls;
+    else t.fail("protocol", "expected \"tcp\" or \"tls\"");
+  }
+  auto to = t.string("to");
+  if (!to) t.fail("to", "missing: the destination as HOST:PORT");
+  std::string error;
+  auto hp = parse_host_port(*to, f.protocol == Forward::Protocol::tls ? 6514 : 514, error);
+  if (!hp) t.fail("to", error);
+  f.host = hp->host;
+  f.port = hp->port;
+  if (auto v = t.string("ca_file")) f.ca_file = *v;
+  if (auto v = t.string("cert_file")) f.cert_file = *v;
+  if (auto v = t.string("key_file")) f.key_file = *v;
+  if (f.protocol == Forward::Protocol::tls && f.ca_file.empty())
+    t.fail("ca_file", "missing: tls verifies the destination's certificate against it");
+  if (f.protocol != Forward::Protocol::tls && !(f.ca_file.empty() && f.cert_file.empty() && f.key_file.empty()))
+    t.fail("ca_file", "only for protocol = \"tls\"");
+  if (f.cert_file.empty() != f.key_file.empty()) t.fail("cert_file", "cert_file and key_file go together");
+  if (auto v = t.string("hosts")) f.hosts = *v;
+  if (auto v = t.string("min_level")) {
+    auto level = parse_level(*v);
+    if (!level) t.fail("min_level", "expected emerg, alert, crit, err, warning, notice, info, debug, or 0-7");
+    f.max_level = *level;
+  }
+  if (auto v = t.boolean("events_only")) f.events_only = *v;
+  if (auto v = t.size("queue_memory", 64 << 10, 1ull << 32)) f.queue_memory = *v;
+  if (auto v = t.size("spool_size", 1 << 20, 1ull << 44)) f.spool_size = *v;
+  t.reject_unknown_keys();
+  return f;
+}
+
+void read_forwards(TableReader& root, const std::filesystem::path& file, ReceiverConfig& cfg) {
+  if (auto v = root.string("spool_dir")) {
+    if (v->empty()) root.fail("spool_dir", "must not be empty");
+    cfg.spool_dir = *v;
+  }
+  std::vector<const toml::table*> tables = root.tables("forward");
+  if (tables.empty()) return;
+  std::vector<Forward> forwards;
+  for (std::size_t i = 0; i < tables.size(); ++i) {
+    TableReader t(*tables[i], file, "forward[" + std::to_string(i) + "]");
+    Forward f = read_forward(t, i);
+    for (const Forward& other : forwards)
+      if (other.name == f.name) t.fail("name", "another [[forward]] has this name: each has a spool of its own");
+    forwards.push_back(std::move(f));
+  }
+  cfg.forwards = std::move(forwards);
 }
 
 }  // namespace
@@ -112,6 +186,7 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   }
   if (auto v = root.string("http_token_file")) cfg.http_token_file = *v;
   read_hosts(root, file, cfg);
+  read_forwards(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;
 }

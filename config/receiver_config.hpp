@@ -16,6 +16,24 @@ using std::chrono::seconds;
 
 inline constexpr const char* kDefaultReceiverConfig = "/etc/lastgasp/receiver.toml";
 
+// A [[forward]] table: where the consoles go besides the local logs.
+struct Forward {
+  enum class Protocol { tcp, tls };
+  std::string name;      // its spool directory under spool_dir, and in messages
+  Protocol protocol = Protocol::tcp;
+  std::string host;      // a name or an address
+  std::uint16_t port = 0;
+  std::filesystem::path ca_file;    // tls: the server's certificate is verified against it
+  std::filesystem::path cert_file;  // tls: a client certificate, with key_file; optional
+  std::filesystem::path key_file;
+  std::string hosts = "*";          // a glob over host names: whose records go
+  unsigned max_level = 7;           // records of this level or more urgent go (min_level in the file)
+  bool events_only = false;         // only our own lines: panics, incidents, gaps, reboots, pstore records
+  std::uint64_t queue_memory = 8u << 20;  // bytes held in memory before spilling to disk
+  std::uint64_t spool_size = 256u << 20;  // bytes on disk; past it the oldest ordinary records go
+  bool operator==(const Forward&) const = default;
+};
+
 struct ReceiverConfig {
   std::vector<std::string> listen{"[::]:6666"};
   std::filesystem::path log_dir{"/var/log/lastgasp"};
@@ -66,6 +84,9 @@ struct ReceiverConfig {
   // needs a bearer token, read from http_token_file.
   std::string http_listen{"127.0.0.1:9666"};
   std::filesystem::path http_token_file;
+
+  std::filesystem::path spool_dir{"/var/lib/lastgasp/spool"};  // the forwards' spools
+  std::vector<Forward> forwards;
 };
 
 // Reads FILE over the defaults. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").

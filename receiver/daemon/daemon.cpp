@@ -687,7 +687,13 @@ std::string Daemon::summary() const {
       std::to_string(s.hosts) + " hosts, " + std::to_string(s.streams) + " streams, " +
       std::to_string(s.fragment_bytes) + " fragment bytes, " + std::to_string(tcp_->upload_memory.used) +
       " upload bytes, " + std::to_string(w.unwritten_bytes + writer_backlog_.load()) + " bytes awaiting write, " +
-      std::to_string(s.waiting_bytes) + " bytes of loading hosts; malformed:";
+      std::to_string(s.waiting_bytes) + " bytes of loading hosts;";
+  for (const auto& [name, f] : w.forwards)
+    out += " forward " + name + ": " + (f.connected ? "connected" : "down") + ", " + std::to_string(f.sent) +
+           " sent, " + std::to_string(f.queued_bytes) + " bytes queued, " + std::to_string(f.spooled_bytes) +
+           " bytes spooled, " + std::to_string(f.spool.dropped + f.spool.dropped_priority) + " dropped (" +
+           std::to_string(f.spool.dropped_priority) + " of them panics and incidents);";
+  out += " malformed:";
   bool any = false;
   const auto& m = s.counters.wire.malformed;
   for (std::size_t i = 0; i < m.size(); ++i) {

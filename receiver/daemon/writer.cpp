@@ -61,6 +61,14 @@ std::uint64_t disk_wake_bytes(const config::ReceiverConfig& c) {
   return bytes;
 }
 
+// One forwarder per [[forward]] table, each spooling under spool_dir/<name>.
+std::vector<std::unique_ptr<forward::Forwarder>> make_forwarders(const config::ReceiverConfig& config) {
+  std::vector<std::unique_ptr<forward::Forwarder>> out;
+  for (const config::Forward& f : config.forwards)
+    out.push_back(std::make_unique<forward::Forwarder>(f, config.spool_dir));
+  return out;
+}
+
 }  // namespace
 
 // TCP sessions and HTTP connections, the sockets of every receive thread, and the short-lived
@@ -78,6 +86,7 @@ Writer::Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& 
       replies_(shards),
       disk_(dir, disk_quotas(config)) {
   if (config.journal) journal_.emplace();
+  forwards_ = make_forwarders(config);
 }
 
 Writer::~Writer() {
@@ -85,12 +94,21 @@ Writer::~Writer() {
 }
 
 void Writer::configure(const config::ReceiverConfig& config) {
-  config_ = config;
+  config::ReceiverConfig previous = std::exchange(config_, config);
   files_.reopen();
   files_.configure(file_settings(config_, descriptor_limit_));
   disk_.configure(disk_quotas(config_));
   if (config_.journal && !journal_) journal_.emplace();
   if (!config_.journal) journal_.reset();
+  if (config.forwards != previous.forwards || config.spool_dir != previous.spool_dir) {
+    // Their spools stay on disk: the new ones go on from there.
+    try {
+      forwards_.clear();
+      forwards_ = make_forwarders(config_);
+    } catch (const std::exception& e) {
+      notice(Severity::error, std::string("the [[forward]] tables were not taken up: ") + e.what());
+    }
+  }
 }
 
 // Lines are buffered per host and written at the next advance(), one write per host however
@@ -142,8 +160,13 @@ void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::Mo
   if (event.type == stream::EventType::reboot) event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
   files_.write(host.files, event, message.src, now);
   if (journal_) journal_->write(host.files.name, host.state.boots, event);
+  forward(host, message.src, event);
   if (event.type == stream::EventType::incident) saves_first_.push_back(key);
   if (!verifies_.empty() && event.type == stream::EventType::record) answer_verifies(key, host, event);
+}
+
+void Writer::forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event) {
+  for (auto& f : forwards_) f->write(host.files.name, host.state.boots, src, event);
 }
 
 void Writer::forget(const HostKey& key) {
@@ -162,6 +185,7 @@ void Writer::pstore_arrived(const HostKey& key, const std::string& name, const s
     host.state.count(event);
     files_.write_pstore(host.files, event, content, now);
     if (journal_) journal_->write(host.files.name, host.state.boots, event);
+    forward(host, std::nullopt, event);
     save_state(host);
   });
 }
@@ -315,6 +339,7 @@ WriterFigures Writer::figures() const {
     f.unwritten_bytes += host->files.pending.size() + (host->files.incident ? host->files.incident->pending.size() : 0);
   f.open_files = files_.open_files();
   f.disk = disk_.summary();
+  for (const auto& forwarder : forwards_) f.forwards.emplace_back(forwarder->settings().name, forwarder->counters());
   return f;
 }
 

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "forward/forwarder.hpp"
 #include "guard.hpp"
 #include "hosts/host_state.hpp"
 #include "hosts/sender_address.hpp"
@@ -38,6 +39,7 @@ struct WriterFigures {
   std::uint64_t unwritten_bytes = 0;  // lines buffered, not yet written
   std::uint64_t open_files = 0;
   std::string disk;                   // the disk worker's summary
+  std::vector<std::pair<std::string, forward::ForwardCounters>> forwards;  // by [[forward]] name
 };
 
 class Writer {
@@ -100,6 +102,7 @@ class Writer {
   void expire_verifies(wire::MonoTime now);
   void housekeeping(wire::MonoTime now);
   void tend_disk(wire::MonoTime now);
+  void forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
 
   config::ReceiverConfig config_;
   const sinks::LogDirectory& dir_;
@@ -107,6 +110,7 @@ class Writer {
   Guard guard_;
   sinks::FileSink files_;
   std::optional<sinks::JournalSink> journal_;
+  std::vector<std::unique_ptr<forward::Forwarder>> forwards_;
   std::unordered_map<HostKey, std::unique_ptr<Host>, hosts::HostKeyHash> hosts_;
   std::vector<std::vector<HostLoaded>> replies_;  // per shard
   std::vector<VerifyWaiter> verifies_;

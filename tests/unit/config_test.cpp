@@ -92,6 +92,69 @@ max_upload = "1M"
   EXPECT_EQ(cfg.hosts.at("fd00::7"), "db1");
 }
 
+TEST_F(ConfigFile, ForwardTablesAreReadWithTheirDefaults) {
+  auto cfg = load_receiver_config(write(R"(
+spool_dir = "/srv/spool"
+[[forward]]
+to = "logs.example"
+[[forward]]
+name = "siem"
+to = "[fd00::9]:7514"
+protocol = "tls"
+ca_file = "/etc/ca.pem"
+cert_file = "/etc/me.pem"
+key_file = "/etc/me.key"
+hosts = "db-*"
+min_level = "err"
+events_only = true
+queue_memory = "1M"
+spool_size = "2G"
+)"));
+  EXPECT_EQ(cfg.spool_dir, "/srv/spool");
+  ASSERT_EQ(cfg.forwards.size(), 2u);
+  const Forward& plain = cfg.forwards[0];
+  EXPECT_EQ(plain.name, "forward-1");
+  EXPECT_EQ(plain.protocol, Forward::Protocol::tcp);
+  EXPECT_EQ(plain.host, "logs.example");
+  EXPECT_EQ(plain.port, 514);
+  EXPECT_EQ(plain.max_level, 7u);
+  EXPECT_EQ(plain.hosts, "*");
+  const Forward& siem = cfg.forwards[1];
+  EXPECT_EQ(siem.name, "siem");
+  EXPECT_EQ(siem.protocol, Forward::Protocol::tls);
+  EXPECT_EQ(siem.host, "fd00::9");
+  EXPECT_EQ(siem.port, 7514);
+  EXPECT_EQ(siem.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(siem.cert_file, "/etc/me.pem");
+  EXPECT_EQ(siem.key_file, "/etc/me.key");
+  EXPECT_EQ(siem.hosts, "db-*");
+  EXPECT_EQ(siem.max_level, 3u);
+  EXPECT_TRUE(siem.events_only);
+  EXPECT_EQ(siem.queue_memory, 1u << 20);
+  EXPECT_EQ(siem.spool_size, 2ull << 30);
+  EXPECT_EQ(load_receiver_config(write("[[forward]]\nto = \"h\"\nprotocol = \"tls\"\nca_file = \"/c\"\n"))
+                .forwards[0].port, 6514);
+}
+
+TEST_F(ConfigFile, ForwardTablesSayWhatIsWrong) {
+  std::string file = path_.string();
+  EXPECT_EQ(error_of("[[forward]]\nname = \"x\"\n"), file + ":1:1: key 'forward[0].to': missing: the destination as HOST:PORT");
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nname = \"../etc\"\n").find("it names a directory"), std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"udp\"\n").find("expected \"tcp\" or \"tls\""),
+            std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"tls\"\n").find("key 'forward[0].ca_file': missing"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nmin_level = \"loud\"\n").find("expected emerg"), std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nport = 5\n").find("key 'forward[0].port': unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"a\"\n[[forward]]\nto = \"b\"\nname = \"forward-1\"\n")
+                .find("another [[forward]] has this name"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"tls\"\nca_file = \"/c\"\ncert_file = \"/x\"\n")
+                .find("cert_file and key_file go together"),
+            std::string::npos);
+}
+
 TEST_F(ConfigFile, ErrorsNameFileLineColumnAndKey) {
   std::string file = path_.string();
   EXPECT_EQ(error_of("log_dir = \"/x\"\nlisten_port = 5\n"), file + ":2:1: key 'listen_port': unknown key");

@@ -1,0 +1,68 @@
+// One [[forward]] destination: the records that pass its filter, as RFC 5424
+// messages, over TCP or TLS with octet-counting framing (RFC 6587, RFC 5425),
+// through its spool, on a thread of its own with its own event loop.
+//
+// The writer calls write() for every event and goes on: formatting and a push
+// into memory, never a wait for the network or the disk. The destination's
+// thread connects (with backoff: 1 s, doubling, at most 30 s), sends the spool
+// oldest first, and spills it to disk while the destination is away.
+//
+// Plain TCP has no acknowledgement: what the kernel took before the peer went
+// away is lost with the connection (a read that ends tells it went). RELP's
+// acknowledgements are the answer where that matters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "receiver_config.hpp"
+#include "spool.hpp"
+#include "stream/event.hpp"
+#include "syslog_message.hpp"
+
+namespace lastgasp::forward {
+
+struct ForwardCounters {
+  std::uint64_t sent = 0;            // messages written to the destination
+  std::uint64_t connects = 0;        // connections made
+  std::uint64_t connect_errors = 0;  // attempts that failed (resolve, connect, TLS handshake)
+  std::uint64_t disconnects = 0;     // connections lost
+  bool connected = false;
+  SpoolCounters spool;
+  std::uint64_t spooled_bytes = 0;  // on disk now
+  std::uint64_t queued_bytes = 0;   // in memory now
+};
+
+// Whether the event passes the table's filters.
+bool passes(const config::Forward& settings, std::string_view host, const stream::Event& event);
+
+class Forwarder {
+ public:
+  // Spools under SPOOL_ROOT/<name>. Throws std::system_error when the spool cannot be opened,
+  // std::runtime_error when the TLS files cannot be loaded.
+  Forwarder(config::Forward settings, const std::filesystem::path& spool_root);
+  ~Forwarder();  // stops the thread; what is not sent stays in the spool
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // The writer's: the event of host HOST (its directory), in the host's order.
+  void write(std::string_view host, std::uint64_t boot, std::optional<std::uint16_t> src, const stream::Event& event);
+  ForwardCounters counters() const;
+  const config::Forward& settings() const { return settings_; }
+
+ private:
+  class Link;
+  config::Forward settings_;
+  SyslogFormatter formatter_;  // the writer's thread only
+  std::string scratch_;
+  Spool spool_;
+  std::unique_ptr<Link> link_;
+  std::thread thread_;
+};
+
+}  // namespace lastgasp::forward
