@@ -84,11 +84,7 @@ bool is_ours(std::string_view key) {
 }
 
 void append_param(std::string& out, std::string_view name, std::uint64_t value) {
-  out += ' ';
-  out += name;
-  out += "=\"";
-  append_number(out, value);
-  out += '"';
+  append_param(out, name, std::to_string(value));
 }
 
 }  // namespace
