@@ -186,7 +186,7 @@ def measure_durable(binary, tmp, port):
     open(config, "w").close()
     strace_log = os.path.join(tmp, "strace.log")
     rx = subprocess.Popen(["strace", "-f", "-qq", "--seccomp-bpf", "-ttt", "-T", "-y", "-o", strace_log,
-                           "-e", "trace=fdatasync,fsync,syncfs", binary, "--config", config,
+                           "-e", "trace=fdatasync,fsync,syncfs", binary, "--http", "", "--config", config,
                            "--listen", f"127.0.0.1:{port}", "--log-dir", logs], stderr=subprocess.DEVNULL)
     sent = {}
     readable = {}
@@ -243,7 +243,7 @@ def main():
         config = os.path.join(tmp, "rx.toml")
         open(config, "w").close()
         port = free_port()
-        rx = subprocess.Popen([binary, "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", logs],
+        rx = subprocess.Popen([binary, "--http", "", "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", logs],
                               stderr=subprocess.DEVNULL)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "cidr.hpp"
+#include "levels.hpp"
 #include "endpoint.hpp"
 #include "numbers.hpp"
 #include "toml_reader.hpp"
@@ -61,10 +62,8 @@ void read_min_free(TableReader& root, ReceiverConfig& cfg) {
 
 // "err", "3": the level the file names, as a number 0 (emerg) to 7 (debug).
 std::optional<unsigned> parse_level(const std::string& text) {
-  static constexpr const char* kNames[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
-  for (unsigned i = 0; i < 8; ++i)
-    if (text == kNames[i]) return i;
   if (text.size() == 1 && text[0] >= '0' && text[0] <= '7') return unsigned(text[0] - '0');
+  if (auto level = level_from_name(text)) return unsigned(*level);
   return std::nullopt;
 }
 

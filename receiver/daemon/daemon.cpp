@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "net/listen_address.hpp"
 #include "net/steering.hpp"
 #include "net/udp_listener.hpp"
 #include "notice.hpp"
@@ -87,12 +88,12 @@ std::uint64_t message_bytes(const ToWriter& m) {
 }
 
 // The bearer token the HTTP side asks for: required wherever http_token_file names one, and
-// anywhere but loopback, where the daemon will not start without one. Throws
-// std::invalid_argument.
-http::Token http_token(const config::ReceiverConfig& c, const http::HttpServer& server) {
+// anywhere but loopback, where the daemon will not start without one. WHERE names the socket.
+// Throws std::invalid_argument.
+http::Token http_token(const config::ReceiverConfig& c, bool on_loopback, const std::string& where) {
   if (c.http_token_file.empty()) {
-    if (server.on_loopback()) return {};
-    throw std::invalid_argument(server.name() +
+    if (on_loopback) return {};
+    throw std::invalid_argument(where +
                                 " is not on loopback: set http_token_file to a file holding a bearer token, "
                                 "or listen on 127.0.0.1");
   }
@@ -367,6 +368,11 @@ void Daemon::start() {
 void Daemon::open_http() {
   if (socket_activated_ && http_fd_ < 0) return;
   if (!socket_activated_ && config_.http_listen.empty()) return;
+  // From the config, before the bind: a port taken must not let an open address go unchecked.
+  std::optional<http::Token> token;
+  if (!socket_activated_)
+    token = http_token(config_, net::parse_listen_address(config_.http_listen).address.is_loopback(),
+                       "http " + config_.http_listen);
   try {
     http_ = socket_activated_ ? std::make_unique<http::HttpServer>(io_, http_fd_, *this)
                               : std::make_unique<http::HttpServer>(io_, config_.http_listen, *this);
@@ -374,9 +380,9 @@ void Daemon::open_http() {
     notice(Severity::error, std::string(e.what()) + ": running without /metrics and /api/hosts");
     return;
   }
-  http::Token token = http_token(config_, *http_);
+  if (!token) token = http_token(config_, http_->on_loopback(), http_->name());
   notice(Severity::info, "listening on " + http_->name() + " for /metrics and /api/hosts");
-  http_->start(token);
+  http_->start(*token);
 }
 
 void Daemon::on_get(std::string_view path, std::string_view query, std::function<void(http::Reply)> reply) {

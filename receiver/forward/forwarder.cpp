@@ -25,12 +25,11 @@ constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
 }  // namespace
 
-bool passes(const config::Forward& settings, std::string_view host, const stream::Event& event) {
+bool passes(const config::Forward& settings, const std::string& host, const stream::Event& event) {
   bool own = event.type != stream::EventType::record;
   if (settings.events_only && !own) return false;
   if (!own && event.record.level() && *event.record.level() > settings.max_level) return false;
-  std::string name(host);
-  return ::fnmatch(settings.hosts.c_str(), name.c_str(), 0) == 0;
+  return ::fnmatch(settings.hosts.c_str(), host.c_str(), 0) == 0;
 }
 
 // The destination's side: the connection, and sending the spool through it.
@@ -266,15 +265,15 @@ Forwarder::~Forwarder() {
   thread_.join();
 }
 
-void Forwarder::write(std::string_view host, std::uint64_t boot, std::optional<std::uint16_t> src,
+void Forwarder::write(const std::string& host, std::uint64_t boot, std::optional<std::uint16_t> src,
                       const stream::Event& event) {
   if (!passes(settings_, host, event)) return;
-  scratch_.clear();
-  formatter_.append(scratch_, event, {host, boot, src});
+  std::string message;
+  formatter_.append(message, event, {host, boot, src});
   // What the spool keeps longest: our incident and pstore lines, and the kernel's trigger lines.
   bool priority = event.type == stream::EventType::incident || event.type == stream::EventType::pstore ||
                   (event.type == stream::EventType::record && stream::classify_trigger(event.record));
-  spool_.push({scratch_, priority});
+  spool_.push({std::move(message), priority});
   link_->wake();
 }
 

@@ -39,7 +39,7 @@ struct ForwardCounters {
 };
 
 // Whether the event passes the table's filters.
-bool passes(const config::Forward& settings, std::string_view host, const stream::Event& event);
+bool passes(const config::Forward& settings, const std::string& host, const stream::Event& event);
 
 class Forwarder {
  public:
@@ -51,7 +51,7 @@ class Forwarder {
   Forwarder& operator=(const Forwarder&) = delete;
 
   // The writer's: the event of host HOST (its directory), in the host's order.
-  void write(std::string_view host, std::uint64_t boot, std::optional<std::uint16_t> src, const stream::Event& event);
+  void write(const std::string& host, std::uint64_t boot, std::optional<std::uint16_t> src, const stream::Event& event);
   ForwardCounters counters() const;
   const config::Forward& settings() const { return settings_; }
 
@@ -59,7 +59,6 @@ class Forwarder {
   class Link;
   config::Forward settings_;
   SyslogFormatter formatter_;  // the writer's thread only
-  std::string scratch_;
   Spool spool_;
   std::unique_ptr<Link> link_;
   std::thread thread_;

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "levels.hpp"
 #include "numbers.hpp"
 #include "utc_time.hpp"
 
@@ -14,7 +15,6 @@ namespace {
 constexpr std::array<const char*, 24> kFacilities = {
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
     "res0", "res1", "res2", "res3", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
-constexpr std::array<const char*, 8> kLevels = {"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"};
 
 void append_number(std::string& out, std::uint64_t n) {
   char buf[24];
@@ -53,7 +53,7 @@ void append_facility_level(std::string& out, std::optional<std::uint16_t> prio) 
     append_number(out, facility);
   }
   out += '.';
-  out += kLevels[level];
+  out += kLevelNames[level];
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "levels.hpp"
 #include "sinks/log_line.hpp"
 #include "utc_time.hpp"
 
@@ -15,7 +16,6 @@ namespace lastgasp::tail {
 
 namespace {
 
-constexpr std::array<std::string_view, 8> kLevels = {"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"};
 
 template <class T>
 bool read_number(std::string_view& s, std::size_t digits, T& out) {
@@ -64,13 +64,6 @@ std::optional<Entry> Entry::parse(const std::string& host, std::string_view line
   return e;
 }
 
-std::optional<int> level_from_name(std::string_view name) {
-  for (std::size_t i = 0; i < kLevels.size(); ++i)
-    if (kLevels[i] == name) return static_cast<int>(i);
-  if (name == "warning") return 4;
-  if (name == "error") return 3;
-  return std::nullopt;
-}
 
 std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
   std::tm tm{};

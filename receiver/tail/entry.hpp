@@ -32,7 +32,6 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view text);
 // RFC 3339 or relative to NOW ("10m", "2h", "30s", "1d").
 std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_us);
 std::string format_rfc3339(std::int64_t us);
-std::optional<int> level_from_name(std::string_view name);
 
 struct Filter {
   std::vector<std::string> host_globs;  // empty: every host

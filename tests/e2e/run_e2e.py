@@ -161,7 +161,8 @@ class Receiver:
         if not config:  # the defaults, not whatever /etc/lastgasp/receiver.toml says on this machine
             config = os.path.join(work, "defaults.toml")
             open(config, "w").close()
-        args = [binary, "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir]
+        # no HTTP side: 127.0.0.1:9666 is one port for every test
+        args = [binary, "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir, "--http", ""]
         self.out = open(os.path.join(work, "receiver.out"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
         self.port = port

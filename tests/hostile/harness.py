@@ -591,6 +591,7 @@ class Session:
             f.write("# written by tests/hostile/harness.py: defaults unless the attack needs otherwise\n")
             f.write(f'listen = ["{RECEIVER_ADDRESS}:{self.port}"]\n')
             f.write(f'log_dir = "{self.log_dir}"\n')
+            f.write('http_listen = ""  # 127.0.0.1:9666 is one port for every test\n')
             f.write(self.extra_config)
 
     def _preexec(self):

@@ -174,7 +174,7 @@ TEST(DiskQuota, TheFreeSpaceFloorRemovesRotatedLogsBeforeTheDiskFills) {
                                                  "rotate_keep = 100\n");
   std::uint16_t port = free_port();
   std::string command = "mount -t tmpfs -o size=2m none " + logs.string() + " && head -c 1048576 /dev/zero > " +
-                        logs.string() + "/filler && exec " + kReceiverBinary + " --config " + config.string() +
+                        logs.string() + "/filler && exec " + kReceiverBinary + " --http '' --config " + config.string() +
                         " --listen 127.0.0.1:" + std::to_string(port) + " --log-dir " + logs.string();
   ReceiverProcess rx({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", command});
   fs::path inside = "/proc/" + std::to_string(rx.pid()) + "/root" + logs.string();

@@ -120,7 +120,7 @@ TEST_F(Receiver, AFullDiskIsReportedAndRetriedAndLosesNothing) {
   // The log directory is a 64 KiB tmpfs in a private mount namespace, nearly filled by FILLER.
   std::string logs = logs_.path().string();
   std::string command = "mount -t tmpfs -o size=64k none " + logs + " && head -c 57344 /dev/zero > " + logs +
-                        "/filler && exec " + kReceiverBinary + " --config /dev/null --listen 127.0.0.1:" +
+                        "/filler && exec " + kReceiverBinary + " --http '' --config /dev/null --listen 127.0.0.1:" +
                         std::to_string(port_) + " --log-dir " + logs;
   ReceiverProcess rx({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", command});
   UdpSender sender("127.0.0.1", port_);

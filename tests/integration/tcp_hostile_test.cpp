@@ -237,7 +237,7 @@ TEST_F(TcpHostile, AFailedWriteLeavesNothingBehindAndTheRetryIsStored) {
   std::string dir = logs().string();
   fs::create_directories(dir);
   std::string command = "mount -t tmpfs -o size=64k none " + dir + " && head -c 57344 /dev/zero > " + dir +
-                        "/filler && exec " + kReceiverBinary + " --config /dev/null --listen 127.0.0.1:" +
+                        "/filler && exec " + kReceiverBinary + " --http '' --config /dev/null --listen 127.0.0.1:" +
                         std::to_string(port_) + " --log-dir " + dir;
   ReceiverProcess rx({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", command});
   fs::path inside = "/proc/" + std::to_string(rx.pid()) + "/root" + dir;
@@ -282,7 +282,7 @@ TEST_F(TcpHostile, OutOfDescriptorsTheAcceptLoopPausesInsteadOfSpinning) {
   constexpr int kLimit = 32;
   rx_ = std::make_unique<ReceiverProcess>(std::vector<std::string>{
       "/usr/bin/prlimit", "--nofile=" + std::to_string(kLimit) + ":" + std::to_string(kLimit), "--", kReceiverBinary,
-      "--config", "/dev/null", "--listen", "127.0.0.1:" + std::to_string(port_), "--log-dir", logs().string()});
+      "--http", "", "--config", "/dev/null", "--listen", "127.0.0.1:" + std::to_string(port_), "--log-dir", logs().string()});
   Clients clients = connect_many(port_, "127.0.7.", 6, 8);  // more than the descriptors left
   ASSERT_TRUE(eventually([&] { return open_descriptors(rx_->pid()) >= kLimit; }, 5s));
   // A measuring window, not a wait: a spinning accept loop would burn all of it.

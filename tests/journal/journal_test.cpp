@@ -112,7 +112,7 @@ TEST(Journal, AJournalFailureNeverStopsFileLogging) {
   std::string command = "mount -t tmpfs none /run/systemd/journal && python3 -c \"import socket; "
                         "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind('" + std::string(kJournalSocket) +
                         "')\" && exec " + kReceiverBinary +
-                        " --journal --config /dev/null --listen 127.0.0.1:" + std::to_string(port) + " --log-dir " +
+                        " --journal --http '' --config /dev/null --listen 127.0.0.1:" + std::to_string(port) + " --log-dir " +
                         (dir.path() / "logs").string();
   ReceiverProcess rx({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", command});
   UdpSender sender("127.0.0.1", port);
