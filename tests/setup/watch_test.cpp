@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -155,6 +156,27 @@ TEST_F(Following, ADeviceDownIsReportedNotWrittenAndFollowedOnceItIsBack) {
       << kmsg() << watch->err();
   EXPECT_EQ(value("remote_mac"), one.mac("r0"));
   EXPECT_EQ(value("enabled"), "1");
+  expect_check_agrees();
+}
+
+// A boot whose unit gave up (the device was down all along): the saved target was never made.
+// The watch makes it once the network lets it, as the boot unit would have.
+TEST_F(Following, ATargetTheBootGaveUpOnIsMadeOnceTheNetworkComesUp) {
+  sender.ip("link set a0 down");
+  std::filesystem::remove_all(tree.path(kTarget));
+  start_watch();
+  ASSERT_TRUE(eventually([&] { return kmsg().find("'lastgasp' not made yet: ") != std::string::npos; },
+                         kFollowsWithin))
+      << kmsg() << watch->err();
+  EXPECT_FALSE(std::filesystem::exists(tree.path(kTarget))) << "nothing is made while it does not resolve";
+
+  sender.ip("link set a0 up");
+  sender.ip("route add default via 10.77.1.1 dev a0");
+  EXPECT_TRUE(follows("remote_mac", one.mac("r0")));
+  EXPECT_EQ(value("remote_ip"), "10.77.2.2");
+  EXPECT_NE(kmsg().find("<5>lastgasp-setup: watch: netconsole target 'lastgasp' made: it resolves now"),
+            std::string::npos)
+      << kmsg();
   expect_check_agrees();
 }
 
