@@ -2,7 +2,10 @@
 // namespaces: the real watch process runs in the sender's namespace on a fake
 // configfs (--root), and each test changes the network under it as an
 // administrator or a failing router would, then waits for the target to follow.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -243,6 +246,22 @@ TEST_F(Following, ANextHopThatStopsAnsweringIsReportedOnceAndNothingIsWritten) {
   after["/dev/kmsg"] = before["/dev/kmsg"];
   EXPECT_EQ(after, before);
   EXPECT_EQ(watch->stop(), 0);
+}
+
+// The watch, the boot unit's apply and an administrator's run never write targets at once: each
+// holds an flock on the configfs netconsole directory while it writes, and waits for it.
+TEST_F(Following, AWriterWaitsForTheTargetsLockHeldByAnother) {
+  int held = ::open(tree.path("/sys/kernel/config/netconsole").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  BackgroundTool second(setup_args(tree, {"netconsole", "--to", "10.77.3.1", "--name", "second"}), sender.name());
+  const std::string second_target = "/sys/kernel/config/netconsole/second";
+  EXPECT_FALSE(eventually([&] { return std::filesystem::exists(tree.path(second_target)); }, std::chrono::seconds(1)))
+      << "it wrote while another held the lock";
+  EXPECT_FALSE(second.wait(std::chrono::milliseconds(0))) << second.err();
+  ::close(held);
+  EXPECT_EQ(second.wait(std::chrono::seconds(30)), 0) << second.err();
+  EXPECT_EQ(tree.read(second_target + "/enabled"), "1\n");
 }
 
 TEST_F(Following, ShowSaysWhereEachValueCameFromAndWhatTheNetworkSaysNow) {
