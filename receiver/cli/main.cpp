@@ -25,6 +25,7 @@ constexpr Subcommand kSubcommands[] = {
 
 int main(int argc, char** argv) {
   CLI::App app{"lastgasp-receiver: records every host's netconsole output, up to its last words"};
+  app.set_version_flag("--version", LASTGASP_VERSION, "print the version and exit");
   app.require_subcommand(0, 1);
   Command run = add_run(app);
   std::vector<std::pair<CLI::App*, Command>> commands;
