@@ -90,8 +90,8 @@ int run_hosts(const HostsOptions& o) {
   if (o.log_dir.empty() && !cfg.http_listen.empty()) rows = ask_daemon(cfg, silent_after_s);
   if (!rows) {
     std::filesystem::path log_dir = o.log_dir.empty() ? cfg.log_dir : std::filesystem::path(o.log_dir);
-    if (!std::filesystem::is_directory(log_dir)) {
-      std::cerr << "lastgasp-receiver hosts: " << log_dir.string() << " is not a directory (see --log-dir)\n";
+    if (std::string problem = log_dir_problem(log_dir); !problem.empty()) {
+      std::cerr << "lastgasp-receiver hosts: " << problem << "\n";
       return 2;
     }
     sinks::LogDirectory dir(log_dir);

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -97,29 +98,13 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
   return (static_cast<std::int64_t>(timegm(&tm)) - offset) * 1'000'000 + micros;
 }
 
-std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_us) {
-  if (auto absolute = parse_rfc3339(text)) return absolute;
-  std::int64_t amount = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), amount);
-  if (ec != std::errc{} || end == text.data() || amount < 0) return std::nullopt;
-  std::string_view unit(end, text.data() + text.size() - end);
-  std::int64_t seconds = unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
-  if (seconds == 0) return std::nullopt;
-  return now_us - amount * seconds * 1'000'000;
-}
-
 std::string format_rfc3339(std::int64_t us) { return format_utc(us / 1'000'000, "%Y-%m-%dT%H:%M:%SZ"); }
 
-bool Filter::set_level(std::string_view spec) {
-  level_or_worse = !spec.empty() && spec.back() == '+';
-  if (level_or_worse) spec.remove_suffix(1);
-  level = level_from_name(spec);
-  return level.has_value();
-}
-
-bool Filter::set_grep(const std::string& pattern, std::string& error) {
+bool Filter::set_grep(const std::string& pattern, std::optional<bool> case_sensitive, std::string& error) {
   RE2::Options options;
   options.set_log_errors(false);  // the error is ours to report, once
+  bool has_upper = std::any_of(pattern.begin(), pattern.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  options.set_case_sensitive(case_sensitive.value_or(has_upper));
   auto compiled = std::make_shared<const RE2>(pattern, options);
   if (!compiled->ok()) {
     error = compiled->error();
@@ -138,8 +123,9 @@ bool Filter::wants_host(const std::string& host) const {
 
 bool Filter::wants(const Entry& e) const {
   if (since_us && e.recv_us < *since_us) return false;
-  // The receiver's own lines (gaps, reboots, panics) pass any level filter: they are what matters most.
-  if (level && e.level && (level_or_worse ? *e.level > *level : *e.level != *level)) return false;
+  if (until_us && e.recv_us > *until_us) return false;
+  // The receiver's own lines (gaps, reboots, panics) pass any priority filter: they are what matters most.
+  if (priorities && e.level && !priorities->test(static_cast<std::size_t>(*e.level))) return false;
   if (grep && !RE2::PartialMatch(e.text, *grep)) return false;
   return true;
 }
