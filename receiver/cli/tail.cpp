@@ -120,7 +120,7 @@ Command define_tail(CLI::App* sub) {
   sub->add_option("-S,--since", o->since,
                   "only records received since: \"2026-11-30 20:00\" (local time), yesterday, -1h, \"1h30m ago\"");
   sub->add_option("-U,--until", o->until, "only records received until, in the forms of --since");
-  sub->add_flag("--no-pager", "accepted for journalctl's habit: tail never pages");
+  sub->add_flag("--no-pager")->description("accepted for journalctl's habit: tail never pages");
   sub->add_option("-o,--output", o->output, "short or json")->check(CLI::IsMember({"short", "json"}));
   sub->add_option("--color", o->color, "auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
   return [o] { return run_tail(*o); };
