@@ -297,11 +297,11 @@ def step_install_in_namespace(work):
         out = chroot(root, cmd).stdout
         if not re.search(r"\b0\.\d+\.\d+\b", out):
             fail(f"{' '.join(cmd)}: {out!r}")
-    chroot(root, ["lastgasp-receiver", "check-config", "--config", "/etc/lastgasp/receiver.toml"])
+    chroot(root, ["lastgasp-receiver", "check-config", "/etc/lastgasp/receiver.toml"])
     print("ok: installed; lastgasp user and group; the receiver's units enabled, lastgasp-setup's not")
 
     # An upgrade keeps an administrator's choice: a unit disabled stays disabled.
-    chroot(root, ["deb-systemd-helper", "disable", "lastgasp-receiver-http.socket"])
+    chroot(root, ["systemctl", "disable", "lastgasp-receiver-http.socket"])
     chroot(root, ["dpkg", "-i", "/debs/lastgasp-receiver.deb"])
     http = "/etc/systemd/system/sockets.target.wants/lastgasp-receiver-http.socket"
     if link(http) is not None:
@@ -422,7 +422,7 @@ def step_man(work):
 def step_man_keys(work):
     """Every key of the documented receiver.toml has its entry in lastgasp-receiver.toml(5)."""
     root = os.path.join(work, "root")
-    with open(os.path.join(root, "usr/share/doc/lastgasp/examples/receiver.toml")) as f:
+    with open(os.path.join(root, "usr/share/doc/lastgasp-receiver/examples/receiver.toml")) as f:
         text = f.read()
     top = text.split("\n[", 1)[0]
     keys = re.findall(r"^([a-z_][a-z0-9_]*)\s*=", top, re.M)
