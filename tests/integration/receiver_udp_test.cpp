@@ -298,5 +298,21 @@ TEST(CommandLine, ABadListenAddressIsBadUsage) {
   EXPECT_NE(out.find("the address must be numeric"), std::string::npos) << out;
 }
 
+// The real reason when the port is taken (it once said "Success": errno read too late), and who may hold it.
+TEST(CommandLine, APortTakenSaysSoAndWhoMayHoldIt) {
+  std::uint16_t port = free_port();
+  UdpSender holder("127.0.0.1", 9, "127.0.0.1", port);
+  TempDir logs;
+  std::string out;
+  EXPECT_EQ(run_command({kReceiverBinary, "--listen", "127.0.0.1:" + std::to_string(port), "--log-dir",
+                         logs.path().string(), "--http", ""},
+                        out),
+            1);
+  EXPECT_NE(out.find("cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("lastgasp-receiver.socket"), std::string::npos) << out;
+  EXPECT_NE(out.find("ss -ulpn sport = :" + std::to_string(port)), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace lastgasp::test

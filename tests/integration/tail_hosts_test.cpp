@@ -240,6 +240,24 @@ TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
   }, 5000ms)) << out;
   EXPECT_NE(table[1].find("quiet-box"), std::string::npos) << table[1];
   EXPECT_NE(table[2].find("panicked"), std::string::npos) << table[2];
+
+  // A host with a full-length IPv6 name (":" as "_"): the columns widen to it and stay aligned.
+  const std::string long_host = "2001_db8_aaaa_bbbb_cccc_dddd_eeee_ffff";
+  std::filesystem::copy(logs.path() / "127.0.0.12", logs.path() / long_host, std::filesystem::copy_options::recursive);
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "-o", "short", "--log-dir", logs.path().string()}, out), 0);
+  table = split_lines(out);
+  ASSERT_EQ(table.size(), 4u) << out;
+  std::size_t state_at = table[0].find("STATE"), boots_end = table[0].find("BOOTS") + 5;
+  ASSERT_GT(state_at, long_host.size()) << table[0];
+  for (std::size_t i = 1; i < table.size(); ++i) {
+    EXPECT_EQ(table[i][state_at - 1], ' ') << table[i];
+    EXPECT_TRUE(table[i].compare(state_at, 4, "live") == 0 || table[i].compare(state_at, 6, "silent") == 0 ||
+                table[i].compare(state_at, 8, "panicked") == 0)
+        << "STATE starts at column " << state_at << ":\n" << out;
+    EXPECT_EQ(table[i][boots_end - 1], '1') << "numbers end under their heading:\n" << out;
+  }
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "-o", "json", "--log-dir", logs.path().string()}, out), 0);
+  EXPECT_EQ(nlohmann::json::parse(out).size(), 3u) << "-o json, as tail takes it";
 }
 
 }  // namespace
