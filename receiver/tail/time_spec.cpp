@@ -41,14 +41,14 @@ bool read_fixed(std::string_view& s, std::size_t digits, int& out) {
 }
 
 // systemd.time(7)'s units, longest spelling first so that "min" is not "m" + "in".
-constexpr std::array<std::pair<std::string_view, std::int64_t>, 30> kUnits{{
+constexpr std::array<std::pair<std::string_view, std::int64_t>, 28> kUnits{{
     {"seconds", kSecond}, {"second", kSecond}, {"minutes", 60 * kSecond}, {"minute", 60 * kSecond},
     {"months", 2'629'800 * kSecond}, {"month", 2'629'800 * kSecond}, {"hours", 3600 * kSecond},
     {"hour", 3600 * kSecond}, {"weeks", 7 * kDay}, {"week", 7 * kDay}, {"years", 31'557'600 * kSecond},
     {"year", 31'557'600 * kSecond}, {"days", kDay}, {"day", kDay}, {"usec", 1}, {"msec", 1000},
     {"sec", kSecond}, {"min", 60 * kSecond}, {"hr", 3600 * kSecond}, {"us", 1}, {"ms", 1000},
     {"s", kSecond}, {"m", 60 * kSecond}, {"h", 3600 * kSecond}, {"d", kDay}, {"w", 7 * kDay},
-    {"M", 2'629'800 * kSecond}, {"y", 31'557'600 * kSecond}, {"Y", 31'557'600 * kSecond}, {"H", 3600 * kSecond},
+    {"M", 2'629'800 * kSecond}, {"y", 31'557'600 * kSecond},
 }};
 
 std::optional<std::int64_t> read_unit(std::string_view& s) {
