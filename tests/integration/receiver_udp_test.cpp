@@ -295,7 +295,10 @@ TEST(CommandLine, ABadListenAddressIsBadUsage) {
   EXPECT_EQ(run_command({kReceiverBinary, "--listen", "127.0.0.1:70000"}, out), 2);
   EXPECT_NE(out.find("port must be a number from 1 to 65535"), std::string::npos) << out;
   EXPECT_EQ(run_command({kReceiverBinary, "--listen", "receiver.example:6666"}, out), 2);
-  EXPECT_NE(out.find("the address must be numeric"), std::string::npos) << out;
+  EXPECT_NE(out.find("the address must be numeric"), std::string::npos) << out;  // CLI11's own errors too, named as ours are.
+  EXPECT_EQ(run_command({kReceiverBinary, "tail", "--no-such-option"}, out), 2);
+  EXPECT_EQ(out.rfind("lastgasp-receiver: ", 0), 0u) << out;
+  EXPECT_NE(out.find("--no-such-option"), std::string::npos) << out;
 }
 
 // The real reason when the port is taken (it once said "Success": errno read too late), and who may hold it.
