@@ -25,6 +25,8 @@ std::string own_executable() {
   return ec ? "/usr/sbin/lastgasp-setup" : path.string();
 }
 
+namespace {
+
 // The unit as the lastgasp-setup package ships it, in Debian's vendor
 // directories: there an upgrade replaces it and `systemctl edit` overrides stay
 // overrides. Without the package (a build tree), there is none.
@@ -33,6 +35,8 @@ std::optional<std::string> vendor_unit(const Sysroot& root, const std::string& n
     if (root.exists(dir + name)) return dir + name;
   return std::nullopt;
 }
+
+}  // namespace
 
 void install_enabled_unit(Sysroot& root, State& state, const char* file, const char* wants_link,
                           const char* unit_template) {
