@@ -4,10 +4,6 @@
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <array>
-#include <charconv>
-#include <chrono>
-#include <ctime>
 
 #include "levels.hpp"
 #include "sinks/log_line.hpp"
@@ -16,22 +12,6 @@
 namespace lastgasp::tail {
 
 namespace {
-
-
-template <class T>
-bool read_number(std::string_view& s, std::size_t digits, T& out) {
-  if (s.size() < digits) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + digits, out);
-  if (ec != std::errc{} || end != s.data() + digits) return false;
-  s.remove_prefix(digits);
-  return true;
-}
-
-bool expect(std::string_view& s, char c) {
-  if (s.empty() || (s[0] != c && !(c == 'T' && (s[0] == 't' || s[0] == ' ')))) return false;
-  s.remove_prefix(1);
-  return true;
-}
 
 std::string_view event_of(std::string_view level_name, std::string_view text) {
   if (level_name != "lastgasp") return {};
@@ -65,38 +45,6 @@ std::optional<Entry> Entry::parse(const std::string& host, std::string_view line
   return e;
 }
 
-
-std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
-  std::tm tm{};
-  if (!read_number(s, 4, tm.tm_year) || !expect(s, '-') || !read_number(s, 2, tm.tm_mon) || !expect(s, '-') ||
-      !read_number(s, 2, tm.tm_mday) || !expect(s, 'T') || !read_number(s, 2, tm.tm_hour) || !expect(s, ':') ||
-      !read_number(s, 2, tm.tm_min) || !expect(s, ':') || !read_number(s, 2, tm.tm_sec))
-    return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::int64_t micros = 0;
-  if (!s.empty() && s[0] == '.') {
-    s.remove_prefix(1);
-    std::int64_t scale = 100000;
-    while (!s.empty() && s[0] >= '0' && s[0] <= '9') {
-      micros += (s[0] - '0') * scale;
-      scale /= 10;
-      s.remove_prefix(1);
-    }
-  }
-  std::int64_t offset = 0;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
-    int sign = s[0] == '-' ? -1 : 1;
-    s.remove_prefix(1);
-    int hh = 0, mm = 0;
-    if (!read_number(s, 2, hh) || !expect(s, ':') || !read_number(s, 2, mm)) return std::nullopt;
-    offset = sign * (hh * 3600 + mm * 60);
-  } else if (!s.empty() && (s[0] == 'Z' || s[0] == 'z')) {
-    s.remove_prefix(1);
-  }
-  if (!s.empty()) return std::nullopt;
-  return (static_cast<std::int64_t>(timegm(&tm)) - offset) * 1'000'000 + micros;
-}
 
 std::string format_rfc3339(std::int64_t us) { return format_utc(us / 1'000'000, "%Y-%m-%dT%H:%M:%SZ"); }
 

@@ -29,8 +29,6 @@ struct Entry {
   static std::optional<Entry> parse(const std::string& host, std::string_view line);
 };
 
-// "2026-11-25T21:02:58.366482Z" (any RFC 3339 offset) -> microseconds since the epoch.
-std::optional<std::int64_t> parse_rfc3339(std::string_view text);
 std::string format_rfc3339(std::int64_t us);
 
 struct Filter {

@@ -25,18 +25,20 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
-bool consume(std::string_view& s, std::string_view word) {
-  if (!s.starts_with(word)) return false;
-  s.remove_prefix(word.size());
-  return true;
-}
-
 // Exactly DIGITS digits.
-bool read_fixed(std::string_view& s, std::size_t digits, int& out) {
+template <class T>
+bool read_number(std::string_view& s, std::size_t digits, T& out) {
   if (s.size() < digits) return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + digits, out);
   if (ec != std::errc{} || end != s.data() + digits) return false;
   s.remove_prefix(digits);
+  return true;
+}
+
+// C, next; 'T' also as 't' or ' ', as RFC 3339 allows.
+bool expect(std::string_view& s, char c) {
+  if (s.empty() || (s[0] != c && !(c == 'T' && (s[0] == 't' || s[0] == ' ')))) return false;
+  s.remove_prefix(1);
   return true;
 }
 
@@ -65,10 +67,10 @@ std::optional<std::int64_t> read_unit(std::string_view& s) {
 
 // "HH:MM[:SS[.frac]]" into TM and MICROS.
 bool read_clock(std::string_view& s, std::tm& tm, std::int64_t& micros) {
-  if (!read_fixed(s, 2, tm.tm_hour) || !consume(s, ":") || !read_fixed(s, 2, tm.tm_min)) return false;
-  if (!consume(s, ":")) return true;
-  if (!read_fixed(s, 2, tm.tm_sec)) return false;
-  if (!consume(s, ".")) return true;
+  if (!read_number(s, 2, tm.tm_hour) || !expect(s, ':') || !read_number(s, 2, tm.tm_min)) return false;
+  if (!expect(s, ':')) return true;
+  if (!read_number(s, 2, tm.tm_sec)) return false;
+  if (!expect(s, '.')) return true;
   std::int64_t scale = 100000;
   if (s.empty() || s.front() < '0' || s.front() > '9') return false;
   for (; !s.empty() && s.front() >= '0' && s.front() <= '9'; s.remove_prefix(1), scale /= 10)
@@ -90,9 +92,9 @@ bool read_zone(std::string_view& s, std::optional<int>& offset_s) {
   int sign = s.front() == '-' ? -1 : 1;
   s.remove_prefix(1);
   int hh = 0, mm = 0;
-  if (!read_fixed(s, 2, hh)) return false;
-  consume(s, ":");
-  if (!read_fixed(s, 2, mm) || !s.empty()) return false;
+  if (!read_number(s, 2, hh)) return false;
+  expect(s, ':');
+  if (!read_number(s, 2, mm) || !s.empty()) return false;
   offset_s = sign * (hh * 3600 + mm * 60);
   return true;
 }
@@ -124,8 +126,8 @@ std::optional<std::int64_t> parse_written(std::string_view s, std::int64_t now_u
   std::int64_t micros = 0;
   bool has_date = s.size() >= 10 && s[4] == '-';
   if (has_date) {
-    if (!read_fixed(s, 4, tm.tm_year) || !consume(s, "-") || !read_fixed(s, 2, tm.tm_mon) || !consume(s, "-") ||
-        !read_fixed(s, 2, tm.tm_mday))
+    if (!read_number(s, 4, tm.tm_year) || !expect(s, '-') || !read_number(s, 2, tm.tm_mon) || !expect(s, '-') ||
+        !read_number(s, 2, tm.tm_mday))
       return std::nullopt;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -150,6 +152,38 @@ std::optional<std::int64_t> parse_written(std::string_view s, std::int64_t now_u
 
 }  // namespace
 
+std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
+  std::tm tm{};
+  if (!read_number(s, 4, tm.tm_year) || !expect(s, '-') || !read_number(s, 2, tm.tm_mon) || !expect(s, '-') ||
+      !read_number(s, 2, tm.tm_mday) || !expect(s, 'T') || !read_number(s, 2, tm.tm_hour) || !expect(s, ':') ||
+      !read_number(s, 2, tm.tm_min) || !expect(s, ':') || !read_number(s, 2, tm.tm_sec))
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::int64_t micros = 0;
+  if (!s.empty() && s[0] == '.') {
+    s.remove_prefix(1);
+    std::int64_t scale = 100000;
+    while (!s.empty() && s[0] >= '0' && s[0] <= '9') {
+      micros += (s[0] - '0') * scale;
+      scale /= 10;
+      s.remove_prefix(1);
+    }
+  }
+  std::int64_t offset = 0;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    int sign = s[0] == '-' ? -1 : 1;
+    s.remove_prefix(1);
+    int hh = 0, mm = 0;
+    if (!read_number(s, 2, hh) || !expect(s, ':') || !read_number(s, 2, mm)) return std::nullopt;
+    offset = sign * (hh * 3600 + mm * 60);
+  } else if (!s.empty() && (s[0] == 'Z' || s[0] == 'z')) {
+    s.remove_prefix(1);
+  }
+  if (!s.empty()) return std::nullopt;
+  return (static_cast<std::int64_t>(timegm(&tm)) - offset) * 1'000'000 + micros;
+}
+
 std::optional<std::int64_t> parse_span_us(std::string_view text) {
   std::string_view s = trimmed(text);
   if (s.empty()) return std::nullopt;
@@ -160,7 +194,7 @@ std::optional<std::int64_t> parse_span_us(std::string_view text) {
     if (ec != std::errc{} || whole < 0) return std::nullopt;
     s.remove_prefix(static_cast<std::size_t>(end - s.data()));
     double fraction = 0;
-    if (consume(s, ".")) {
+    if (expect(s, '.')) {
       for (double scale = 0.1; !s.empty() && s.front() >= '0' && s.front() <= '9'; s.remove_prefix(1), scale /= 10)
         fraction += (s.front() - '0') * scale;
     }

@@ -9,6 +9,10 @@
 
 namespace lastgasp::tail {
 
+// "2026-11-25T21:02:58.366482Z" (any RFC 3339 offset) -> microseconds since the epoch: the
+// log's own RECV_TIME column, strictly.
+std::optional<std::int64_t> parse_rfc3339(std::string_view text);
+
 // A point in time as journalctl --since/--until take it (systemd.time(7)),
 // in microseconds since the epoch, relative to NOW_US:
 //   "2026-11-30 20:00", "2026-11-30 20:00:15.5", "2026-11-30" (midnight),
