@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "error.hpp"
 #include "toml_reader.hpp"
@@ -24,13 +25,36 @@ std::string own_executable() {
   return ec ? "/usr/sbin/lastgasp-setup" : path.string();
 }
 
+namespace {
+
+// The unit as the lastgasp-setup package ships it, in Debian's vendor
+// directories: there an upgrade replaces it and `systemctl edit` overrides stay
+// overrides. Without the package (a build tree), there is none.
+std::optional<std::string> vendor_unit(const Sysroot& root, const std::string& name) {
+  for (const char* dir : {"/usr/lib/systemd/system/", "/lib/systemd/system/"})
+    if (root.exists(dir + name)) return dir + name;
+  return std::nullopt;
+}
+
+}  // namespace
+
 void install_enabled_unit(Sysroot& root, State& state, const char* file, const char* wants_link,
                           const char* unit_template) {
-  write_owned_file(root, state, file, unit_text(unit_template, own_executable()));
+  std::string unit = file;
+  if (auto vendor = vendor_unit(root, std::filesystem::path(file).filename())) {
+    // A copy this tool wrote before the package came would shadow the vendor unit.
+    remove_owned_file(root, state, file);
+    unit = *vendor;
+  } else {
+    write_owned_file(root, state, file, unit_text(unit_template, own_executable()));
+  }
   // What `systemctl enable` does, done by hand so that it works under --root
   // and in an initramfs without systemctl.
   state.files.insert(wants_link);
-  if (!root.exists(wants_link)) root.make_symlink(file, wants_link);
+  std::error_code ec;
+  if (root.exists(wants_link) && std::filesystem::read_symlink(root.host_path(wants_link), ec) == unit) return;
+  if (root.exists(wants_link)) root.remove_file(wants_link);
+  root.make_symlink(unit, wants_link);
 }
 
 void install_unit(Sysroot& root, State& state) {

@@ -29,8 +29,9 @@ std::string unit_text(std::string text, const std::string& executable);
 // This program's own path, for the units' ExecStart.
 std::string own_executable();
 
-// Installs the unit UNIT_TEMPLATE (from dist/, running this program) as FILE
-// and enables it through WANTS_LINK, both recorded in STATE for `remove`.
+// Enables the unit named as FILE through WANTS_LINK: the vendor unit the
+// lastgasp-setup package ships when this root has it, else UNIT_TEMPLATE (from
+// dist/, running this program) written as FILE. Both recorded in STATE for `remove`.
 void install_enabled_unit(Sysroot& root, State& state, const char* file, const char* wants_link,
                           const char* unit_template);
 // lastgasp-setup.service, the boot unit that runs `apply`.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -23,5 +24,9 @@ Command define_hosts(CLI::App* sub);
 // The config FILE names, or the default file if it exists, or the defaults.
 // Throws config::ConfigError.
 config::ReceiverConfig load_config(const std::string& file);
+
+// Why LOG_DIR cannot be listed, with what to do about it (as journalctl says
+// when the journal is not readable); "" when it can.
+std::string log_dir_problem(const std::filesystem::path& log_dir);
 
 }  // namespace lastgasp::cli

@@ -2,12 +2,15 @@
 // of the running daemon (http_listen), which has them fresh in memory, or else
 // read from the state file it keeps in each host's directory.
 #include <boost/asio/error.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -28,20 +31,35 @@ struct HostsOptions {
   std::string log_dir;
   std::optional<long> silent_after;
   bool json = false;
+  std::string output = "short";
 };
 
+// The table, each column as wide as its widest cell: a 39-character IPv6 host keeps the columns straight.
 void print_table(const nlohmann::json& rows) {
-  std::printf("%-24s %-9s %-21s %6s %10s %6s %7s %8s  %s\n", "HOST", "STATE", "LAST SEEN", "BOOTS", "RECORDS", "GAPS",
-              "PANICS", "DROPPED", "NAME");
-  auto number = [](const nlohmann::json& row, const char* key) { return row.value(key, 0ull); };
+  auto number = [](const nlohmann::json& row, const char* key) { return std::to_string(row.value(key, 0ull)); };
+  std::vector<std::vector<std::string>> table = {
+      {"HOST", "STATE", "LAST SEEN", "BOOTS", "RECORDS", "GAPS", "PANICS", "DROPPED", "NAME"}};
   for (const nlohmann::json& r : rows) {
     const nlohmann::json& dropped = r.contains("dropped") ? r["dropped"] : nlohmann::json::object();
-    std::printf("%-24s %-9s %-21s %6llu %10llu %6llu %7llu %8llu  %s\n",
-                tail::terminal_safe(r.value("host", "")).c_str(), tail::terminal_safe(r.value("state", "")).c_str(),
-                tail::terminal_safe(r.value("last_seen", "")).c_str(), number(r, "boots"), number(r, "records"),
-                number(r, "gaps"), number(r, "panics"),
-                number(dropped, "ports_over_cap") + number(dropped, "incidents_over_rate") + number(dropped, "lines_lost"),
-                tail::terminal_safe(r.value("self_name", "")).c_str());
+    table.push_back({tail::terminal_safe(r.value("host", "")), tail::terminal_safe(r.value("state", "")),
+                     tail::terminal_safe(r.value("last_seen", "")), number(r, "boots"), number(r, "records"),
+                     number(r, "gaps"), number(r, "panics"),
+                     std::to_string(dropped.value("ports_over_cap", 0ull) + dropped.value("incidents_over_rate", 0ull) +
+                                    dropped.value("lines_lost", 0ull)),
+                     tail::terminal_safe(r.value("self_name", ""))});
+  }
+  std::vector<std::size_t> widths(table.front().size(), 0);
+  for (const auto& row : table)
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  constexpr std::size_t kFirstNumber = 3, kName = 8;  // numbers align right; the text columns left
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      std::string pad(widths[i] - row[i].size(), ' ');
+      if (i == kName) line += "  " + row[i];  // the last column: no padding after it
+      else line += (i > 0 ? " " : "") + (i >= kFirstNumber ? pad + row[i] : row[i] + pad);
+    }
+    std::printf("%s\n", line.c_str());
   }
 }
 
@@ -90,14 +108,14 @@ int run_hosts(const HostsOptions& o) {
   if (o.log_dir.empty() && !cfg.http_listen.empty()) rows = ask_daemon(cfg, silent_after_s);
   if (!rows) {
     std::filesystem::path log_dir = o.log_dir.empty() ? cfg.log_dir : std::filesystem::path(o.log_dir);
-    if (!std::filesystem::is_directory(log_dir)) {
-      std::cerr << "lastgasp-receiver hosts: " << log_dir.string() << " is not a directory (see --log-dir)\n";
+    if (std::string problem = log_dir_problem(log_dir); !problem.empty()) {
+      std::cerr << "lastgasp-receiver hosts: " << problem << "\n";
       return 2;
     }
     sinks::LogDirectory dir(log_dir);
     rows = tail::hosts_json(tail::host_rows(dir, {}, SIZE_MAX), tail::wall_now_us(), silent_after_s * 1'000'000);
   }
-  if (o.json) {
+  if (o.json || o.output == "json") {
     std::cout << rows->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
@@ -119,7 +137,9 @@ Command define_hosts(CLI::App* sub) {
   sub->add_option("--log-dir", o->log_dir, "read the state files in this log directory, not the running daemon (default: ask the daemon, "
                   "or read the config's log_dir)");
   sub->add_option("--silent-after", o->silent_after, "seconds without a record before a host is silent");
-  sub->add_flag("--json", o->json, "print JSON");
+  sub->add_option("-o,--output", o->output, "short (a table) or json, as tail takes it")
+      ->check(CLI::IsMember({"short", "json"}));
+  sub->add_flag("--json", o->json, "print JSON (the same as -o json)");
   return [o] { return run_hosts(*o); };
 }
 

@@ -25,6 +25,7 @@ constexpr Subcommand kSubcommands[] = {
 
 int main(int argc, char** argv) {
   CLI::App app{"lastgasp-receiver: records every host's netconsole output, up to its last words"};
+  app.set_version_flag("--version", LASTGASP_VERSION, "print the version and exit");
   app.require_subcommand(0, 1);
   Command run = add_run(app);
   std::vector<std::pair<CLI::App*, Command>> commands;
@@ -35,8 +36,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    // Named, as every other error of ours is, so that it reads right in a script's or a unit's log.
+    std::cerr << "lastgasp-receiver: " << e.what() << " (see lastgasp-receiver --help)\n";
+    return 2;
   }
   for (auto& [sub, command] : commands)
     if (sub->parsed()) return command();

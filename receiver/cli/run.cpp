@@ -62,6 +62,18 @@ config::ReceiverConfig load_config(const std::string& file) {
   return {};
 }
 
+std::string log_dir_problem(const std::filesystem::path& log_dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator listing(log_dir, ec);
+  if (!ec) return "";
+  std::string problem = "cannot read " + log_dir.string() + ": " + ec.message();
+  if (ec == std::errc::permission_denied)
+    problem += "; the lastgasp group may read it: 'usermod -aG lastgasp $USER', then log in again (or run as root)";
+  else if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory)
+    problem += " (see --log-dir, or log_dir in the config)";
+  return problem;
+}
+
 Command add_run(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   app.add_option("--config", options->config_file,

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <tuple>
 
 #include "commands.hpp"
 #include "tail/log_reader.hpp"
@@ -22,9 +23,10 @@ struct TailOptions {
   bool follow = false;
   std::optional<std::size_t> lines;
   std::vector<std::string> hosts;
-  std::string level;
+  std::string priority;
   std::string grep;
-  std::string since;
+  std::string case_sensitive;  // "" (as the pattern says), or a boolean
+  std::string since, until;
   std::string output = "short";
   std::string color = "auto";
 };
@@ -41,6 +43,15 @@ int fail(const std::string& message) {
   return 2;
 }
 
+// systemd's booleans.
+std::optional<bool> boolean(const std::string& text) {
+  for (const char* yes : {"yes", "true", "on", "1", "y", "t"})
+    if (text == yes) return true;
+  for (const char* no : {"no", "false", "off", "0", "n", "f"})
+    if (text == no) return false;
+  return std::nullopt;
+}
+
 int run_tail(const TailOptions& o) {
   std::filesystem::path log_dir = o.log_dir;
   if (log_dir.empty()) {
@@ -52,17 +63,25 @@ int run_tail(const TailOptions& o) {
   }
   tail::Filter filter;
   filter.host_globs = o.hosts;
-  if (!o.level.empty() && !filter.set_level(o.level))
-    return fail("--level '" + o.level + "': use emerg, alert, crit, err, warn, notice, info or debug, with + for that and worse");
-  if (std::string error; !o.grep.empty() && !filter.set_grep(o.grep, error))
+  if (!o.priority.empty() && !(filter.priorities = tail::parse_priorities(o.priority)))
+    return fail("--priority '" + o.priority + "': use emerg, alert, crit, err, warning, notice, info, debug or 0-7 "
+                "(that and more severe), or a range such as warning..err");
+  std::optional<bool> case_sensitive;
+  if (!o.case_sensitive.empty() && !(case_sensitive = boolean(o.case_sensitive)))
+    return fail("--case-sensitive='" + o.case_sensitive + "': use yes or no");
+  if (std::string error; !o.grep.empty() && !filter.set_grep(o.grep, case_sensitive, error))
     return fail("--grep '" + o.grep + "': " + error);
-  if (!o.since.empty()) {
-    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
-    filter.since_us = tail::parse_since(o.since, now);
-    if (!filter.since_us) return fail("--since '" + o.since + "': use RFC 3339 (2026-11-25T21:00:00Z) or 10m, 2h, 1d");
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+  for (auto [name, text, bound] : {std::tuple{"--since", &o.since, &filter.since_us},
+                                   std::tuple{"--until", &o.until, &filter.until_us}}) {
+    if (text->empty()) continue;
+    *bound = tail::parse_time(*text, now);
+    if (!*bound)
+      return fail(std::string(name) + " '" + *text + "': use \"2026-11-30 20:00[:00]\" (local time, or add Z or +01:00), "
+                  "RFC 3339, today, yesterday, -1h, \"1h30m ago\"");
   }
-  if (!std::filesystem::is_directory(log_dir)) return fail(log_dir.string() + " is not a directory (see --log-dir)");
+  if (std::string problem = log_dir_problem(log_dir); !problem.empty()) return fail(problem);
 
   std::vector<std::string> hosts = tail::list_hosts(log_dir, filter);
   tail::RenderOptions render{o.output == "json", use_color(o.color), hosts.size() != 1};
@@ -90,9 +109,18 @@ Command define_tail(CLI::App* sub) {
   sub->add_flag("-f,--follow", o->follow, "keep printing new records as they arrive");
   sub->add_option("-n,--lines", o->lines, "how many records to show first, across all hosts (default 10)");
   sub->add_option("--host", o->hosts, "hosts to show, as shell globs (repeatable; default all)");
-  sub->add_option("--level", o->level, "only this level, or with + this level and worse (err+)");
-  sub->add_option("--grep", o->grep, "only records whose text matches this regular expression");
-  sub->add_option("--since", o->since, "only records received since: RFC 3339, or 10m, 2h, 1d ago");
+  sub->add_option("-p,--priority,--level", o->priority,
+                  "only this priority and more severe (err, 3), or a range (warning..err); as journalctl -p");
+  sub->add_option("-g,--grep", o->grep,
+                  "only records whose text matches this regular expression (case-insensitive if it is all lower case)");
+  auto* case_sensitive = sub->add_flag("--case-sensitive{yes}", o->case_sensitive,
+                                       "match --grep with case; --case-sensitive=no, without");
+  sub->add_flag_callback("-i,--ignore-case", [o] { o->case_sensitive = "no"; }, "match --grep without case")
+      ->excludes(case_sensitive);
+  sub->add_option("-S,--since", o->since,
+                  "only records received since: \"2026-11-30 20:00\" (local time), yesterday, -1h, \"1h30m ago\"");
+  sub->add_option("-U,--until", o->until, "only records received until, in the forms of --since");
+  sub->add_flag("--no-pager")->description("accepted for journalctl's habit: tail never pages");
   sub->add_option("-o,--output", o->output, "short or json")->check(CLI::IsMember({"short", "json"}));
   sub->add_option("--color", o->color, "auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
   return [o] { return run_tail(*o); };

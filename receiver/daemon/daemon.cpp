@@ -300,6 +300,21 @@ std::uint64_t Daemon::internal_errors() const {
   return errors;
 }
 
+// The socket unit, not the config, decides where and how to listen; and without a TCP socket
+// no pstore upload or verify query can reach this receiver. Said once, at start.
+void Daemon::say_what_activation_changes() const {
+  const config::ReceiverConfig defaults;
+  std::string ignored;
+  if (config_.listen != defaults.listen) ignored += " listen";
+  if (config_.receive_buffer != defaults.receive_buffer) ignored += " receive_buffer";
+  if (!ignored.empty())
+    notice(Severity::warning, "sockets from systemd: ignoring" + ignored +
+                                  " (set ListenDatagram=, ListenStream= and ReceiveBuffer= in lastgasp-receiver.socket)");
+  if (endpoints_.empty())
+    notice(Severity::warning, "systemd passed no TCP socket: pstore uploads (lastgasp-setup collect) and verify "
+                              "queries cannot reach this receiver (add ListenStream= to lastgasp-receiver.socket)");
+}
+
 // Under socket activation systemd holds the sockets (and the service may have no network of its
 // own): it passes one UDP socket, which the first receive thread reads, handing every other
 // thread's hosts on in batches. Otherwise each listen address gets one socket per thread.
@@ -321,7 +336,10 @@ void Daemon::open_sockets() {
       notice(Severity::warning, "ignoring socket fd " + std::to_string(fd) + " from systemd: neither UDP nor listening TCP");
   }
   std::free(names);
-  if (passed > 0) return;
+  if (passed > 0) {
+    say_what_activation_changes();
+    return;
+  }
   // netconsole over UDP, and uploads and verify queries over TCP, on the same address and port.
   for (const std::string& address : config_.listen) {
     std::vector<int> fds = net::open_receive_group(address, static_cast<unsigned>(shards_.size()));

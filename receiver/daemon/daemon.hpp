@@ -71,6 +71,8 @@ class Daemon : public net::TcpHandler, public http::Routes {
   friend struct ShardThread;
 
   void open_sockets();
+  // Under socket activation: which settings the socket unit overrides, and what cannot work.
+  void say_what_activation_changes() const;
   void hand_to_writer(unsigned shard, std::vector<ToWriter> batch);
   void pump_inline(wire::MonoTime now);
   void stop_threads();

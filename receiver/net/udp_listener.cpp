@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 
 #include "endpoint.hpp"
@@ -56,12 +58,18 @@ int open_socket(int family) {
   return fd;
 }
 
-// Binds FD, or closes it and throws.
+// Binds FD, or closes it and throws: the reason, and on EADDRINUSE who may hold the port.
 void bind_or_fail(Fd& fd, const udp::endpoint& endpoint) {
   if (::bind(fd.get(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0) return;
   int error = errno;
   fd.reset(-1);
-  fail(error, "cannot listen on " + config::format_host_port(endpoint.address().to_string(), endpoint.port()));
+  std::string message = "cannot listen on " +
+                        config::format_host_port(endpoint.address().to_string(), endpoint.port()) + ": " +
+                        std::strerror(error);
+  if (error == EADDRINUSE)
+    message += " (held by lastgasp-receiver.socket, a receiver already running, rsyslog or netconsd? "
+               "'ss -ulpn sport = :" + std::to_string(endpoint.port()) + "' names it)";
+  throw std::runtime_error(message);
 }
 
 // Binds a socket without SO_REUSEPORT for a moment: it fails, as a second receiver should, when

@@ -3,10 +3,7 @@
 #include <fnmatch.h>
 #include <re2/re2.h>
 
-#include <array>
-#include <charconv>
-#include <chrono>
-#include <ctime>
+#include <algorithm>
 
 #include "levels.hpp"
 #include "sinks/log_line.hpp"
@@ -15,22 +12,6 @@
 namespace lastgasp::tail {
 
 namespace {
-
-
-template <class T>
-bool read_number(std::string_view& s, std::size_t digits, T& out) {
-  if (s.size() < digits) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + digits, out);
-  if (ec != std::errc{} || end != s.data() + digits) return false;
-  s.remove_prefix(digits);
-  return true;
-}
-
-bool expect(std::string_view& s, char c) {
-  if (s.empty() || (s[0] != c && !(c == 'T' && (s[0] == 't' || s[0] == ' ')))) return false;
-  s.remove_prefix(1);
-  return true;
-}
 
 std::string_view event_of(std::string_view level_name, std::string_view text) {
   if (level_name != "lastgasp") return {};
@@ -65,61 +46,13 @@ std::optional<Entry> Entry::parse(const std::string& host, std::string_view line
 }
 
 
-std::optional<std::int64_t> parse_rfc3339(std::string_view s) {
-  std::tm tm{};
-  if (!read_number(s, 4, tm.tm_year) || !expect(s, '-') || !read_number(s, 2, tm.tm_mon) || !expect(s, '-') ||
-      !read_number(s, 2, tm.tm_mday) || !expect(s, 'T') || !read_number(s, 2, tm.tm_hour) || !expect(s, ':') ||
-      !read_number(s, 2, tm.tm_min) || !expect(s, ':') || !read_number(s, 2, tm.tm_sec))
-    return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  std::int64_t micros = 0;
-  if (!s.empty() && s[0] == '.') {
-    s.remove_prefix(1);
-    std::int64_t scale = 100000;
-    while (!s.empty() && s[0] >= '0' && s[0] <= '9') {
-      micros += (s[0] - '0') * scale;
-      scale /= 10;
-      s.remove_prefix(1);
-    }
-  }
-  std::int64_t offset = 0;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
-    int sign = s[0] == '-' ? -1 : 1;
-    s.remove_prefix(1);
-    int hh = 0, mm = 0;
-    if (!read_number(s, 2, hh) || !expect(s, ':') || !read_number(s, 2, mm)) return std::nullopt;
-    offset = sign * (hh * 3600 + mm * 60);
-  } else if (!s.empty() && (s[0] == 'Z' || s[0] == 'z')) {
-    s.remove_prefix(1);
-  }
-  if (!s.empty()) return std::nullopt;
-  return (static_cast<std::int64_t>(timegm(&tm)) - offset) * 1'000'000 + micros;
-}
-
-std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_us) {
-  if (auto absolute = parse_rfc3339(text)) return absolute;
-  std::int64_t amount = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), amount);
-  if (ec != std::errc{} || end == text.data() || amount < 0) return std::nullopt;
-  std::string_view unit(end, text.data() + text.size() - end);
-  std::int64_t seconds = unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
-  if (seconds == 0) return std::nullopt;
-  return now_us - amount * seconds * 1'000'000;
-}
-
 std::string format_rfc3339(std::int64_t us) { return format_utc(us / 1'000'000, "%Y-%m-%dT%H:%M:%SZ"); }
 
-bool Filter::set_level(std::string_view spec) {
-  level_or_worse = !spec.empty() && spec.back() == '+';
-  if (level_or_worse) spec.remove_suffix(1);
-  level = level_from_name(spec);
-  return level.has_value();
-}
-
-bool Filter::set_grep(const std::string& pattern, std::string& error) {
+bool Filter::set_grep(const std::string& pattern, std::optional<bool> case_sensitive, std::string& error) {
   RE2::Options options;
   options.set_log_errors(false);  // the error is ours to report, once
+  bool has_upper = std::any_of(pattern.begin(), pattern.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  options.set_case_sensitive(case_sensitive.value_or(has_upper));
   auto compiled = std::make_shared<const RE2>(pattern, options);
   if (!compiled->ok()) {
     error = compiled->error();
@@ -138,8 +71,9 @@ bool Filter::wants_host(const std::string& host) const {
 
 bool Filter::wants(const Entry& e) const {
   if (since_us && e.recv_us < *since_us) return false;
-  // The receiver's own lines (gaps, reboots, panics) pass any level filter: they are what matters most.
-  if (level && e.level && (level_or_worse ? *e.level > *level : *e.level != *level)) return false;
+  if (until_us && e.recv_us > *until_us) return false;
+  // The receiver's own lines (gaps, reboots, panics) pass any priority filter: they are what matters most.
+  if (priorities && e.level && !priorities->test(static_cast<std::size_t>(*e.level))) return false;
   if (grep && !RE2::PartialMatch(e.text, *grep)) return false;
   return true;
 }

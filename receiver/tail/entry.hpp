@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "time_spec.hpp"
+
 namespace re2 {
 class RE2;
 }
@@ -27,25 +29,20 @@ struct Entry {
   static std::optional<Entry> parse(const std::string& host, std::string_view line);
 };
 
-// "2026-11-25T21:02:58.366482Z" (any RFC 3339 offset) -> microseconds since the epoch.
-std::optional<std::int64_t> parse_rfc3339(std::string_view text);
-// RFC 3339 or relative to NOW ("10m", "2h", "30s", "1d").
-std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_us);
 std::string format_rfc3339(std::int64_t us);
 
 struct Filter {
   std::vector<std::string> host_globs;  // empty: every host
-  std::optional<int> level;             // with level_or_worse: this level and more severe
-  bool level_or_worse = false;
+  std::optional<Priorities> priorities; // none: every priority
   // RE2, not std::regex: std::regex recurses once per character and overflows
   // the stack on a long record; RE2 runs in time and memory linear in the text.
   std::shared_ptr<const re2::RE2> grep;
-  std::optional<std::int64_t> since_us;
+  std::optional<std::int64_t> since_us, until_us;
 
-  // LEVEL[+], as dmesg --level takes it. False on a bad spec.
-  bool set_level(std::string_view spec);
-  // Records whose text PATTERN matches (anywhere in it). False with ERROR saying why on a bad pattern.
-  bool set_grep(const std::string& pattern, std::string& error);
+  // Records whose text PATTERN matches (anywhere in it). As journalctl -g: case-insensitive
+  // when CASE_SENSITIVE is unset and PATTERN has no upper-case letter. False with ERROR
+  // saying why on a bad pattern.
+  bool set_grep(const std::string& pattern, std::optional<bool> case_sensitive, std::string& error);
   bool wants_host(const std::string& host) const;
   bool wants(const Entry& entry) const;
 };

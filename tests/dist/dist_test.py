@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""Checks of the Debian package and what it carries, run by ctest (tests/dist).
+"""Checks of the Debian packages and what they carry, run by ctest (tests/dist).
 
 usage: dist_test.py WORK_DIR STEP [ARGS...]
 
 WORK_DIR is under the build directory; the "package" step fills it and every
 other step reads it:
-  WORK_DIR/pkg/*.deb    the package, built by cpack from the build tree
-  WORK_DIR/root         the package extracted (dpkg -x), nothing else
-  WORK_DIR/control      its control files (dpkg-deb -e)
-  WORK_DIR/vroot        root plus the host's systemd units and /bin/kill, for
-                        systemd-analyze --root (it resolves sysinit.target and
-                        checks that ExecStart=/ExecReload= binaries exist there)
+  WORK_DIR/pkg/*.deb      the two packages, built by cpack from the build tree
+  WORK_DIR/root           both packages extracted (dpkg -x), nothing else
+  WORK_DIR/control/NAME   each package's control files (dpkg-deb -e)
+  WORK_DIR/vroot          root plus the host's systemd units and /bin/kill, for
+                          systemd-analyze --root (it resolves sysinit.target and
+                          checks that ExecStart=/ExecReload= binaries exist there)
 """
 import glob
+import gzip
 import json
 import os
 import re
@@ -21,26 +22,46 @@ import subprocess
 import sys
 
 UNITS = ["lastgasp-receiver.service", "lastgasp-receiver.socket", "lastgasp-receiver-http.socket"]
+SETUP_UNITS = ["lastgasp-setup.service", "lastgasp-collect.service", "lastgasp-watch.service"]
+PACKAGES = ["lastgasp-receiver", "lastgasp-setup"]
 
-EXPECTED_FILES = [
-    "usr/bin/lastgasp-receiver",
-    "usr/sbin/lastgasp-setup",
-    "lib/systemd/system/lastgasp-receiver.service",
-    "lib/systemd/system/lastgasp-receiver.socket",
-    "lib/systemd/system/lastgasp-receiver-http.socket",
-    "usr/lib/sysusers.d/lastgasp.conf",
-    "usr/share/man/man8/lastgasp-receiver.8.gz",
-    "usr/share/man/man8/lastgasp-setup.8.gz",
-    "usr/share/man/man5/lastgasp-receiver.toml.5.gz",
-    "usr/share/bash-completion/completions/lastgasp-receiver",
-    "usr/share/bash-completion/completions/lastgasp-setup",
-    "etc/lnav/formats/lastgasp/lastgasp.json",
-    "etc/lastgasp/receiver.toml",
-    "usr/share/doc/lastgasp/examples/receiver.toml",
-    "usr/share/doc/lastgasp/examples/sender.toml",
-    "usr/share/lastgasp/prometheus/lastgasp.rules.yml",
-]
-CONFFILES = ["/etc/lastgasp/receiver.toml", "/etc/lnav/formats/lastgasp/lastgasp.json"]
+# Package -> the files it must carry (and no other package may).
+EXPECTED_FILES = {
+    "lastgasp-receiver": [
+        "usr/bin/lastgasp-receiver",
+        "lib/systemd/system/lastgasp-receiver.service",
+        "lib/systemd/system/lastgasp-receiver.socket",
+        "lib/systemd/system/lastgasp-receiver-http.socket",
+        "usr/lib/sysusers.d/lastgasp.conf",
+        "usr/share/man/man8/lastgasp-receiver.8.gz",
+        "usr/share/man/man5/lastgasp-receiver.toml.5.gz",
+        "usr/share/bash-completion/completions/lastgasp-receiver",
+        "etc/lnav/formats/lastgasp/lastgasp.json",
+        "etc/lastgasp/receiver.toml",
+        "usr/share/doc/lastgasp-receiver/copyright",
+        "usr/share/lintian/overrides/lastgasp-receiver",
+        "usr/share/doc/lastgasp-receiver/changelog.Debian.gz",
+        "usr/share/doc/lastgasp-receiver/examples/receiver.toml",
+        "usr/share/lastgasp/prometheus/lastgasp.rules.yml",
+    ],
+    "lastgasp-setup": [
+        "usr/sbin/lastgasp-setup",
+        "usr/lib/systemd/system/lastgasp-setup.service",
+        "usr/lib/systemd/system/lastgasp-collect.service",
+        "usr/lib/systemd/system/lastgasp-watch.service",
+        "usr/share/man/man8/lastgasp-setup.8.gz",
+        "usr/share/bash-completion/completions/lastgasp-setup",
+        "usr/share/doc/lastgasp-setup/copyright",
+        "usr/share/lintian/overrides/lastgasp-setup",
+        "usr/share/doc/lastgasp-setup/changelog.Debian.gz",
+        "usr/share/doc/lastgasp-setup/examples/sender.toml",
+    ],
+}
+CONFFILES = {
+    "lastgasp-receiver": ["/etc/lastgasp/receiver.toml", "/etc/lnav/formats/lastgasp/lastgasp.json"],
+    "lastgasp-setup": [],
+}
+SCRIPTS = {"lastgasp-receiver": ["postinst", "prerm", "postrm"], "lastgasp-setup": ["postinst", "postrm"]}
 
 
 def fail(message):
@@ -53,22 +74,30 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
+def debs(work):
+    """Package name -> its .deb."""
+    found = {os.path.basename(p).split("_")[0]: p for p in glob.glob(os.path.join(work, "pkg", "*.deb"))}
+    if sorted(found) != PACKAGES:
+        fail(f"expected the packages {PACKAGES}, found {sorted(found)}")
+    return found
+
+
 def step_package(work, cpack_config, source_dir):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    r = run(["cpack", "-G", "DEB", "--config", cpack_config, "-B", os.path.join(work, "pkg")])
+    # The README's command.
+    r = run(["cpack", "--config", cpack_config, "-B", os.path.join(work, "pkg")])
     print(r.stdout + r.stderr)
     if r.returncode != 0:
         fail("cpack failed")
-    debs = glob.glob(os.path.join(work, "pkg", "*.deb"))
-    if len(debs) != 1:
-        fail(f"expected one .deb, found {debs}")
-    root, control, vroot = (os.path.join(work, d) for d in ("root", "control", "vroot"))
-    for cmd in (["dpkg-deb", "-x", debs[0], root], ["dpkg-deb", "-e", debs[0], control]):
-        r = run(cmd)
-        if r.returncode != 0:
-            fail(r.stderr)
-    # The root systemd-analyze sees: the package over the host's own units.
+    root, vroot = (os.path.join(work, d) for d in ("root", "vroot"))
+    os.makedirs(os.path.join(work, "control"))
+    for name, deb in debs(work).items():
+        for cmd in (["dpkg-deb", "-x", deb, root], ["dpkg-deb", "-e", deb, os.path.join(work, "control", name)]):
+            r = run(cmd)
+            if r.returncode != 0:
+                fail(r.stderr)
+    # The root systemd-analyze sees: the packages over the host's own units.
     shutil.copytree(root, vroot, symlinks=True)
     unit_dir = os.path.join(vroot, "lib/systemd/system")
     for src in glob.glob("/lib/systemd/system/*"):
@@ -80,62 +109,95 @@ def step_package(work, cpack_config, source_dir):
                 shutil.copy2(src, dst, follow_symlinks=False)
     os.makedirs(os.path.join(vroot, "bin"), exist_ok=True)
     shutil.copy2(shutil.which("kill", path="/bin:/usr/bin"), os.path.join(vroot, "bin/kill"))
-    print(f"package: {debs[0]}")
+    print(f"packages: {sorted(debs(work).values())}")
 
 
-def deb_field(work, field):
-    with open(os.path.join(work, "control", "control")) as f:
+def deb_field(work, package, field):
+    with open(os.path.join(work, "control", package, "control")) as f:
         m = re.search(rf"^{field}: (.*)$", f.read(), re.M)
     return m.group(1) if m else None
 
 
+def package_files(deb):
+    """The regular files and links a .deb holds, as paths without the leading ./"""
+    r = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True, check=True)
+    r = subprocess.run(["tar", "-t"], input=r.stdout, capture_output=True, check=True)
+    return {p[2:] for p in r.stdout.decode().split() if not p.endswith("/")}
+
+
+def check_package(work, name, deb, source_dir):
+    root = os.path.join(work, "root")
+    control = os.path.join(work, "control", name)
+    files = package_files(deb)
+    missing = [p for p in EXPECTED_FILES[name] if p not in files]
+    if missing:
+        fail(f"missing from {name}: {missing}")
+    for other, expected in EXPECTED_FILES.items():
+        strays = [p for p in expected if other != name and p in files]
+        if strays:
+            fail(f"{name} carries {other}'s files: {strays}")
+    # Conffiles: the ones in /etc, exactly.
+    conffiles_path = os.path.join(control, "conffiles")
+    conffiles = open(conffiles_path).read().split() if os.path.exists(conffiles_path) else []
+    if sorted(conffiles) != sorted(CONFFILES[name]):
+        fail(f"{name}: conffiles {conffiles}, expected {CONFFILES[name]}")
+    for path in files:
+        if path.startswith("etc/") and "/" + path not in conffiles:
+            fail(f"{name}: /{path} is in /etc but not a conffile")
+    # Maintainer scripts parse, and are executable.
+    for script in SCRIPTS[name]:
+        path = os.path.join(control, script)
+        if not os.access(path, os.X_OK):
+            fail(f"{name}: {script} is missing or not executable")
+        r = run(["sh", "-n", path])
+        if r.returncode != 0:
+            fail(f"{name} {script}: {r.stderr}")
+    # Control fields.
+    if deb_field(work, name, "Package") != name or deb_field(work, name, "Source") != "lastgasp":
+        fail(f"{name}: Package or Source field wrong")
+    depends = deb_field(work, name, "Depends") or ""
+    for lib in ("libc6",) + (("libsystemd0",) if name == "lastgasp-receiver" else ()):
+        if lib not in depends:
+            fail(f"{name}: Depends lacks {lib} (shlibdeps): {depends!r}")
+    # The changelog's newest entry is this package's version.
+    with gzip.open(os.path.join(root, f"usr/share/doc/{name}/changelog.Debian.gz"), "rt") as f:
+        m = re.match(r"lastgasp \(([^)]+)\)", f.read())
+    if not m or m.group(1) != deb_field(work, name, "Version"):
+        fail(f"{name}: changelog.Debian.gz starts with {m.group(1) if m else None}, "
+             f"the package is {deb_field(work, name, 'Version')}")
+    with open(os.path.join(root, f"usr/share/doc/{name}/copyright")) as f:
+        if "License: Apache-2.0" not in f.read():
+            fail(f"{name}: copyright does not name Apache-2.0")
+    r = run(["dpkg-deb", "-I", deb])
+    print(r.stdout)
+
+
 def step_files(work, source_dir):
     root = os.path.join(work, "root")
-    missing = [p for p in EXPECTED_FILES if not os.path.isfile(os.path.join(root, p))]
-    if missing:
-        fail(f"missing from the package: {missing}")
+    for name, deb in debs(work).items():
+        check_package(work, name, deb, source_dir)
     for binary in ("usr/bin/lastgasp-receiver", "usr/sbin/lastgasp-setup"):
         if not os.access(os.path.join(root, binary), os.X_OK):
             fail(f"{binary} is not executable")
     # Nothing outside Debian's places, nothing from the build machine.
-    allowed = ("etc/lastgasp/", "etc/lnav/", "lib/systemd/system/", "usr/bin/", "usr/sbin/",
-               "usr/lib/sysusers.d/", "usr/share/man/", "usr/share/bash-completion/",
-               "usr/share/doc/lastgasp/", "usr/share/lastgasp/")
+    allowed = ("etc/lastgasp/", "etc/lnav/", "lib/systemd/system/", "usr/lib/systemd/system/", "usr/bin/",
+               "usr/sbin/", "usr/lib/sysusers.d/", "usr/share/man/", "usr/share/bash-completion/",
+               "usr/share/doc/lastgasp-receiver/", "usr/share/doc/lastgasp-setup/", "usr/share/lastgasp/",
+               "usr/share/lintian/overrides/")
     for dirpath, _, files in os.walk(root):
         for name in files:
             rel = os.path.relpath(os.path.join(dirpath, name), root)
             if not rel.startswith(allowed):
-                fail(f"unexpected file in the package: /{rel}")
-    # Conffiles: the ones in /etc, exactly, and each one in the package.
-    with open(os.path.join(work, "control", "conffiles")) as f:
-        conffiles = f.read().split()
-    if sorted(conffiles) != sorted(CONFFILES):
-        fail(f"conffiles {conffiles}, expected {CONFFILES}")
-    for dirpath, _, files in os.walk(os.path.join(root, "etc")):
-        for name in files:
-            path = "/" + os.path.relpath(os.path.join(dirpath, name), root)
-            if path not in conffiles:
-                fail(f"{path} is in /etc but not a conffile")
+                fail(f"unexpected file in the packages: /{rel}")
     # The /etc config is the documented one: every key at its default.
     with open(os.path.join(root, "etc/lastgasp/receiver.toml")) as a, \
          open(os.path.join(source_dir, "config/receiver.toml")) as b:
         if a.read() != b.read():
             fail("/etc/lastgasp/receiver.toml differs from config/receiver.toml")
-    # Maintainer scripts parse, and are executable.
-    for script in ("postinst", "prerm", "postrm"):
-        path = os.path.join(work, "control", script)
-        if not os.access(path, os.X_OK):
-            fail(f"{script} is not executable")
-        r = run(["sh", "-n", path])
-        if r.returncode != 0:
-            fail(f"{script}: {r.stderr}")
-    # Control fields.
-    if deb_field(work, "Package") != "lastgasp":
-        fail("Package is not lastgasp")
-    depends = deb_field(work, "Depends") or ""
-    for lib in ("libc6", "libsystemd0"):
-        if lib not in depends:
-            fail(f"Depends lacks {lib} (shlibdeps): {depends!r}")
+    with open(os.path.join(root, "usr/share/doc/lastgasp-setup/copyright")) as a, \
+         open(os.path.join(source_dir, "LICENSE")) as b:
+        if "Apache License" not in b.read() or "Apache-2.0" not in a.read():
+            fail("LICENSE and debian/copyright disagree")
     # The sysusers line names the user the unit runs as.
     with open(os.path.join(root, "usr/lib/sysusers.d/lastgasp.conf")) as f:
         if not re.search(r"^u lastgasp\s", f.read(), re.M):
@@ -145,9 +207,133 @@ def step_files(work, source_dir):
     for line in ("User=lastgasp", "ExecStart=/usr/bin/lastgasp-receiver", "LogsDirectory=lastgasp"):
         if not re.search(rf"^{re.escape(line)}$", unit, re.M):
             fail(f"lastgasp-receiver.service lacks {line}")
-    r = run(["dpkg-deb", "-I", glob.glob(os.path.join(work, "pkg", "*.deb"))[0]])
-    print(r.stdout)
-    print("ok: files, conffiles, maintainer scripts, control")
+    # The setup units run the packaged binary.
+    for unit in SETUP_UNITS:
+        with open(os.path.join(root, "usr/lib/systemd/system", unit)) as f:
+            text = f.read()
+        if "%LASTGASP_SETUP%" in text or not re.search(r"^ExecStart=/usr/sbin/lastgasp-setup ", text, re.M):
+            fail(f"{unit}: ExecStart is not /usr/sbin/lastgasp-setup")
+    print("ok: files, conffiles, maintainer scripts, control, copyright, changelog")
+
+
+def step_lintian(work):
+    """lintian, Debian's own checker: no error and no warning on either package."""
+    if not shutil.which("lintian"):
+        fail("lintian is not installed (.ci/install-deps installs it)")
+    # An override is an explanation: each one says why, in a comment above it.
+    for path in glob.glob(os.path.join(work, "root", "usr/share/lintian/overrides/*")):
+        previous = ""
+        for line in open(path).read().splitlines():
+            if line.strip() and not line.startswith("#") and not previous.startswith("#"):
+                fail(f"{path}: the override {line!r} has no comment saying why")
+            previous = line
+    r = run(["lintian", "--fail-on", "error,warning", "--display-info", "--tag-display-limit", "0"]
+            + sorted(debs(work).values()))
+    print(r.stdout + r.stderr)
+    if r.returncode != 0:
+        fail(f"lintian: exit {r.returncode}")
+    if re.search(r"^[EW]: ", r.stdout, re.M):
+        fail("lintian reports errors or warnings")
+    print("ok: lintian")
+
+
+def step_install(work):
+    """dpkg -i, a reinstall (an upgrade), -r and -P of both packages, with their real
+    maintainer scripts, in a throwaway copy of this machine: an overlay of / in a
+    mount namespace of its own, whose writes go to a tmpfs that vanishes with it."""
+    if os.geteuid() != 0:
+        fail("run as root: it mounts an overlay in a mount namespace of its own")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, __file__, work,
+                        "install-in-namespace"], text=True)
+    if r.returncode != 0:
+        fail(f"install: exit {r.returncode}")
+
+
+def step_install_in_namespace(work):
+    scratch = os.path.join(work, "scratch")
+    os.makedirs(scratch, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", scratch], check=True)
+    upper, workdir, root = (os.path.join(scratch, d) for d in ("upper", "work", "root"))
+    for d in (upper, workdir, root):
+        os.makedirs(d)
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir=/,upperdir={upper},workdir={workdir}",
+                    root], check=True)
+    os.makedirs(os.path.join(root, "debs"))
+    for name, deb in debs(work).items():
+        shutil.copy(deb, os.path.join(root, "debs", name + ".deb"))
+    for name in PACKAGES:
+        if chroot(root, ["dpkg-query", "-W", name], check=False).returncode == 0:
+            fail(f"{name} is installed on this machine already: the scratch root would not start clean")
+
+    def path(p):
+        return os.path.join(root, p.lstrip("/"))
+
+    def link(p):
+        return os.readlink(path(p)) if os.path.islink(path(p)) else None
+
+    wants = {
+        "/etc/systemd/system/sockets.target.wants/lastgasp-receiver.socket": "/lib/systemd/system/lastgasp-receiver.socket",
+        "/etc/systemd/system/sockets.target.wants/lastgasp-receiver-http.socket":
+            "/lib/systemd/system/lastgasp-receiver-http.socket",
+        "/etc/systemd/system/multi-user.target.wants/lastgasp-receiver.service":
+            "/lib/systemd/system/lastgasp-receiver.service",
+    }
+    # Install: the user and group, the receiver's units enabled; lastgasp-setup's not.
+    chroot(root, ["dpkg", "-i", "/debs/lastgasp-receiver.deb", "/debs/lastgasp-setup.deb"])
+    for name in PACKAGES:
+        status = chroot(root, ["dpkg-query", "-W", "-f", "${Status}", name]).stdout
+        if status != "install ok installed":
+            fail(f"{name}: {status}")
+    chroot(root, ["getent", "passwd", "lastgasp"])
+    chroot(root, ["getent", "group", "lastgasp"])
+    for wanted, target in wants.items():
+        if link(wanted) != target:
+            fail(f"after install, {wanted} -> {link(wanted)}, expected {target}")
+    strays = glob.glob(path("/etc/systemd/system/*/lastgasp-setup.service")) + \
+        glob.glob(path("/etc/systemd/system/*/lastgasp-watch.service"))
+    if strays:
+        fail(f"installing lastgasp-setup enabled its units: {strays}")
+    for cmd in (["lastgasp-receiver", "--version"], ["lastgasp-setup", "--version"]):
+        out = chroot(root, cmd).stdout
+        if not re.search(r"\b0\.\d+\.\d+\b", out):
+            fail(f"{' '.join(cmd)}: {out!r}")
+    chroot(root, ["lastgasp-receiver", "check-config", "/etc/lastgasp/receiver.toml"])
+    print("ok: installed; lastgasp user and group; the receiver's units enabled, lastgasp-setup's not")
+
+    # An upgrade keeps an administrator's choice: a unit disabled stays disabled.
+    chroot(root, ["systemctl", "disable", "lastgasp-receiver-http.socket"])
+    chroot(root, ["dpkg", "-i", "/debs/lastgasp-receiver.deb"])
+    http = "/etc/systemd/system/sockets.target.wants/lastgasp-receiver-http.socket"
+    if link(http) is not None:
+        fail("the upgrade enabled lastgasp-receiver-http.socket again, which the administrator had disabled")
+    for wanted in set(wants) - {http}:
+        if link(wanted) != wants[wanted]:
+            fail(f"after the upgrade, {wanted} -> {link(wanted)}")
+    print("ok: upgrade; a disabled unit stays disabled")
+
+    # Remove keeps the conffiles and masks the units; purge takes both away.
+    with open(path("/etc/lastgasp/receiver.toml"), "a") as f:
+        f.write("# an administrator's edit\n")
+    chroot(root, ["dpkg", "-r", "lastgasp-receiver", "lastgasp-setup"])
+    if os.path.exists(path("/usr/bin/lastgasp-receiver")) or os.path.exists(path("/usr/sbin/lastgasp-setup")):
+        fail("dpkg -r left the binaries")
+    if "an administrator's edit" not in open(path("/etc/lastgasp/receiver.toml")).read():
+        fail("dpkg -r did not keep the edited conffile")
+    chroot(root, ["dpkg", "-P", "lastgasp-receiver", "lastgasp-setup"])
+    left = [p for p in ["/etc/lastgasp/receiver.toml", "/etc/systemd/system/lastgasp-receiver.service",
+                        "/etc/systemd/system/lastgasp-receiver.socket"] + list(wants)
+            if os.path.lexists(path(p))]
+    if left:
+        fail(f"left after purge: {left}")
+    print("ok: remove keeps the conffiles; purge leaves no unit link, mask or conffile")
+
+
+def chroot(root, cmd, check=True):
+    r = run(["chroot", root] + cmd)
+    print(r.stdout + r.stderr, end="")
+    if check and r.returncode != 0:
+        fail(f"{' '.join(cmd)}: exit {r.returncode}")
+    return r
 
 
 def analyze_env(work):
@@ -160,7 +346,7 @@ def analyze_env(work):
 
 def step_verify(work):
     vroot = os.path.join(work, "vroot")
-    r = run(["systemd-analyze", "verify", f"--root={vroot}"] + UNITS, env=analyze_env(work), cwd=vroot)
+    r = run(["systemd-analyze", "verify", f"--root={vroot}"] + UNITS + SETUP_UNITS, env=analyze_env(work), cwd=vroot)
     out = (r.stdout + r.stderr).strip()
     print(out)
     if r.returncode != 0 or out:
@@ -196,21 +382,22 @@ def step_verify_setup_unit(work, source_dir):
     print(f"ok: {', '.join(names)} as lastgasp-setup installs them")
 
 
-def step_security(work, limit):
+def step_security(work, unit, limit):
+    """systemd-analyze security's exposure score of UNIT, as packaged, at most LIMIT."""
     vroot = os.path.join(work, "vroot")
     limit = float(limit)
     r = run(["systemd-analyze", "security", "--offline=yes", f"--root={vroot}",
-             f"--threshold={int(round(limit * 10))}", "--no-pager", "lastgasp-receiver.service"],
+             f"--threshold={int(round(limit * 10))}", "--no-pager", unit],
             env=analyze_env(work), cwd=vroot)
     out = r.stdout + r.stderr
     print(out)
-    m = re.search(r"Overall exposure level for lastgasp-receiver\.service: ([0-9.]+)", out)
+    m = re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", out)
     if not m:
         fail("no 'Overall exposure level' line")
     score = float(m.group(1))
     if score > limit or r.returncode != 0:
         fail(f"exposure {score} (exit {r.returncode}), limit {limit}")
-    print(f"ok: exposure {score} <= {limit}")
+    print(f"ok: {unit}: exposure {score} <= {limit}")
 
 
 def step_man(work):
@@ -235,7 +422,7 @@ def step_man(work):
 def step_man_keys(work):
     """Every key of the documented receiver.toml has its entry in lastgasp-receiver.toml(5)."""
     root = os.path.join(work, "root")
-    with open(os.path.join(root, "usr/share/doc/lastgasp/examples/receiver.toml")) as f:
+    with open(os.path.join(root, "usr/share/doc/lastgasp-receiver/examples/receiver.toml")) as f:
         text = f.read()
     top = text.split("\n[", 1)[0]
     keys = re.findall(r"^([a-z_][a-z0-9_]*)\s*=", top, re.M)
@@ -296,8 +483,10 @@ def step_completion(work):
         (["lastgasp-receiver", ""], {"check-config", "tail", "hosts"}),
         (["lastgasp-receiver", "--"], {"--config", "--listen", "--log-dir", "--journal"}),
         (["lastgasp-receiver", "ta"], {"tail"}),
-        (["lastgasp-receiver", "tail", "--"], {"--follow", "--host", "--level", "--grep", "--since", "--output", "--color"}),
-        (["lastgasp-receiver", "tail", "--level", "e"], {"emerg", "err", "emerg+", "err+"}),
+        (["lastgasp-receiver", "tail", "--"], {"--follow", "--host", "--priority", "--grep", "--since", "--until",
+                                               "--output", "--color"}),
+        (["lastgasp-receiver", "tail", "-p", "e"], {"emerg", "err"}),
+        (["lastgasp-receiver", "tail", "--since", "y"], {"yesterday"}),
         (["lastgasp-receiver", "tail", "-o", ""], {"short", "json"}),
         (["lastgasp-receiver", "tail", "--color", ""], {"auto", "always", "never"}),
         (["lastgasp-receiver", "tail", "--log-dir", log_dir, "--host", "we"], {"web1", "web2"}),
@@ -467,7 +656,9 @@ def main():
         "package": step_package, "files": step_files, "verify": step_verify,
         "verify-setup-unit": step_verify_setup_unit, "security": step_security,
         "man": step_man, "man-keys": step_man_keys, "completion": step_completion,
-        "lnav": step_lnav, "cli-coverage": step_cli_coverage,
+        "lnav": step_lnav, "cli-coverage": step_cli_coverage, "lintian": step_lintian,
+        "install": step_install, "install-in-namespace": step_install_in_namespace,
+        "security-collect": step_security,
     }
     steps[step](work, *args)
 

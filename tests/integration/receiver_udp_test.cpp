@@ -295,7 +295,47 @@ TEST(CommandLine, ABadListenAddressIsBadUsage) {
   EXPECT_EQ(run_command({kReceiverBinary, "--listen", "127.0.0.1:70000"}, out), 2);
   EXPECT_NE(out.find("port must be a number from 1 to 65535"), std::string::npos) << out;
   EXPECT_EQ(run_command({kReceiverBinary, "--listen", "receiver.example:6666"}, out), 2);
-  EXPECT_NE(out.find("the address must be numeric"), std::string::npos) << out;
+  EXPECT_NE(out.find("the address must be numeric"), std::string::npos) << out;  // CLI11's own errors too, named as ours are.
+  EXPECT_EQ(run_command({kReceiverBinary, "tail", "--no-such-option"}, out), 2);
+  EXPECT_EQ(out.rfind("lastgasp-receiver: ", 0), 0u) << out;
+  EXPECT_NE(out.find("--no-such-option"), std::string::npos) << out;
+}
+
+// Socket activation with a UDP socket alone (systemd-socket-activate plays PID 1): the daemon
+// says that collect and verify cannot reach it, and which settings of its config the unit overrides.
+TEST(SocketActivation, SaysWhatTheSocketUnitOverridesAndWhatCannotWork) {
+  std::uint16_t port = free_port();
+  TempDir dir;
+  std::ofstream(dir.path() / "receiver.toml") << "listen = [\"127.0.0.1:1\"]\nreceive_buffer = \"1M\"\n";
+  ReceiverProcess rx({"/usr/bin/systemd-socket-activate", "--datagram", "-l", "127.0.0.1:" + std::to_string(port),
+                      kReceiverBinary, "--http", "", "--config", (dir.path() / "receiver.toml").string(), "--log-dir",
+                      (dir.path() / "logs").string()},
+                     "Listening on");
+  UdpSender("127.0.0.1", port).send(ext(6, 1, 10, "wakes the receiver"));
+  ASSERT_TRUE(eventually([&] { return rx.stderr_text().find("wakes the receiver") != std::string::npos ||
+                                      read_file(dir.path() / "logs" / "127.0.0.1" / "console.log").find("wakes") !=
+                                          std::string::npos; }, 10'000ms))
+      << rx.stderr_text();
+  std::string err = rx.stderr_text();
+  EXPECT_NE(err.find("sockets from systemd: ignoring listen receive_buffer"), std::string::npos) << err;
+  EXPECT_NE(err.find("systemd passed no TCP socket"), std::string::npos) << err;
+  EXPECT_EQ(rx.stop(SIGTERM), 0);
+}
+
+// The real reason when the port is taken (it once said "Success": errno read too late), and who may hold it.
+TEST(CommandLine, APortTakenSaysSoAndWhoMayHoldIt) {
+  std::uint16_t port = free_port();
+  UdpSender holder("127.0.0.1", 9, "127.0.0.1", port);
+  TempDir logs;
+  std::string out;
+  EXPECT_EQ(run_command({kReceiverBinary, "--listen", "127.0.0.1:" + std::to_string(port), "--log-dir",
+                         logs.path().string(), "--http", ""},
+                        out),
+            1);
+  EXPECT_NE(out.find("cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("lastgasp-receiver.socket"), std::string::npos) << out;
+  EXPECT_NE(out.find("ss -ulpn sport = :" + std::to_string(port)), std::string::npos) << out;
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 // against the real daemon fed over UDP.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -67,7 +70,7 @@ TEST_F(Tail, HostGlobsLevelGrepAndSince) {
   EXPECT_EQ(one[0].find("web2 kern"), std::string::npos) << "no host prefix for a single host: " << one[0];
   auto errs = tail({"-n", "100", "--level", "err+"});
   ASSERT_EQ(errs.size(), 3u) << "err, emerg, and the receiver's own gap line";
-  auto warn = tail({"-n", "100", "--level", "warn"});
+  auto warn = tail({"-n", "100", "-p", "warning..warning"});
   ASSERT_EQ(warn.size(), 2u);
   EXPECT_NE(warn[0].find("web2 warning"), std::string::npos);
   auto grep = tail({"-n", "100", "--grep", "panic|error"});
@@ -76,6 +79,68 @@ TEST_F(Tail, HostGlobsLevelGrepAndSince) {
   EXPECT_EQ(since.size(), 3u) << "with --since and no -n: everything since";
   auto none = tail({"--since", "1m"});
   EXPECT_EQ(none.size(), 0u);
+}
+
+TEST_F(Tail, JournalctlsFormsOfPriorityGrepAndTime) {
+  EXPECT_EQ(tail({"-n", "100", "-p", "3"}).size(), 3u) << "err and more severe, and the gap line";
+  auto range = tail({"-n", "100", "-p", "warning..err"});
+  ASSERT_EQ(range.size(), 3u);
+  EXPECT_NE(range[0].find("web2 warning"), std::string::npos) << range[0];
+  EXPECT_NE(range[1].find("web1 error"), std::string::npos) << range[1];
+  EXPECT_EQ(tail({"-n", "100", "-g", "kernel PANIC"}).size(), 0u) << "an upper-case letter: case-sensitive";
+  EXPECT_EQ(tail({"-n", "100", "-g", "kernel panic"}).size(), 1u) << "all lower case: case-insensitive";
+  EXPECT_EQ(tail({"-n", "100", "-g", "kernel PANIC", "-i"}).size(), 1u);
+  EXPECT_EQ(tail({"-n", "100", "-g", "kernel panic", "--case-sensitive"}).size(), 0u);
+  EXPECT_EQ(tail({"-n", "100", "-g", "KERNEL panic", "--case-sensitive=no"}).size(), 1u);
+  // Local time unless a zone is given: the same instant three ways.
+  ::setenv("TZ", "XET-2", 1);
+  auto local = tail({"-S", "2026-11-25 12:00:04"});
+  ::unsetenv("TZ");
+  EXPECT_EQ(local.size(), 3u) << "12:00:04 two hours east is 10:00:04Z";
+  EXPECT_EQ(tail({"-S", "2026-11-25 11:00:04 +01:00"}).size(), 3u);
+  EXPECT_EQ(tail({"--since", "2026-11-25 10:00:04 UTC"}).size(), 3u);
+  auto window = tail({"-S", "2026-11-25T10:00:02Z", "-U", "2026-11-25 10:00:04Z"});
+  ASSERT_EQ(window.size(), 3u);
+  EXPECT_NE(window[0].find("web2 warning"), std::string::npos) << window[0];
+  EXPECT_EQ(tail({"-S", "yesterday"}).size(), 0u) << "the logs are from a week before the machine's today";
+  EXPECT_EQ(tail({"-S", "2026-11-25", "-U", "1h ago", "--no-pager"}).size(), 6u);
+}
+
+TEST_F(Tail, BadTimesAndPrioritiesAreRefusedSayingWhichOption) {
+  std::string out;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kReceiverBinary, "tail", "--log-dir", logs_.path().string()});
+    return run_command(args, out);
+  };
+  EXPECT_EQ(run({"-S", "soon"}), 2);
+  EXPECT_NE(out.find("--since 'soon'"), std::string::npos) << out;
+  EXPECT_EQ(run({"-U", "2026-11-25 25:00"}), 2);
+  EXPECT_NE(out.find("--until"), std::string::npos) << out;
+  EXPECT_EQ(run({"-p", "fatal"}), 2);
+  EXPECT_NE(out.find("--priority 'fatal'"), std::string::npos) << out;
+  EXPECT_EQ(run({"-g", "x", "--case-sensitive=maybe"}), 2);
+  EXPECT_NE(out.find("yes or no"), std::string::npos) << out;
+}
+
+// A log directory the user may not read: an error that names it and the group to join,
+// and a failure, never an empty listing that looks like "no hosts".
+TEST_F(Tail, AnUnreadableLogDirectoryIsAnErrorWithTheGroupToJoin) {
+  std::filesystem::permissions(logs_.path(), std::filesystem::perms::owner_all);
+  std::vector<std::string> as_other;
+  if (::geteuid() == 0) as_other = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  else std::filesystem::permissions(logs_.path(), std::filesystem::perms::none);
+  for (const char* command : {"tail", "hosts"}) {
+    std::vector<std::string> args = as_other;
+    args.insert(args.end(), {kReceiverBinary, command, "--log-dir", logs_.path().string()});
+    std::string out;
+    EXPECT_EQ(run_command(args, out), 2) << command << ": " << out;
+    EXPECT_NE(out.find("cannot read " + logs_.path().string() + ": Permission denied"), std::string::npos) << out;
+    EXPECT_NE(out.find("usermod -aG lastgasp"), std::string::npos) << out;
+  }
+  std::filesystem::permissions(logs_.path(), std::filesystem::perms::owner_all);
+  std::string out;
+  EXPECT_EQ(run_command({kReceiverBinary, "tail", "--log-dir", (logs_.path() / "absent").string()}, out), 2);
+  EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
 }
 
 TEST_F(Tail, JsonHasTheDocumentedKeys) {
@@ -175,6 +240,24 @@ TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
   }, 5000ms)) << out;
   EXPECT_NE(table[1].find("quiet-box"), std::string::npos) << table[1];
   EXPECT_NE(table[2].find("panicked"), std::string::npos) << table[2];
+
+  // A host with a full-length IPv6 name (":" as "_"): the columns widen to it and stay aligned.
+  const std::string long_host = "2001_db8_aaaa_bbbb_cccc_dddd_eeee_ffff";
+  std::filesystem::copy(logs.path() / "127.0.0.12", logs.path() / long_host, std::filesystem::copy_options::recursive);
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "-o", "short", "--log-dir", logs.path().string()}, out), 0);
+  table = split_lines(out);
+  ASSERT_EQ(table.size(), 4u) << out;
+  std::size_t state_at = table[0].find("STATE"), boots_end = table[0].find("BOOTS") + 5;
+  ASSERT_GT(state_at, long_host.size()) << table[0];
+  for (std::size_t i = 1; i < table.size(); ++i) {
+    EXPECT_EQ(table[i][state_at - 1], ' ') << table[i];
+    EXPECT_TRUE(table[i].compare(state_at, 4, "live") == 0 || table[i].compare(state_at, 6, "silent") == 0 ||
+                table[i].compare(state_at, 8, "panicked") == 0)
+        << "STATE starts at column " << state_at << ":\n" << out;
+    EXPECT_EQ(table[i][boots_end - 1], '1') << "numbers end under their heading:\n" << out;
+  }
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "-o", "json", "--log-dir", logs.path().string()}, out), 0);
+  EXPECT_EQ(nlohmann::json::parse(out).size(), 3u) << "-o json, as tail takes it";
 }
 
 }  // namespace

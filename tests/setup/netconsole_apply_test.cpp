@@ -113,6 +113,33 @@ TEST(NetconsoleApply, FirstRunWritesTargetKnobsAndPersistence) {
   EXPECT_TRUE(state.files.contains(kWatchUnitWantsLink));
 }
 
+TEST(NetconsoleApply, EnablesThePackagedVendorUnitsAndDropsItsOwnCopies) {
+  FakeTree tree;
+  // A first run from a build tree wrote its own copy of each unit to /etc.
+  apply(tree);
+  ASSERT_TRUE(tree.exists(kUnitFile));
+  // Then the lastgasp-setup package came, with the units in the vendor directory.
+  const std::string vendor = "/usr/lib/systemd/system/";
+  for (const char* name : {"lastgasp-setup.service", "lastgasp-watch.service", "lastgasp-collect.service"})
+    tree.write(vendor + name, "[Unit]\n");
+  apply(tree);
+
+  EXPECT_FALSE(tree.exists(kUnitFile));
+  EXPECT_FALSE(tree.exists(kWatchUnitFile));
+  EXPECT_EQ(std::filesystem::read_symlink(tree.path(kUnitWantsLink)), vendor + "lastgasp-setup.service");
+  EXPECT_EQ(std::filesystem::read_symlink(tree.path(kWatchUnitWantsLink)), vendor + "lastgasp-watch.service");
+  FakeContext reader(tree);
+  State state = load_state(reader.sysroot);
+  EXPECT_FALSE(state.files.contains(kUnitFile));
+  EXPECT_TRUE(state.files.contains(kUnitWantsLink));
+
+  // remove takes the links back and leaves the package's units alone.
+  EXPECT_EQ(remove(tree), 0);
+  EXPECT_FALSE(tree.exists(kUnitWantsLink));
+  EXPECT_FALSE(tree.exists(kWatchUnitWantsLink));
+  EXPECT_TRUE(tree.exists(vendor + "lastgasp-setup.service"));
+}
+
 TEST(NetconsoleApply, TellsThatEarlyMessagesAreNotReplayedOnOldKernels) {
   FakeTree tree;
   FakeContext f(tree);
