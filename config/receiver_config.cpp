@@ -112,6 +112,8 @@ Forward read_forward(TableReader& t, std::size_t index) {
   if (!f.uses_tls() && !(f.ca_file.empty() && f.cert_file.empty() && f.key_file.empty()))
     t.fail("ca_file", "only for protocol = \"tls\" or \"relp-tls\"");
   if (f.cert_file.empty() != f.key_file.empty()) t.fail("cert_file", "cert_file and key_file go together");
+  if (f.protocol == Forward::Protocol::relp_tls && f.cert_file.empty())
+    t.fail("cert_file", "missing: librelp checks the destination's certificate only when the receiver shows one");
   if (auto v = t.string("hosts")) f.hosts = *v;
   if (auto v = t.string("min_level")) {
     auto level = parse_level(*v);

@@ -3,6 +3,7 @@
 extern "C" {  // librelp.h declares C functions without saying so
 #include <librelp.h>
 }
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -127,26 +128,55 @@ class RelpLink : public Link {
   }
 
   bool open_session() {
+    std::vector<std::string> addresses = resolve();
+    if (addresses.empty()) return failed("cannot resolve " + settings_.host);
+    for (std::string& address : addresses)
+      if (connect_to(address)) {
+        next_number_ = 0;
+        backoff_ = kFirstBackoff;
+        connects_.fetch_add(1, std::memory_order_relaxed);
+        connected_.store(true, std::memory_order_relaxed);
+        if (reported_down_) notice(Severity::info, describe(settings_) + ": connected again");
+        reported_down_ = false;
+        return true;
+      }
+    return failed(session_error_);
+  }
+
+  // Every address of the host `to` names: librelp would try only the first.
+  std::vector<std::string> resolve() const {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(settings_.host.c_str(), nullptr, &hints, &found) != 0) return {};
+    std::vector<std::string> out;
+    for (addrinfo* a = found; a; a = a->ai_next) {
+      char text[NI_MAXHOST];
+      if (::getnameinfo(a->ai_addr, a->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) == 0)
+        out.emplace_back(text);
+    }
+    ::freeaddrinfo(found);
+    return out;
+  }
+
+  bool connect_to(std::string& address) {
     session_error_.clear();
-    if (relpEngineCltConstruct(engine_, &client_) != RELP_RET_OK) return failed("librelp failed");
+    if (relpEngineCltConstruct(engine_, &client_) != RELP_RET_OK) {
+      session_error_ = "librelp failed";
+      return false;
+    }
     relpCltSetTimeout(client_, kRelpTimeout);
     relpCltSetConnTimeout(client_, static_cast<int>(kRelpTimeout));
     relpCltSetWindowSize(client_, kRelpWindow);
     relpCltSetUsrPtr(client_, this);
     if (settings_.uses_tls()) set_up_tls();
-    std::string port = std::to_string(settings_.port), host = settings_.host;
-    relpRetVal code = relpCltConnect(client_, AF_UNSPEC, as_relp(port), as_relp(host));
-    if (code != RELP_RET_OK) {
-      if (session_error_.empty()) session_error(std::string("cannot connect"), code);
-      return failed(session_error_);
-    }
-    next_number_ = 0;
-    backoff_ = kFirstBackoff;
-    connects_.fetch_add(1, std::memory_order_relaxed);
-    connected_.store(true, std::memory_order_relaxed);
-    if (reported_down_) notice(Severity::info, describe(settings_) + ": connected again");
-    reported_down_ = false;
-    return true;
+    std::string port = std::to_string(settings_.port);
+    relpRetVal code = relpCltConnect(client_, AF_UNSPEC, as_relp(port), as_relp(address));
+    if (code == RELP_RET_OK) return true;
+    if (session_error_.empty()) session_error("cannot connect to " + address, code);
+    relpEngineCltDestruct(engine_, &client_);
+    return false;
   }
 
   // The destination's certificate: signed by ca_file, and naming the host `to` names.

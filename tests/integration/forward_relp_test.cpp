@@ -140,6 +140,78 @@ TEST(ForwardRelp, WhatTheSpoolHeldAtARestartIsSentByTheNextForwarder) {
   for (std::uint64_t i = 0; i < 300; ++i) EXPECT_EQ(lines[i].msg, text_of(i + 1));
 }
 
+// RELP over TLS: imrelp with librelp's OpenSSL driver and the test's certificate for localhost.
+class ForwardRelpTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto pki = dir.path() / "pki";
+    test::make_certificates(pki);
+    // The receiver's own certificate: librelp checks the server's only when it shows one.
+    std::filesystem::copy_file(pki / "cert.pem", pki / "client-cert.pem");
+    std::filesystem::copy_file(pki / "key.pem", pki / "client-key.pem");
+  }
+  std::unique_ptr<Rsyslog> start_rsyslog(std::uint16_t port) {
+    auto pki = dir.path() / "pki";
+    return std::make_unique<Rsyslog>(dir.path() / "rsyslog", port, "module(load=\"imrelp\" tls.tlslib=\"openssl\")",
+                                     "imrelp",
+                                     "tls=\"on\" tls.caCert=\"" + (pki / "ca.pem").string() + "\" tls.myCert=\"" +
+                                         (pki / "cert.pem").string() + "\" tls.myPrivKey=\"" +
+                                         (pki / "key.pem").string() + "\" tls.authMode=\"certvalid\"");
+  }
+  config::Forward relp_tls_to(std::uint16_t port, const std::string& host, const std::string& ca) {
+    config::Forward s = relp_to(port);
+    s.protocol = config::Forward::Protocol::relp_tls;
+    s.host = host;
+    s.ca_file = dir.path() / "pki" / ca;
+    s.cert_file = dir.path() / "pki" / "client-cert.pem";
+    s.key_file = dir.path() / "pki" / "client-key.pem";
+    return s;
+  }
+  test::TempDir dir;
+};
+
+TEST_F(ForwardRelpTls, EveryRecordArrivesOverTlsToTheServerItsCaSignedForThatName) {
+  auto port = test::free_port();
+  auto rsyslog = start_rsyslog(port);
+  Forwarder f(relp_tls_to(port, "localhost", "ca.pem"), dir.path() / "spool");
+  send(f, 1, 300);
+  ASSERT_TRUE(test::eventually([&] { return f.counters().sent == 300; }, 20s)) << f.counters().sent;
+  auto lines = rsyslog->lines();
+  ASSERT_EQ(lines.size(), 300u);
+  for (std::uint64_t i = 0; i < 300; ++i) EXPECT_EQ(lines[i].msg, text_of(i + 1));
+}
+
+TEST_F(ForwardRelpTls, AServerTheCaDidNotSignGetsNothing) {
+  auto port = test::free_port();
+  auto rsyslog = start_rsyslog(port);
+  Forwarder f(relp_tls_to(port, "localhost", "other-ca.pem"), dir.path() / "spool");
+  send(f, 1, 20);
+  ASSERT_TRUE(test::eventually([&] { return f.counters().connect_errors >= 1; }, 20s));
+  EXPECT_EQ(f.counters().sent, 0u);
+  EXPECT_TRUE(rsyslog->lines().empty());
+}
+
+TEST_F(ForwardRelpTls, AServerWhoseCertificateNamesAnotherHostGetsNothing) {
+  // Signed by the same CA, for another name: the chain is good, the name is not.
+  std::string output;
+  ASSERT_EQ(test::run_command({"/bin/sh", "-c",
+                               "cd '" + (dir.path() / "pki").string() +
+                                   "' && openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere.example "
+                                   "-keyout key.pem -out other.csr 2>&1 && printf 'subjectAltName=DNS:elsewhere.example\\n' "
+                                   "> other.ext && openssl x509 -req -in other.csr -CA ca.pem -CAkey ca-key.pem "
+                                   "-CAcreateserial -days 2 -extfile other.ext -out cert.pem 2>&1"},
+                              output),
+            0)
+      << output;
+  auto port = test::free_port();
+  auto rsyslog = start_rsyslog(port);
+  Forwarder f(relp_tls_to(port, "localhost", "ca.pem"), dir.path() / "spool");
+  send(f, 1, 20);
+  ASSERT_TRUE(test::eventually([&] { return f.counters().connect_errors >= 1; }, 20s)) << f.counters().sent;
+  EXPECT_EQ(f.counters().sent, 0u);
+  EXPECT_TRUE(rsyslog->lines().empty());
+}
+
 // The value of SERIES (name and labels, as written) in the receiver's /metrics, or -1.
 long long metric(std::uint16_t http_port, const std::string& series) {
   test::TcpClient c(http_port);
