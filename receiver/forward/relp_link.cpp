@@ -10,6 +10,7 @@ extern "C" {  // librelp.h declares C functions without saying so
 
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -40,10 +41,17 @@ class RelpLink : public Link {
     relpEngineSetOnAuthErr(engine_, [](void* user, char*, char* message, relpRetVal code) {
       on_session_error(user, nullptr, message, code);
     });
-    if (settings_.uses_tls() && relpEngineSetTLSLibByName(engine_, "openssl") != RELP_RET_OK) {
+    if (!settings_.uses_tls()) return;
+    if (relpEngineSetTLSLibByName(engine_, "openssl") != RELP_RET_OK) {
       relpEngineDestruct(&engine_);
       throw std::runtime_error(describe(settings_) + ": this librelp has no OpenSSL driver");
     }
+    // librelp reads them at each connect, and would only fail there, again and again.
+    for (const auto& file : {settings_.ca_file, settings_.cert_file, settings_.key_file})
+      if (!file.empty() && !std::ifstream(file)) {
+        relpEngineDestruct(&engine_);
+        throw std::runtime_error(describe(settings_) + ": cannot read its TLS file " + file.string());
+      }
   }
 
   ~RelpLink() override {
@@ -68,7 +76,7 @@ class RelpLink : public Link {
       } else if (client_ && !waited) {
         waited = true;
         wait_for_more();
-      } else if (client_) {
+      } else if (client_ && !unconfirmed_.empty()) {
         confirm_by_closing();
       } else {
         wait_for_more();

@@ -212,6 +212,11 @@ TEST_F(ForwardRelpTls, AServerWhoseCertificateNamesAnotherHostGetsNothing) {
   EXPECT_TRUE(rsyslog->lines().empty());
 }
 
+TEST_F(ForwardRelpTls, ATlsFileItCannotReadIsAnErrorAtTheStart) {
+  EXPECT_THROW(Forwarder(relp_tls_to(test::free_port(), "localhost", "missing.pem"), dir.path() / "spool"),
+               std::runtime_error);
+}
+
 // The value of SERIES (name and labels, as written) in the receiver's /metrics, or -1.
 long long metric(std::uint16_t http_port, const std::string& series) {
   test::TcpClient c(http_port);
