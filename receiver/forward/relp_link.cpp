@@ -63,20 +63,23 @@ class RelpLink : public Link {
     block_sigpipe();
     bool waited = false;  // for more, since the last send
     while (!stopping_) {
+      // No peek without a session, as the stream link: the spool spills while the destination is
+      // away, and a spill must not meet a loaded peek.
+      if (!client_) {
+        if (spool_.empty()) wait_for_more();
+        else if (!open_session()) wait_while_down();
+        continue;
+      }
       const std::vector<Message>& batch = spool_.peek(kBatchBytes);
       std::size_t sent_before = align(batch);
       if (sent_before < batch.size()) {
-        if (!client_ && !open_session()) {
-          wait_while_down();
-          continue;
-        }
         send(batch, sent_before);
         spool_.spill_if_filling();
         waited = false;
-      } else if (client_ && !waited) {
+      } else if (!waited) {
         waited = true;
         wait_for_more();
-      } else if (client_ && !unconfirmed_.empty()) {
+      } else if (!unconfirmed_.empty()) {
         confirm_by_closing();
       } else {
         wait_for_more();
