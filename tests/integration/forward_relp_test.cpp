@@ -273,7 +273,7 @@ TEST(ForwardDaemon, AFullSpoolDropsTheOldestAndCountsThemWhileTheLogsKeepEveryth
   long long lost = metric(http, dropped);
   const std::string sent = "lastgasp_forward_sent_total{forward=\"central\"}";
   ASSERT_TRUE(test::eventually([&] { return metric(http, sent) == kRecords - lost; }, 60s))
-      << metric(http, sent) << " sent, " << lost << " dropped, " << rsyslog.lines().size() << " arrived, "
+      << metric(http, sent) << " sent, " << lost << " dropped, " << on_disk << " bytes on disk before, " << rsyslog.lines().size() << " arrived, "
       << metric(http, "lastgasp_forward_queued_bytes{forward=\"central\",where=\"disk\"}") << " bytes on disk, "
       << metric(http, memory) << " in memory\n"
       << rx.stderr_text();
