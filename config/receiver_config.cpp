@@ -75,6 +75,17 @@ bool is_forward_name(const std::string& name) {
   return true;
 }
 
+// RFC 5426's and RFC 5425's ports; RELP has none of its own: rsyslog's documentation uses 20514.
+std::uint16_t default_port(Forward::Protocol protocol) {
+  switch (protocol) {
+    case Forward::Protocol::tcp: return 514;
+    case Forward::Protocol::tls: return 6514;
+    case Forward::Protocol::relp:
+    case Forward::Protocol::relp_tls: return 20514;
+  }
+  return 514;
+}
+
 Forward read_forward(TableReader& t, std::size_t index) {
   Forward f;
   f.name = t.string("name").value_or("forward-" + std::to_string(index + 1));
@@ -82,23 +93,27 @@ Forward read_forward(TableReader& t, std::size_t index) {
   if (auto p = t.string("protocol")) {
     if (*p == "tcp") f.protocol = Forward::Protocol::tcp;
     else if (*p == "tls") f.protocol = Forward::Protocol::tls;
-    else t.fail("protocol", "expected \"tcp\" or \"tls\"");
+    else if (*p == "relp") f.protocol = Forward::Protocol::relp;
+    else if (*p == "relp-tls") f.protocol = Forward::Protocol::relp_tls;
+    else t.fail("protocol", "expected \"tcp\", \"tls\", \"relp\" or \"relp-tls\"");
   }
   auto to = t.string("to");
   if (!to) t.fail("to", "missing: the destination as HOST:PORT");
   std::string error;
-  auto hp = parse_host_port(*to, f.protocol == Forward::Protocol::tls ? 6514 : 514, error);
+  auto hp = parse_host_port(*to, default_port(f.protocol), error);
   if (!hp) t.fail("to", error);
   f.host = hp->host;
   f.port = hp->port;
   if (auto v = t.string("ca_file")) f.ca_file = *v;
   if (auto v = t.string("cert_file")) f.cert_file = *v;
   if (auto v = t.string("key_file")) f.key_file = *v;
-  if (f.protocol == Forward::Protocol::tls && f.ca_file.empty())
+  if (f.uses_tls() && f.ca_file.empty())
     t.fail("ca_file", "missing: tls verifies the destination's certificate against it");
-  if (f.protocol != Forward::Protocol::tls && !(f.ca_file.empty() && f.cert_file.empty() && f.key_file.empty()))
-    t.fail("ca_file", "only for protocol = \"tls\"");
+  if (!f.uses_tls() && !(f.ca_file.empty() && f.cert_file.empty() && f.key_file.empty()))
+    t.fail("ca_file", "only for protocol = \"tls\" or \"relp-tls\"");
   if (f.cert_file.empty() != f.key_file.empty()) t.fail("cert_file", "cert_file and key_file go together");
+  if (f.protocol == Forward::Protocol::relp_tls && f.cert_file.empty())
+    t.fail("cert_file", "missing: librelp checks the destination's certificate only when the receiver shows one");
   if (auto v = t.string("hosts")) f.hosts = *v;
   if (auto v = t.string("min_level")) {
     auto level = parse_level(*v);

@@ -18,13 +18,15 @@ inline constexpr const char* kDefaultReceiverConfig = "/etc/lastgasp/receiver.to
 
 // A [[forward]] table: where the consoles go besides the local logs.
 struct Forward {
-  enum class Protocol { tcp, tls };
+  // tcp and tls: RFC 5424 with octet counting (RFC 6587, RFC 5425); relp and relp-tls: rsyslog's
+  // acknowledged protocol (librelp), the latter over TLS.
+  enum class Protocol { tcp, tls, relp, relp_tls };
   std::string name;      // its spool directory under spool_dir, and in messages
   Protocol protocol = Protocol::tcp;
   std::string host;      // a name or an address
   std::uint16_t port = 0;
-  std::filesystem::path ca_file;    // tls: the server's certificate is verified against it
-  std::filesystem::path cert_file;  // tls: a client certificate, with key_file; optional
+  std::filesystem::path ca_file;    // tls, relp-tls: the server's certificate is verified against it
+  std::filesystem::path cert_file;  // tls, relp-tls: a client certificate, with key_file; optional
   std::filesystem::path key_file;
   std::string hosts = "*";          // a glob over host names: whose records go
   unsigned max_level = 7;           // records of this level or more urgent go (min_level in the file)
@@ -32,6 +34,8 @@ struct Forward {
   std::uint64_t queue_memory = 8u << 20;  // bytes held in memory before spilling to disk
   std::uint64_t spool_size = 256u << 20;  // bytes on disk; past it the oldest ordinary records go
   bool operator==(const Forward&) const = default;
+  bool uses_tls() const { return protocol == Protocol::tls || protocol == Protocol::relp_tls; }
+  bool uses_relp() const { return protocol == Protocol::relp || protocol == Protocol::relp_tls; }
 };
 
 struct ReceiverConfig {

@@ -139,6 +139,37 @@ void refusal_series(Exposition& e, const MetricsInput& in) {
       .sample({{"reason", "bad_request"}}, in.http.bad);
 }
 
+// One series per [[forward]] table, labelled by its name.
+void forward_series(Exposition& e, const MetricsInput& in) {
+  const auto& forwards = in.figures.writer.forwards;
+  auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    e.family(name, type, help);
+    for (const auto& [forward, f] : forwards) e.sample({{"forward", forward}}, value(f));
+  };
+  using F = forward::ForwardCounters;
+  each("lastgasp_forward_sent_total", "counter", "Messages delivered to the destination (RELP: acknowledged).",
+       [](const F& f) { return f.sent; });
+  each("lastgasp_forward_connected", "gauge", "1 while the destination is connected.",
+       [](const F& f) { return std::uint64_t(f.connected); });
+  each("lastgasp_forward_connects_total", "counter", "Connections made to the destination.",
+       [](const F& f) { return f.connects; });
+  each("lastgasp_forward_connect_errors_total", "counter", "Connection attempts that failed.",
+       [](const F& f) { return f.connect_errors; });
+  each("lastgasp_forward_disconnects_total", "counter", "Connections lost.", [](const F& f) { return f.disconnects; });
+  e.family("lastgasp_forward_dropped_total", "counter",
+           "Messages the spool dropped for room, oldest first, by kind: ordinary, or priority (panics, "
+           "incidents, pstore records) once nothing ordinary was left.");
+  for (const auto& [forward, f] : forwards)
+    e.sample({{"forward", forward}, {"kind", "ordinary"}}, f.spool.dropped)
+        .sample({{"forward", forward}, {"kind", "priority"}}, f.spool.dropped_priority);
+  each("lastgasp_forward_spool_errors_total", "counter", "Spool writes or reads that failed.",
+       [](const F& f) { return f.spool.disk_errors; });
+  e.family("lastgasp_forward_queued_bytes", "gauge", "Bytes waiting for the destination, in memory or on disk.");
+  for (const auto& [forward, f] : forwards)
+    e.sample({{"forward", forward}, {"where", "memory"}}, f.queued_bytes)
+        .sample({{"forward", forward}, {"where", "disk"}}, f.spooled_bytes);
+}
+
 void receiver_series(Exposition& e, const MetricsInput& in) {
   const ShardFigures& s = in.figures.shards;
   const WriterFigures& w = in.figures.writer;
@@ -184,6 +215,7 @@ std::string label_value(std::string_view text) {
 std::string render_metrics(const MetricsInput& in) {
   Exposition e;
   receiver_series(e, in);
+  forward_series(e, in);
   host_series(e, in);
   return e.take();
 }

@@ -1,18 +1,13 @@
 // One [[forward]] destination: the records that pass its filter, as RFC 5424
-// messages, over TCP or TLS with octet-counting framing (RFC 6587, RFC 5425),
-// through its spool, on a thread of its own with its own event loop.
+// messages, through its spool, over its link (TCP, TLS or RELP: link.hpp), on
+// a thread of its own.
 //
 // The writer calls write() for every event and goes on: formatting and a push
 // into memory, never a wait for the network or the disk. The destination's
 // thread connects (with backoff: 1 s, doubling, at most 30 s), sends the spool
 // oldest first, and spills it to disk while the destination is away.
-//
-// Plain TCP has no acknowledgement: what the kernel took before the peer went
-// away is lost with the connection (a read that ends tells it went). RELP's
-// acknowledgements are the answer where that matters.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -20,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "link.hpp"
 #include "receiver_config.hpp"
 #include "spool.hpp"
 #include "stream/event.hpp"
@@ -27,12 +23,7 @@
 
 namespace lastgasp::forward {
 
-struct ForwardCounters {
-  std::uint64_t sent = 0;            // messages written to the destination
-  std::uint64_t connects = 0;        // connections made
-  std::uint64_t connect_errors = 0;  // attempts that failed (resolve, connect, TLS handshake)
-  std::uint64_t disconnects = 0;     // connections lost
-  bool connected = false;
+struct ForwardCounters : LinkCounters {
   SpoolCounters spool;
   std::uint64_t spooled_bytes = 0;  // on disk now
   std::uint64_t queued_bytes = 0;   // in memory now
@@ -56,7 +47,6 @@ class Forwarder {
   const config::Forward& settings() const { return settings_; }
 
  private:
-  class Link;
   config::Forward settings_;
   SyslogFormatter formatter_;  // the writer's thread only
   Spool spool_;

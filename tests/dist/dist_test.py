@@ -42,6 +42,7 @@ EXPECTED_FILES = {
         "usr/share/lintian/overrides/lastgasp-receiver",
         "usr/share/doc/lastgasp-receiver/changelog.Debian.gz",
         "usr/share/doc/lastgasp-receiver/examples/receiver.toml",
+        "usr/share/doc/lastgasp-receiver/examples/central.conf",
         "usr/share/lastgasp/prometheus/lastgasp.rules.yml",
     ],
     "lastgasp-setup": [

@@ -43,11 +43,18 @@ Rsyslog::Rsyslog(const std::filesystem::path& dir, std::uint16_t port, const std
           "property(name=\"app-name\") constant(value=\"\\t\") property(name=\"msgid\") constant(value=\"\\t\") "
           "property(name=\"pri\") constant(value=\"\\t\") property(name=\"structured-data\") "
           "constant(value=\"\\t\") property(name=\"msg\") constant(value=\"\\n\") }\n"
-       << "ruleset(name=\"in\") { action(type=\"omfile\" file=\"" << (dir_ / "out.log").string()
+       // Direct: a message is in the file before rsyslog answers it (RELP), so a SIGKILL loses
+       // nothing rsyslog acknowledged.
+       << "ruleset(name=\"in\" queue.type=\"Direct\") { action(type=\"omfile\" file=\"" << (dir_ / "out.log").string()
        << "\" template=\"fields\") }\n"
        << "input(type=\"" << input_type << "\" port=\"" << port << "\" address=\"127.0.0.1\" ruleset=\"in\" "
        << input_params << ")\n";
   conf.close();
+  start();
+}
+
+void Rsyslog::restart() {
+  process_.reset();
   start();
 }
 

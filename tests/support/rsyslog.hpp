@@ -26,6 +26,7 @@ class Rsyslog {
   ~Rsyslog();
   void stop();  // SIGTERM, and waits
   void kill();  // SIGKILL: what it had not written is gone
+  void restart();  // after stop() or kill(): the same config, appending to the same file
   std::vector<SyslogLine> lines() const;
   std::uint16_t port() const { return port_; }
 

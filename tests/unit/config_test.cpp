@@ -134,13 +134,28 @@ spool_size = "2G"
   EXPECT_EQ(siem.spool_size, 2ull << 30);
   EXPECT_EQ(load_receiver_config(write("[[forward]]\nto = \"h\"\nprotocol = \"tls\"\nca_file = \"/c\"\n"))
                 .forwards[0].port, 6514);
+  const Forward relp = load_receiver_config(write("[[forward]]\nto = \"h\"\nprotocol = \"relp\"\n")).forwards[0];
+  EXPECT_EQ(relp.protocol, Forward::Protocol::relp);
+  EXPECT_EQ(relp.port, 20514);
+  const Forward relp_tls = load_receiver_config(write("[[forward]]\nto = \"h:20515\"\nprotocol = \"relp-tls\"\n"
+                                                      "ca_file = \"/c\"\ncert_file = \"/m\"\nkey_file = \"/k\"\n"))
+                               .forwards[0];
+  EXPECT_EQ(relp_tls.protocol, Forward::Protocol::relp_tls);
+  EXPECT_EQ(relp_tls.port, 20515);
 }
 
 TEST_F(ConfigFile, ForwardTablesSayWhatIsWrong) {
   std::string file = path_.string();
   EXPECT_EQ(error_of("[[forward]]\nname = \"x\"\n"), file + ":1:1: key 'forward[0].to': missing: the destination as HOST:PORT");
   EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nname = \"../etc\"\n").find("it names a directory"), std::string::npos);
-  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"udp\"\n").find("expected \"tcp\" or \"tls\""),
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"udp\"\n")
+                .find("expected \"tcp\", \"tls\", \"relp\" or \"relp-tls\""),
+            std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"relp-tls\"\nca_file = \"/c\"\n")
+                .find("key 'forward[0].cert_file': missing"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"relp\"\nca_file = \"/c\"\n")
+                .find("only for protocol = \"tls\" or \"relp-tls\""),
             std::string::npos);
   EXPECT_NE(error_of("[[forward]]\nto = \"h\"\nprotocol = \"tls\"\n").find("key 'forward[0].ca_file': missing"),
             std::string::npos);
