@@ -22,6 +22,7 @@
 #include "guard.hpp"
 #include "hosts/host_state.hpp"
 #include "hosts/sender_address.hpp"
+#include "live_stream.hpp"
 #include "messages.hpp"
 #include "receiver_config.hpp"
 #include "sinks/disk_worker.hpp"
@@ -44,9 +45,10 @@ struct WriterFigures {
 
 class Writer {
  public:
-  // Writes under DIR for SHARDS shards. DESCRIPTOR_LIMIT bounds the files it keeps open.
+  // Writes under DIR for SHARDS shards. DESCRIPTOR_LIMIT bounds the files it keeps open. Each
+  // line written goes to LIVE too, if given (for /api/stream).
   Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,
-         rlim_t descriptor_limit);
+         rlim_t descriptor_limit, RecordRing* live = nullptr);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -103,6 +105,7 @@ class Writer {
   void housekeeping(wire::MonoTime now);
   void tend_disk(wire::MonoTime now);
   void forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
+  void show_live(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
 
   config::ReceiverConfig config_;
   const sinks::LogDirectory& dir_;
@@ -111,6 +114,9 @@ class Writer {
   sinks::FileSink files_;
   std::optional<sinks::JournalSink> journal_;
   std::vector<std::unique_ptr<forward::Forwarder>> forwards_;
+  RecordRing* live_;
+  std::string live_line_;  // reused: the line as console.log has it
+  sinks::TimeFormatter live_time_;
   std::unordered_map<HostKey, std::unique_ptr<Host>, hosts::HostKeyHash> hosts_;
   std::vector<std::vector<HostLoaded>> replies_;  // per shard
   std::vector<VerifyWaiter> verifies_;
