@@ -71,20 +71,20 @@ bool parse_filter(std::string_view query, tail::Filter& filter, std::string& err
 
 void RecordRing::push(std::string_view host, std::string_view line) {
   if (line.ends_with('\n')) line.remove_suffix(1);
-  auto record = std::make_shared<RingRecord>();
-  record->host = host;
-  record->line = line;
-  std::size_t size = sizeof(RingRecord) + host.size() + line.size();
   {
     std::lock_guard lock(mutex_);
-    record->number = ++last_;
-    records_.push_back(std::move(record));
-    bytes_ += size;
-    while (records_.size() > max_records_ || (bytes_ > max_bytes_ && records_.size() > 1)) {
-      const RingRecord& oldest = *records_.front();
-      bytes_ -= sizeof(RingRecord) + oldest.host.size() + oldest.line.size();
-      records_.pop_front();
+    std::size_t size = host.size() + line.size();
+    while (count_ && (count_ == slots_.size() || bytes_ + size > max_bytes_)) {
+      bytes_ -= size_of(held(0));
+      oldest_ = (oldest_ + 1) % slots_.size();
+      --count_;
     }
+    RingRecord& slot = slots_[(oldest_ + count_) % slots_.size()];
+    slot.number = ++last_;
+    slot.host.assign(host);
+    slot.line.assign(line);
+    bytes_ += size;
+    ++count_;
   }
   wakeup_.store(true, std::memory_order_release);
 }
@@ -92,12 +92,11 @@ void RecordRing::push(std::string_view host, std::string_view line) {
 RecordRing::Slice RecordRing::after(std::uint64_t after, std::uint64_t up_to) const {
   Slice slice;
   std::lock_guard lock(mutex_);
-  if (records_.empty() || after >= up_to) return slice;
-  std::uint64_t first = records_.front()->number;
+  if (count_ == 0 || after >= up_to) return slice;
+  std::uint64_t first = held(0).number;
   if (after + 1 < first) slice.missed = std::min(first, up_to + 1) - after - 1;
   std::uint64_t from = std::max(after + 1, first);
-  for (std::size_t i = from - first; i < records_.size() && records_[i]->number <= up_to; ++i)
-    slice.records.push_back(records_[i]);
+  for (std::size_t i = from - first; i < count_ && held(i).number <= up_to; ++i) slice.records.push_back(held(i));
   return slice;
 }
 
@@ -158,9 +157,9 @@ void LiveStreams::attach(std::shared_ptr<http::EventStream> out, tail::Filter fi
   ++counters_.opened;
   RecordRing::Slice slice = ring_.after(start.after, delivered_);
   std::vector<std::string> frames;
-  for (const auto& record : slice.records) {
-    auto entry = tail::Entry::parse(record->host, record->line);
-    if (entry && filter.wants_host(record->host) && filter.wants(*entry)) frames.push_back(frame(*record, *entry));
+  for (const RingRecord& record : slice.records) {
+    auto entry = tail::Entry::parse(record.host, record.line);
+    if (entry && filter.wants_host(record.host) && filter.wants(*entry)) frames.push_back(frame(record, *entry));
   }
   std::size_t skip = start.last_n && frames.size() > *start.last_n ? frames.size() - *start.last_n : 0;
   std::size_t bytes = 0, keep_from = frames.size();
@@ -202,14 +201,14 @@ void LiveStreams::deliver() {
     for (Client& client : clients_) hand(client, lost_event(slice.missed));
   }
   delivered_ += slice.missed;
-  for (const auto& record : slice.records) {
-    delivered_ = record->number;
-    auto entry = tail::Entry::parse(record->host, record->line);
+  for (const RingRecord& record : slice.records) {
+    delivered_ = record.number;
+    auto entry = tail::Entry::parse(record.host, record.line);
     if (!entry) continue;
     std::string framed;  // made once, for the first stream that wants it
     for (Client& client : clients_) {
-      if (!client.out->is_open() || !client.filter.wants_host(record->host) || !client.filter.wants(*entry)) continue;
-      if (framed.empty()) framed = frame(*record, *entry);
+      if (!client.out->is_open() || !client.filter.wants_host(record.host) || !client.filter.wants(*entry)) continue;
+      if (framed.empty()) framed = frame(record, *entry);
       hand(client, framed);
     }
   }

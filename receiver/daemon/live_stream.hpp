@@ -36,9 +36,10 @@ struct RingRecord {
   std::string line;          // as console.log has it, without '\n'
 };
 
+// Slots made once and written over in turn: after the first lap a push allocates nothing.
 class RecordRing {
  public:
-  RecordRing(std::size_t max_records, std::size_t max_bytes) : max_records_(max_records), max_bytes_(max_bytes) {}
+  RecordRing(std::size_t max_records, std::size_t max_bytes) : slots_(max_records), max_bytes_(max_bytes) {}
 
   // On the writer's thread: LINE (with or without its '\n') of HOST's log.
   void push(std::string_view host, std::string_view line);
@@ -46,8 +47,8 @@ class RecordRing {
   bool take_wakeup() { return wakeup_.exchange(false, std::memory_order_acq_rel); }
 
   struct Slice {
-    std::vector<std::shared_ptr<const RingRecord>> records;  // those held after the asked number
-    std::uint64_t missed = 0;                                // after it, no longer held
+    std::vector<RingRecord> records;  // copies of those held after the asked number
+    std::uint64_t missed = 0;         // after it, no longer held
   };
   // The records numbered after AFTER, up to UP_TO at most.
   Slice after(std::uint64_t after, std::uint64_t up_to) const;
@@ -55,10 +56,13 @@ class RecordRing {
   std::uint64_t last() const;
 
  private:
-  const std::size_t max_records_, max_bytes_;
+  static std::size_t size_of(const RingRecord& r) { return r.host.size() + r.line.size(); }
+  const RingRecord& held(std::size_t i) const { return slots_[(oldest_ + i) % slots_.size()]; }
+
+  std::vector<RingRecord> slots_;
+  const std::size_t max_bytes_;
   mutable std::mutex mutex_;
-  std::deque<std::shared_ptr<const RingRecord>> records_;
-  std::size_t bytes_ = 0;
+  std::size_t oldest_ = 0, count_ = 0, bytes_ = 0;
   std::uint64_t last_ = 0;
   std::atomic<bool> wakeup_{false};
 };

@@ -9,7 +9,7 @@ namespace {
 
 std::vector<std::uint64_t> numbers(const RecordRing::Slice& slice) {
   std::vector<std::uint64_t> out;
-  for (const auto& r : slice.records) out.push_back(r->number);
+  for (const auto& r : slice.records) out.push_back(r.number);
   return out;
 }
 
@@ -22,8 +22,8 @@ TEST(RecordRing, KeepsTheNewestRecordsUpToItsCount) {
   auto all = ring.after(0, 5);
   EXPECT_EQ(numbers(all), (std::vector<std::uint64_t>{3, 4, 5}));
   EXPECT_EQ(all.missed, 2u);
-  EXPECT_EQ(all.records.front()->line, "line 3") << "held without its newline";
-  EXPECT_EQ(all.records.front()->host, "web1");
+  EXPECT_EQ(all.records.front().line, "line 3") << "held without its newline";
+  EXPECT_EQ(all.records.front().host, "web1");
 }
 
 TEST(RecordRing, AfterIsBoundedAboveAndSaysWhatItNoLongerHolds) {
@@ -47,7 +47,7 @@ TEST(RecordRing, IsBoundedByBytesButKeepsTheNewestWhateverItsSize) {
   ring.push("h", std::string(10000, 'b'));
   held = ring.after(0, ring.last());
   ASSERT_EQ(held.records.size(), 1u);
-  EXPECT_EQ(held.records[0]->line.size(), 10000u);
+  EXPECT_EQ(held.records[0].line.size(), 10000u);
 }
 
 TEST(RecordRing, WakesOnceAfterPushes) {
