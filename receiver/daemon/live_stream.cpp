@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <chrono>
 #include <limits>
 #include <random>
@@ -59,7 +60,7 @@ bool parse_filter(std::string_view query, tail::Filter& filter, std::string& err
   if (auto level = single(query, "level", error); level && !filter.set_level(*level))
     return error = "level '" + tail::terminal_safe(*level) + "': use emerg .. debug, with + for that and worse", false;
   if (auto grep = single(query, "grep", error); grep && !filter.set_grep(*grep, error))
-    return error = "grep: " + error, false;
+    return error = "grep: " + tail::terminal_safe(error), false;
   if (auto since = single(query, "since", error)) {
     filter.since_us = tail::parse_since(*since, tail::wall_now_us());
     if (!filter.since_us) return error = "since: use RFC 3339 (2026-11-25T21:00:00Z) or 10m, 2h, 1d", false;
@@ -114,7 +115,7 @@ http::Reply LiveStreams::open(std::string_view query, std::string_view last_even
   tail::Filter filter;
   std::string error;
   if (!parse_filter(query, filter, error)) return refuse(400, "bad request: " + error);
-  auto start = start_of(query, last_event_id);
+  auto start = start_of(query, last_event_id, filter.since_us.has_value());
   if (!start) return refuse(400, "bad request: n: a whole number");
   prune();
   if (clients_.size() >= limits_.max_streams) {
@@ -130,7 +131,8 @@ http::Reply LiveStreams::open(std::string_view query, std::string_view last_even
 
 // Where a new stream begins: after the record a reconnecting client last had, or with the last
 // n= records (or those since=) the ring holds, or else with the next record.
-std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, std::string_view last_event_id) const {
+std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, std::string_view last_event_id,
+                                                        bool since) const {
   Start start;
   if (!last_event_id.empty()) {
     if (auto number = number_in(last_event_id, run_)) {
@@ -145,7 +147,7 @@ std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, 
   if (has_n && !n) return std::nullopt;
   if (n) {
     start.last_n = std::min<std::size_t>(static_cast<std::size_t>(*n), limits_.max_backlog);
-  } else if (query.find("since=") == std::string_view::npos) {
+  } else if (!since) {
     start.after = delivered_;
   }
   return start;

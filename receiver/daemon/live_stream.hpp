@@ -108,7 +108,8 @@ class LiveStreams {
     std::optional<std::size_t> last_n;  // of those, only the last N that pass
   };
 
-  std::optional<Start> start_of(std::string_view query, std::string_view last_event_id) const;
+  // Where a stream asked with QUERY begins (SINCE: it has a since= filter); nullopt for a bad n=.
+  std::optional<Start> start_of(std::string_view query, std::string_view last_event_id, bool since) const;
   void attach(std::shared_ptr<http::EventStream> out, tail::Filter filter, const Start& start);
   std::string frame(const RingRecord& record, const tail::Entry& entry) const;
   bool hand(Client& client, std::string_view bytes);
