@@ -131,6 +131,12 @@ def main():
         send("127.0.0.52", [record(6, 1, "a quiet host")], udp)
         eventually(lambda: len(http("GET", f"http://127.0.0.1:{web}/api/hosts")) == 2, "/api/hosts has both hosts")
 
+        with urllib.request.urlopen(f"http://127.0.0.1:{web}/", timeout=10) as reply:
+            assert reply.headers["Content-Type"].startswith("text/html"), reply.headers
+            page = reply.read().decode()
+        for outside in ("http:", "https:", "src=", "<link", "@import", "url("):
+            assert outside not in page, f"the page is self-contained: it has {outside!r}"
+
         browser = Browser(scratch)
         browser.open(f"http://127.0.0.1:{web}/?host=127.0.0.51")
         state = eventually(lambda: (lambda s: s if len(s["rows"]) == 2 and s["panic"] else None)(
