@@ -241,8 +241,8 @@ struct Daemon::ShardThread : net::DatagramHandler {
 
 struct Daemon::WriterThread {
   WriterThread(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards, rlim_t limit,
-               std::chrono::milliseconds interval, RecordRing& live)
-      : writer(config, dir, shards, limit, &live), timer(io), flush_interval(interval) {}
+               std::chrono::milliseconds interval)
+      : writer(config, dir, shards, limit), timer(io), flush_interval(interval) {}
 
   void tick() {
     auto now = wire::MonoTime::clock::now();
@@ -289,8 +289,7 @@ Daemon::Daemon(asio::io_context& io, const config::ReceiverConfig& config, Confi
       status_timer_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP) {
   unsigned count = receive_threads(config);
-  writer_ =
-      std::make_unique<WriterThread>(config, log_dir_, count, descriptor_limit_, config.flush_interval, live_ring_);
+  writer_ = std::make_unique<WriterThread>(config, log_dir_, count, descriptor_limit_, config.flush_interval);
   // Which hosts have a directory already, read once here, before any datagram: from now on only
   // the writer touches the log directory for the consoles.
   hosts::KnownHosts known(hosts::KnownHosts::hash_all(log_dir_.host_names()));
@@ -390,6 +389,7 @@ void Daemon::open_http() {
   if (!token) token = http_token(config_, http_->on_loopback(), http_->name());
   notice(Severity::info, "listening on " + http_->name() + " for /, /metrics, /api/hosts and /api/stream");
   http_->start(*token);
+  writer_->writer.show_live_to(live_ring_);  // its thread starts after this
 }
 
 void Daemon::on_get(const http::Request& request, std::function<void(http::Reply)> reply) {

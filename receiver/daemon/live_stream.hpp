@@ -2,11 +2,12 @@
 // of the JSON objects `tail -o json` prints, to every client whose filters
 // (tail's: host glob, level, grep, since) want them.
 //
-// The writer hands each finished line to a RecordRing, a bounded ring of the
-// most recent ones, and wakes the main thread at most once per batch; the
-// LiveStreams there read the ring and write to each client's bounded queue.
-// The writer never waits for a client: it waits, for a moment, only for the
-// ring's lock, which the main thread holds while it copies pointers out.
+// While the HTTP side is open the writer hands each finished line to a
+// RecordRing, a bounded ring of the most recent ones, and wakes the main
+// thread at most once per batch; the LiveStreams there read the ring and write
+// to each client's bounded queue. The writer never waits for a client: it
+// waits, for a moment, only for the ring's lock, which the main thread holds
+// while it copies the records it asked for (at most the ring: 8 MiB).
 // Each record's event id is RUN-N, N counting from 1 in this run of the
 // daemon, so a reconnecting EventSource (Last-Event-ID) resumes where it was,
 // or hears how many records went past while it was away.

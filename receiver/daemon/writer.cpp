@@ -78,12 +78,11 @@ unsigned reserved_descriptors() {
 }
 
 Writer::Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,
-               rlim_t descriptor_limit, RecordRing* live)
+               rlim_t descriptor_limit)
     : config_(config),
       dir_(dir),
       descriptor_limit_(descriptor_limit),
       files_(dir, file_settings(config, descriptor_limit)),
-      live_(live),
       replies_(shards),
       disk_(dir, disk_quotas(config)) {
   if (config.journal) journal_.emplace();

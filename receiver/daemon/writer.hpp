@@ -45,14 +45,16 @@ struct WriterFigures {
 
 class Writer {
  public:
-  // Writes under DIR for SHARDS shards. DESCRIPTOR_LIMIT bounds the files it keeps open. Each
-  // line written goes to LIVE too, if given (for /api/stream).
+  // Writes under DIR for SHARDS shards. DESCRIPTOR_LIMIT bounds the files it keeps open.
   Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,
-         rlim_t descriptor_limit, RecordRing* live = nullptr);
+         rlim_t descriptor_limit);
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  // From now on each line written goes to LIVE too (for /api/stream): called before the writer
+  // runs, only when the HTTP side is open, so that without it the lines cost nothing more.
+  void show_live_to(RecordRing& live) { live_ = &live; }
   // SIGHUP: the new config, and every file reopened (after an outside rotation).
   void configure(const config::ReceiverConfig& config);
   // Carries out shard SHARD's messages in order; their lines are written at the next advance().
@@ -114,7 +116,7 @@ class Writer {
   sinks::FileSink files_;
   std::optional<sinks::JournalSink> journal_;
   std::vector<std::unique_ptr<forward::Forwarder>> forwards_;
-  RecordRing* live_;
+  RecordRing* live_ = nullptr;
   std::string live_line_;  // reused: the line as console.log has it
   sinks::TimeFormatter live_time_;
   std::unordered_map<HostKey, std::unique_ptr<Host>, hosts::HostKeyHash> hosts_;
