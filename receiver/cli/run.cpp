@@ -84,7 +84,7 @@ Command add_run(CLI::App& app) {
       ->check(config::listen_address_error);
   app.add_option("--log-dir", options->log_dir, "where per-host logs go (default /var/log/lastgasp)");
   app.add_option("--http", options->http,
-                 "ADDR:PORT for /metrics and /api/hosts, \"\" for none (default 127.0.0.1:9666); anywhere but "
+                 "ADDR:PORT for the web page, /metrics and the APIs, \"\" for none (default 127.0.0.1:9666); anywhere but "
                  "loopback needs http_token_file")
       ->check([](const std::string& text) { return text.empty() ? std::string() : config::listen_address_error(text); });
   app.add_flag("--journal", options->journal, "also write every record to the systemd journal");

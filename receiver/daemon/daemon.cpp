@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "http/web_page.hpp"
 #include "net/listen_address.hpp"
 #include "net/steering.hpp"
 #include "net/udp_listener.hpp"
@@ -40,6 +41,9 @@ constexpr std::size_t kSpareBatches = 4;
 constexpr std::uint64_t kWriterBacklogBytes = 128u << 20;
 // HTTP requests waiting at once for the writer's host rows; past it they are answered 503.
 constexpr std::size_t kMaxRowsWaiters = 64;
+// The latest records, for /api/stream to replay and resume from.
+constexpr std::size_t kLiveRecords = 4096;
+constexpr std::size_t kLiveBytes = 8u << 20;
 
 // Raises the soft descriptor limit to the hard one (a shell's 1024 is far too few for a
 // fleet) and returns the soft limit in force.
@@ -280,6 +284,8 @@ Daemon::Daemon(asio::io_context& io, const config::ReceiverConfig& config, Confi
       allow_(config.allow),
       pstore_(log_dir_, pstore_quota(config)),
       tcp_(std::make_shared<net::TcpBudget>(tcp_limits(config))),
+      live_ring_(kLiveRecords, kLiveBytes),
+      live_(io, live_ring_),
       status_timer_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP) {
   unsigned count = receive_threads(config);
@@ -399,13 +405,19 @@ void Daemon::open_http() {
     return;
   }
   if (!token) token = http_token(config_, http_->on_loopback(), http_->name());
-  notice(Severity::info, "listening on " + http_->name() + " for /metrics and /api/hosts");
+  notice(Severity::info, "listening on " + http_->name() + " for /, /metrics, /api/hosts and /api/stream");
   http_->start(*token);
+  writer_->writer.show_live_to(live_ring_);  // its thread starts after this
 }
 
-void Daemon::on_get(std::string_view path, std::string_view query, std::function<void(http::Reply)> reply) {
+void Daemon::on_get(const http::Request& request, std::function<void(http::Reply)> reply) {
+  const std::string_view path = request.path, query = request.query;
   RowsWaiter answer;
-  if (path == "/metrics") {
+  if (path == "/api/stream") {
+    return reply(live_.open(query, request.last_event_id));
+  } else if (path == "/") {
+    return reply({200, "text/html; charset=utf-8", std::string(http::web_page())});
+  } else if (path == "/metrics") {
     answer = [this, reply](std::vector<tail::HostRow> rows) {
       reply({200, kMetricsContentType, render_metrics(metrics_input(std::move(rows)))});
     };
@@ -418,7 +430,7 @@ void Daemon::on_get(std::string_view path, std::string_view query, std::function
       reply({200, "application/json", json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"});
     };
   } else {
-    return reply({404, "text/plain; charset=utf-8", "no such page: try /metrics or /api/hosts\n"});
+    return reply({404, "text/plain; charset=utf-8", "no such page: try /, /metrics, /api/hosts or /api/stream\n"});
   }
   if (!with_host_rows(std::move(answer)))
     reply({503, "text/plain; charset=utf-8", "too many requests waiting for the writer thread\n"});
@@ -451,6 +463,8 @@ MetricsInput Daemon::metrics_input(std::vector<tail::HostRow> rows) const {
   in.pstore_over_quota = pstore_.quota_refusals();
   in.http = http_->counters();
   in.http_connections = http_->connections();
+  in.streams = live_.counters();
+  in.streams_open = live_.open_streams();
   in.hosts = std::move(rows);
   in.now_us = tail::wall_now_us();
   in.silent_after_us = std::chrono::microseconds(config_.silent_after).count();
@@ -483,12 +497,18 @@ void Daemon::hand_to_writer(unsigned shard, std::vector<ToWriter> batch) {
   asio::post(writer_->io, [this, shard, bytes, batch = std::move(batch)]() mutable {
     writer_->writer.apply(shard, batch, wire::MonoTime::clock::now());
     writer_backlog_.fetch_sub(bytes, std::memory_order_relaxed);
+    wake_live_streams();
     ShardThread& to = *shards_[shard];
     to.give_back(std::move(batch));
     std::vector<HostLoaded> replies = writer_->writer.take_replies(shard);
     if (replies.empty()) return;
     asio::post(to.io, [&to, replies = std::move(replies)]() mutable { to.loaded(std::move(replies)); });
   });
+}
+
+// On the writer's thread, after it wrote: one wake-up for the main thread however many lines.
+void Daemon::wake_live_streams() {
+  if (live_ring_.take_wakeup()) asio::post(io_, [this] { live_.deliver(); });
 }
 
 void Daemon::step_datagram(const sockaddr* source, socklen_t source_len, std::string_view payload,
@@ -585,9 +605,10 @@ std::string Daemon::on_pstore(const hosts::SenderAddress& peer, wire::PstoreReco
   wire::append_escaped_value(sender.value, record.host_name);
   event.record.fields.push_back(std::move(sender));
   std::string answer = "OK stored sha256=" + record.sha256 + "\n";
-  asio::post(writer_->io, [w = writer_.get(), key = peer.bytes, name, address = peer.text(), event = std::move(event),
+  asio::post(writer_->io, [this, key = peer.bytes, name, address = peer.text(), event = std::move(event),
                            content = std::move(record.bytes)]() mutable {
-    w->writer.pstore_arrived(key, name, address, std::move(event), content, wire::MonoTime::clock::now());
+    writer_->writer.pstore_arrived(key, name, address, std::move(event), content, wire::MonoTime::clock::now());
+    wake_live_streams();
   });
   return answer;
 }
@@ -632,6 +653,7 @@ void Daemon::stop() {
   stopped_ = true;
   sd_notify(0, "STOPPING=1");
   for (auto& endpoint : endpoints_) endpoint->close();
+  live_.close_all();
   if (http_) http_->close();
   if (running_) {
     stop_threads();

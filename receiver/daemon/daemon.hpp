@@ -27,6 +27,7 @@
 #include "http/http_server.hpp"
 #include "metrics.hpp"
 #include "hosts/host_table.hpp"
+#include "live_stream.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "net/udp_listener.hpp"
 #include "receiver_config.hpp"
@@ -62,8 +63,8 @@ class Daemon : public net::TcpHandler, public http::Routes {
   std::string on_pstore(const hosts::SenderAddress& peer, wire::PstoreRecord record) override;
   void on_verify(const hosts::SenderAddress& peer, const std::string& token, std::chrono::milliseconds wait,
                  std::function<void(std::string)> reply) override;
-  // /metrics and /api/hosts.
-  void on_get(std::string_view path, std::string_view query, std::function<void(http::Reply)> reply) override;
+  // /metrics, /api/hosts, /api/stream and the page at /.
+  void on_get(const http::Request& request, std::function<void(http::Reply)> reply) override;
 
  private:
   struct ShardThread;
@@ -74,6 +75,7 @@ class Daemon : public net::TcpHandler, public http::Routes {
   // Under socket activation: which settings the socket unit overrides, and what cannot work.
   void say_what_activation_changes() const;
   void hand_to_writer(unsigned shard, std::vector<ToWriter> batch);
+  void wake_live_streams();
   void pump_inline(wire::MonoTime now);
   void stop_threads();
   void watch_signals();
@@ -105,6 +107,8 @@ class Daemon : public net::TcpHandler, public http::Routes {
   bool socket_activated_ = false;  // systemd passed the sockets
   int http_fd_ = -1;               // the one it named "http", if any
   std::vector<RowsWaiter> rows_waiters_;  // HTTP requests waiting for the writer's host rows
+  RecordRing live_ring_;    // the writer's latest lines, for /api/stream
+  LiveStreams live_;
   std::unique_ptr<WriterThread> writer_;
   std::vector<std::unique_ptr<ShardThread>> shards_;
   std::atomic<std::uint64_t> writer_backlog_{0};   // bytes handed to the writer, not yet taken

@@ -192,6 +192,15 @@ void receiver_series(Exposition& e, const MetricsInput& in) {
       .sample(in.tcp_sessions);
   e.family("lastgasp_http_requests_total", "counter", "HTTP requests read whole.").sample(in.http.requests);
   e.family("lastgasp_http_connections", "gauge", "Open HTTP connections.").sample(in.http_connections);
+  e.family("lastgasp_http_streams", "gauge", "Open /api/stream event streams.").sample(in.streams_open);
+  e.family("lastgasp_http_streams_opened_total", "counter", "/api/stream event streams opened.")
+      .sample(in.streams.opened);
+  e.family("lastgasp_http_streams_dropped_total", "counter", "/api/stream clients let go, by reason.")
+      .sample({{"reason", "too_slow"}}, in.streams.dropped)
+      .sample({{"reason", "over_cap"}}, in.streams.refused);
+  e.family("lastgasp_http_stream_records_lost_total", "counter",
+           "Records that left the ring of recent records before the streams were given them.")
+      .sample(in.streams.lost);
   e.family("lastgasp_write_backlog_bytes", "gauge", "Bytes received and not yet written.")
       .sample(w.unwritten_bytes + in.writer_backlog);
 }

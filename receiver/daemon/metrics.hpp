@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "http/http_server.hpp"
+#include "live_stream.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "net/udp_listener.hpp"
 #include "shard.hpp"
@@ -35,6 +36,8 @@ struct MetricsInput {
   std::uint64_t pstore_over_quota = 0;
   http::HttpCounters http;
   unsigned http_connections = 0;
+  StreamCounters streams;  // /api/stream
+  unsigned streams_open = 0;
   std::vector<tail::HostRow> hosts;  // at most max_hosts
   std::int64_t now_us = 0;
   std::int64_t silent_after_us = 0;

@@ -163,12 +163,22 @@ void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::Mo
   files_.write(host.files, event, message.src, now);
   if (journal_) journal_->write(host.files.name, host.state.boots, event);
   forward(host, message.src, event);
+  show_live(host, message.src, event);
   if (event.type == stream::EventType::incident) saves_first_.push_back(key);
   if (!verifies_.empty() && event.type == stream::EventType::record) answer_verifies(key, host, event);
 }
 
 void Writer::forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event) {
   for (auto& f : forwards_) f->write(host.files.name, host.state.boots, src, event);
+}
+
+// The line console.log has, made again rather than taken from the sink: the sink may have
+// written it already, or still hold it for a host whose log is being opened.
+void Writer::show_live(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event) {
+  if (!live_) return;
+  live_line_.clear();
+  sinks::append_log_line(live_line_, event, src, live_time_);
+  live_->push(host.files.name, live_line_);
 }
 
 void Writer::forget(const HostKey& key) {
@@ -188,6 +198,7 @@ void Writer::pstore_arrived(const HostKey& key, const std::string& name, const s
     files_.write_pstore(host.files, event, content, now);
     if (journal_) journal_->write(host.files.name, host.state.boots, event);
     forward(host, std::nullopt, event);
+    show_live(host, std::nullopt, event);
     save_state(host);
   });
 }

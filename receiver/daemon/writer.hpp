@@ -22,6 +22,7 @@
 #include "guard.hpp"
 #include "hosts/host_state.hpp"
 #include "hosts/sender_address.hpp"
+#include "live_stream.hpp"
 #include "messages.hpp"
 #include "receiver_config.hpp"
 #include "sinks/disk_worker.hpp"
@@ -51,6 +52,9 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  // From now on each line written goes to LIVE too (for /api/stream): called before the writer
+  // runs, only when the HTTP side is open, so that without it the lines cost nothing more.
+  void show_live_to(RecordRing& live) { live_ = &live; }
   // SIGHUP: the new config, and every file reopened (after an outside rotation).
   void configure(const config::ReceiverConfig& config);
   // Carries out shard SHARD's messages in order; their lines are written at the next advance().
@@ -103,6 +107,7 @@ class Writer {
   void housekeeping(wire::MonoTime now);
   void tend_disk(wire::MonoTime now);
   void forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
+  void show_live(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
 
   config::ReceiverConfig config_;
   const sinks::LogDirectory& dir_;
@@ -111,6 +116,9 @@ class Writer {
   sinks::FileSink files_;
   std::optional<sinks::JournalSink> journal_;
   std::vector<std::unique_ptr<forward::Forwarder>> forwards_;
+  RecordRing* live_ = nullptr;
+  std::string live_line_;  // reused: the line as console.log has it
+  sinks::TimeFormatter live_time_;
   std::unordered_map<HostKey, std::unique_ptr<Host>, hosts::HostKeyHash> hosts_;
   std::vector<std::vector<HostLoaded>> replies_;  // per shard
   std::vector<VerifyWaiter> verifies_;

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -52,6 +53,49 @@ std::optional<long> query_number(std::string_view query, std::string_view key) {
   return std::nullopt;
 }
 
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] != '%') {
+      out += text[i];
+    } else {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int high = hex_digit(text[i + 1]), low = hex_digit(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> query_values(std::string_view query, std::string_view key) {
+  std::vector<std::string> values;
+  while (!query.empty()) {
+    std::string_view pair = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(query.size(), pair.size() + 1));
+    if (pair.size() < key.size() + 1 || !pair.starts_with(key) || pair[key.size()] != '=') continue;
+    auto value = percent_decode(pair.substr(key.size() + 1));
+    if (!value) return std::nullopt;
+    values.push_back(std::move(*value));
+  }
+  return values;
+}
+
 Token::Token(std::string_view secret) : required_(true), digest_(sha256(secret)) {}
 
 // Digests of equal length compared with CRYPTO_memcmp: the time taken says nothing of how much
@@ -67,8 +111,9 @@ bool Token::accepts(std::string_view authorization) const {
 }
 
 // One connection: read a request, answer it, and again while the peer keeps the connection
-// alive; closes on any error, a deadline, or when the server closes.
-class HttpSession : public net::Session, public std::enable_shared_from_this<HttpSession> {
+// alive; closes on any error, a deadline, or when the server closes. An event stream's reply
+// keeps it to the end: written from a bounded queue, each write under the deadline.
+class HttpSession : public net::Session, public EventStream, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, const Token& token, Routes& routes, const HttpLimits& limits,
               std::shared_ptr<HttpCounters> counters)
@@ -86,6 +131,7 @@ class HttpSession : public net::Session, public std::enable_shared_from_this<Htt
   }
 
   void close() override {
+    finishing_ = true;
     answer_deadline_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -131,12 +177,13 @@ class HttpSession : public net::Session, public std::enable_shared_from_this<Htt
     }
     std::string_view target = std_view(request.target());
     std::size_t question = target.find('?');
-    ask(target.substr(0, question), question == std::string_view::npos ? "" : target.substr(question + 1));
+    ask({target.substr(0, question), question == std::string_view::npos ? "" : target.substr(question + 1),
+         std_view(request["Last-Event-ID"])});
   }
 
   // The answer may come later (from the writer's thread, posted back here): until it does no
   // read is pending, so the deadline is a timer of our own.
-  void ask(std::string_view path, std::string_view query) {
+  void ask(const Request& request) {
     waiting_ = true;
     answer_deadline_.expires_after(limits_.answer_timeout);
     answer_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -145,13 +192,72 @@ class HttpSession : public net::Session, public std::enable_shared_from_this<Htt
       self->keep_alive_ = false;
       self->send(self->make(bhttp::status::service_unavailable, "no answer in time: the receiver is busy\n"));
     });
-    routes_.on_get(path, query, [self = shared_from_this()](Reply reply) {
+    routes_.on_get(request, [self = shared_from_this()](Reply reply) {
       if (!self->waiting_) return;  // answered 503 already
       self->waiting_ = false;
       self->answer_deadline_.cancel();
+      if (reply.stream && reply.status == 200 && !self->head_only_) return self->begin_stream(std::move(reply));
       auto response = self->make(static_cast<bhttp::status>(reply.status), std::move(reply.body));
       response.set(bhttp::field::content_type, reply.content_type);
       self->send(std::move(response));
+    });
+  }
+
+  // The head, framed by the connection's close (no length, no chunks: what every EventSource
+  // reads), then the reply's body; from here the Routes write through send() and finish().
+  void begin_stream(Reply reply) {
+    beast::error_code ignored;
+    stream_.socket().set_option(asio::socket_base::send_buffer_size(limits_.stream_send_buffer), ignored);
+    queued_ =
+        "HTTP/1.1 200 OK\r\nServer: lastgasp-receiver\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n" +
+        reply.body;
+    watch_for_close();
+    reply.stream(shared_from_this());
+    pump();
+  }
+
+  // A client says nothing more on a stream: whatever it sends is read and dropped, and its
+  // end (or an error) closes the stream at once rather than at the next write.
+  void watch_for_close() {
+    stream_.socket().async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->watch_for_close();
+    });
+  }
+
+  bool send(std::string_view bytes) override {
+    if (!is_open()) return false;
+    if (queued_.size() + bytes.size() > limits_.stream_queue_bytes) return false;
+    queued_.append(bytes);
+    pump();
+    return true;
+  }
+
+  void finish(std::string_view bytes) override {
+    if (!is_open()) return;
+    queued_.assign(bytes);
+    finishing_ = true;
+    pump();
+  }
+
+  bool is_open() const override { return !finishing_ && stream_.socket().is_open(); }
+
+  void pump() {
+    if (writing_) return;
+    if (queued_.empty()) {
+      if (finishing_) close();
+      return;
+    }
+    writing_ = true;
+    in_flight_.swap(queued_);
+    queued_.clear();
+    stream_.expires_after(limits_.timeout);
+    asio::async_write(stream_, asio::buffer(in_flight_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->writing_ = false;
+      self->in_flight_.clear();
+      if (ec) return self->close();
+      self->pump();
     });
   }
 
@@ -201,6 +307,11 @@ class HttpSession : public net::Session, public std::enable_shared_from_this<Htt
   bool head_only_ = false;
   bool keep_alive_ = false;
   bool waiting_ = false;  // for the Routes' answer
+  // An event stream's: what waits, what is being written, and whether it is ending.
+  std::string queued_, in_flight_;
+  std::array<char, 512> discard_{};
+  bool writing_ = false;
+  bool finishing_ = false;
 };
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& address, Routes& routes, HttpLimits limits)

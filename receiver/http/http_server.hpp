@@ -1,4 +1,4 @@
-// The receiver's read-only HTTP side (/metrics, /api/hosts), on the daemon's
+// The receiver's read-only HTTP side (/metrics, /api/hosts, /api/stream, /), on the daemon's
 // main event loop. Built as Beast's own async server examples are: a listener
 // that accepts, and one session per connection that owns its lifetime through
 // its handlers, reachable through a weak_ptr so the server can close it on
@@ -26,18 +26,38 @@
 
 namespace lastgasp::http {
 
+// An open text/event-stream reply, on the server's thread. Its queue is bounded: a client that
+// does not read is let go, never waited for.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // Queues BYTES; false, queuing nothing, when they would pass the queue's bound.
+  virtual bool send(std::string_view bytes) = 0;
+  // Drops what is queued, sends BYTES (past the bound) and closes: the last word to a client
+  // let go.
+  virtual void finish(std::string_view bytes) = 0;
+  virtual bool is_open() const = 0;
+};
+
 struct Reply {
   unsigned status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Set, a 200 stays open as text/event-stream: BODY goes first, then this is handed the stream.
+  std::function<void(std::shared_ptr<EventStream>)> stream = {};
+};
+
+struct Request {
+  std::string_view path;
+  std::string_view query;          // the text after '?', maybe empty
+  std::string_view last_event_id;  // the Last-Event-ID header of a reconnecting EventSource
 };
 
 class Routes {
  public:
   virtual ~Routes() = default;
-  // Answers a GET (or HEAD) of PATH with QUERY (the text after '?', maybe empty) through REPLY,
-  // on the server's thread, now or later.
-  virtual void on_get(std::string_view path, std::string_view query, std::function<void(Reply)> reply) = 0;
+  // Answers a GET (or HEAD) of REQUEST through REPLY, on the server's thread, now or later.
+  virtual void on_get(const Request& request, std::function<void(Reply)> reply) = 0;
 };
 
 struct HttpLimits {
@@ -48,6 +68,10 @@ struct HttpLimits {
   std::chrono::milliseconds timeout{10'000};
   // For the answer to a request (the writer may be stuck on a hung disk): then 503.
   std::chrono::milliseconds answer_timeout{5'000};
+  // What an event stream may have queued beyond what is being written, and the kernel's send
+  // buffer under it (fixed, so that the bound means what it says).
+  std::size_t stream_queue_bytes = 256u << 10;
+  int stream_send_buffer = 64 << 10;
 };
 
 struct HttpCounters {
@@ -71,9 +95,11 @@ class Token {
   std::array<unsigned char, 32> digest_{};
 };
 
-// The whole number KEY has in QUERY ("a=1&b=2"), if it has one: nothing else of a query is
-// read, so nothing else can be smuggled through one.
+// The whole number KEY has in QUERY ("a=1&b=2"), if it has one.
 std::optional<long> query_number(std::string_view query, std::string_view key);
+// Every value KEY has in QUERY, percent-decoded ('+' is a space); nullopt when one is not
+// well-formed percent-encoding.
+std::optional<std::vector<std::string>> query_values(std::string_view query, std::string_view key);
 
 class HttpServer {
  public:

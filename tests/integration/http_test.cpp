@@ -105,7 +105,7 @@ class Http : public ::testing::Test {
                            << "\"]\nhttp_listen = \"127.0.0.1:" << http_ << "\"\nsilent_after_s = 600\n";
     rx_ = std::make_unique<ReceiverProcess>(
         std::vector<std::string>{"--config", config_.string(), "--http", "127.0.0.1:" + std::to_string(http_)},
-        "for /metrics");
+        "for /, /metrics");
   }
   void plant_host(const std::string& name) {
     std::filesystem::create_directories(logs_.path() / name);
@@ -222,7 +222,7 @@ TEST_F(Http, ReadOnlyUnknownPathsAndTraversal) {
     EXPECT_EQ(r.status, 405) << method;
     EXPECT_NE(r.head.find("Allow: GET, HEAD"), std::string::npos) << r.head;
   }
-  for (const char* target : {"/", "/../../etc/passwd", "/metrics/../api/hosts", "/%2e%2e/state.json",
+  for (const char* target : {"/index.html", "/../../etc/passwd", "/metrics/../api/hosts", "/%2e%2e/state.json",
                              "/127.0.0.11/console.log", "//metrics"})
     EXPECT_EQ(get(http_, target).status, 404) << target;
   EXPECT_EQ(get(http_, "/metrics?x=1").status, 200);
@@ -291,7 +291,7 @@ TEST(HttpToken, OffLoopbackOnlyTheRightBearerTokenIsAnswered) {
   std::ofstream(scratch.path() / "rx.toml") << "http_token_file = \"" << (scratch.path() / "token").string() << "\"\n";
   ReceiverProcess rx({"--config", (scratch.path() / "rx.toml").string(), "--listen", "127.0.0.1:" + std::to_string(port),
                       "--log-dir", logs.path().string(), "--http", "0.0.0.0:" + std::to_string(http)},
-                     "for /metrics");
+                     "for /, /metrics");
   Response none = get(http, "/metrics");
   EXPECT_EQ(none.status, 401);
   EXPECT_NE(none.head.find("WWW-Authenticate: Bearer"), std::string::npos) << none.head;

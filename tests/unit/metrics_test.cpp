@@ -57,6 +57,18 @@ TEST(HttpQuery, OnlyAWholeNonNegativeNumberForTheKey) {
   EXPECT_EQ(http::query_number("", "silent_after"), std::nullopt);
 }
 
+TEST(HttpQuery, ValuesArePercentDecodedAndAllOfThemKept) {
+  using Values = std::optional<std::vector<std::string>>;
+  EXPECT_EQ(http::query_values("host=web%2A&level=err%2B&host=db+1", "host"), (Values{{"web*", "db 1"}}));
+  EXPECT_EQ(http::query_values("hostx=a&xhost=b", "host"), Values{std::vector<std::string>{}});
+  EXPECT_EQ(http::query_values("grep=%3Cscript%3E", "grep"), Values{{"<script>"}});
+  EXPECT_EQ(http::query_values("grep=", "grep"), Values{{""}});
+  EXPECT_EQ(http::query_values("grep=%00a", "grep"), Values{{std::string("\0a", 2)}}) << "a byte, for RE2 to judge";
+  EXPECT_EQ(http::query_values("grep=%zz", "grep"), std::nullopt);
+  EXPECT_EQ(http::query_values("grep=%4", "grep"), std::nullopt);
+  EXPECT_EQ(http::query_values("grep=%", "grep"), std::nullopt);
+}
+
 TEST(HttpToken, OnlyTheBearerTokenItself) {
   http::Token none;
   EXPECT_TRUE(none.accepts(""));

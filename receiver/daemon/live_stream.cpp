@@ -1,0 +1,246 @@
+#include "live_stream.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <chrono>
+#include <limits>
+#include <random>
+
+#include "tail/host_rows.hpp"
+#include "tail/render.hpp"
+
+namespace lastgasp::daemon {
+
+namespace {
+
+constexpr std::string_view kHello = ": lastgasp-receiver /api/stream\nretry: 1000\n\n";
+constexpr std::string_view kDropped =
+    "event: dropped\ndata: {\"reason\":\"the client read too slowly: its queue was full\"}\n\n";
+constexpr std::string_view kKeepalive = ": keepalive\n\n";
+
+http::Reply refuse(unsigned status, std::string text) { return {status, "text/plain; charset=utf-8", text + "\n"}; }
+
+std::string lost_event(std::uint64_t missed) {
+  return "event: lost\ndata: {\"missed\":" + std::to_string(missed) + "}\n\n";
+}
+
+// A run id no two starts of the daemon share, so that an id from before a restart is known
+// for what it is.
+std::string new_run_id() {
+  std::random_device random;
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", static_cast<unsigned>(random()));
+  return text;
+}
+
+// "RUN-N" -> N, when RUN is this run's.
+std::optional<std::uint64_t> number_in(std::string_view id, std::string_view run) {
+  if (id.size() <= run.size() + 1 || !id.starts_with(run) || id[run.size()] != '-') return std::nullopt;
+  std::string_view digits = id.substr(run.size() + 1);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return n;
+}
+
+std::optional<std::string> single(std::string_view query, std::string_view key, std::string& error) {
+  auto values = http::query_values(query, key);
+  if (!values) error = std::string(key) + ": not well-formed percent-encoding";
+  if (!values || values->empty()) return std::nullopt;
+  return values->back();
+}
+
+// tail's filters from QUERY (host=GLOB repeatable, level=err+, grep=RE, since=10m); false with
+// ERROR saying why on a bad one.
+bool parse_filter(std::string_view query, tail::Filter& filter, std::string& error) {
+  auto hosts = http::query_values(query, "host");
+  if (!hosts) return error = "host: not well-formed percent-encoding", false;
+  filter.host_globs = std::move(*hosts);
+  if (auto level = single(query, "level", error); level && !filter.set_level(*level))
+    return error = "level '" + tail::terminal_safe(*level) + "': use emerg .. debug, with + for that and worse", false;
+  if (auto grep = single(query, "grep", error); grep && !filter.set_grep(*grep, error))
+    return error = "grep: " + tail::terminal_safe(error), false;
+  if (auto since = single(query, "since", error)) {
+    filter.since_us = tail::parse_since(*since, tail::wall_now_us());
+    if (!filter.since_us) return error = "since: use RFC 3339 (2026-11-25T21:00:00Z) or 10m, 2h, 1d", false;
+  }
+  return error.empty();
+}
+
+}  // namespace
+
+void RecordRing::push(std::string_view host, std::string_view line) {
+  if (line.ends_with('\n')) line.remove_suffix(1);
+  {
+    std::lock_guard lock(mutex_);
+    std::size_t size = host.size() + line.size();
+    while (count_ && (count_ == slots_.size() || bytes_ + size > max_bytes_)) {
+      bytes_ -= size_of(held(0));
+      oldest_ = (oldest_ + 1) % slots_.size();
+      --count_;
+    }
+    RingRecord& slot = slots_[(oldest_ + count_) % slots_.size()];
+    slot.number = ++last_;
+    slot.host.assign(host);
+    slot.line.assign(line);
+    bytes_ += size;
+    ++count_;
+  }
+  wakeup_.store(true, std::memory_order_release);
+}
+
+RecordRing::Slice RecordRing::after(std::uint64_t after, std::uint64_t up_to) const {
+  Slice slice;
+  std::lock_guard lock(mutex_);
+  if (count_ == 0 || after >= up_to) return slice;
+  std::uint64_t first = held(0).number;
+  if (after + 1 < first) slice.missed = std::min(first, up_to + 1) - after - 1;
+  std::uint64_t from = std::max(after + 1, first);
+  for (std::size_t i = from - first; i < count_ && held(i).number <= up_to; ++i) slice.records.push_back(held(i));
+  return slice;
+}
+
+std::uint64_t RecordRing::last() const {
+  std::lock_guard lock(mutex_);
+  return last_;
+}
+
+LiveStreams::LiveStreams(boost::asio::io_context& io, const RecordRing& ring, StreamLimits limits)
+    : ring_(ring), limits_(limits), run_(new_run_id()), keepalive_timer_(io) {}
+
+std::string LiveStreams::event_id(std::uint64_t number) const { return run_ + "-" + std::to_string(number); }
+
+http::Reply LiveStreams::open(std::string_view query, std::string_view last_event_id) {
+  tail::Filter filter;
+  std::string error;
+  if (!parse_filter(query, filter, error)) return refuse(400, "bad request: " + error);
+  auto start = start_of(query, last_event_id, filter.since_us.has_value());
+  if (!start) return refuse(400, "bad request: n: a whole number");
+  prune();
+  if (clients_.size() >= limits_.max_streams) {
+    ++counters_.refused;
+    return refuse(503, "too many open streams (" + std::to_string(limits_.max_streams) + "), later");
+  }
+  http::Reply reply{200, "text/event-stream", std::string(kHello)};
+  reply.stream = [this, filter = std::move(filter), start = *start](std::shared_ptr<http::EventStream> out) {
+    attach(std::move(out), filter, start);
+  };
+  return reply;
+}
+
+// Where a new stream begins: after the record a reconnecting client last had, or with the last
+// n= records (or those since=) the ring holds, or else with the next record.
+std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, std::string_view last_event_id,
+                                                        bool since) const {
+  Start start;
+  if (!last_event_id.empty()) {
+    if (auto number = number_in(last_event_id, run_)) {
+      start.after = std::min(*number, delivered_);
+    } else {
+      start.lost = "event: lost\ndata: {\"missed\":null,\"reason\":\"the receiver restarted since that event\"}\n\n";
+    }
+    return start;
+  }
+  bool has_n = query.starts_with("n=") || query.find("&n=") != std::string_view::npos;
+  auto n = http::query_number(query, "n");
+  if (has_n && !n) return std::nullopt;
+  if (n) {
+    start.last_n = std::min<std::size_t>(static_cast<std::size_t>(*n), limits_.max_backlog);
+  } else if (!since) {
+    start.after = delivered_;
+  }
+  return start;
+}
+
+// The replay, then live records: a replay larger than the queue keeps its newest records, and
+// says how many it left out.
+void LiveStreams::attach(std::shared_ptr<http::EventStream> out, tail::Filter filter, const Start& start) {
+  ++counters_.opened;
+  RecordRing::Slice slice = ring_.after(start.after, delivered_);
+  std::vector<std::string> frames;
+  for (const RingRecord& record : slice.records) {
+    auto entry = tail::Entry::parse(record.host, record.line);
+    if (entry && filter.wants_host(record.host) && filter.wants(*entry)) frames.push_back(frame(record, *entry));
+  }
+  std::size_t skip = start.last_n && frames.size() > *start.last_n ? frames.size() - *start.last_n : 0;
+  std::size_t bytes = 0, keep_from = frames.size();
+  while (keep_from > skip && bytes + frames[keep_from - 1].size() <= limits_.replay_bytes)
+    bytes += frames[--keep_from].size();
+  std::uint64_t missed = slice.missed + (keep_from - skip);
+  clients_.push_back({std::move(out), std::move(filter)});
+  Client& client = clients_.back();
+  if (!start.lost.empty()) hand(client, start.lost);
+  else if (missed && !start.last_n) hand(client, lost_event(missed));
+  for (std::size_t i = keep_from; i < frames.size(); ++i) hand(client, frames[i]);
+  if (!keepalive_armed_) keepalive();
+}
+
+std::string LiveStreams::frame(const RingRecord& record, const tail::Entry& entry) const {
+  std::string json = tail::render(entry, {.json = true});  // one line, '\n' included
+  return "id: " + event_id(record.number) + "\ndata: " + json + "\n";
+}
+
+// A stream that cannot take more is told so and let go.
+bool LiveStreams::hand(Client& client, std::string_view bytes) {
+  if (client.out->send(bytes)) return true;
+  if (client.out->is_open()) {
+    ++counters_.dropped;
+    client.out->finish(kDropped);
+  }
+  return false;
+}
+
+void LiveStreams::deliver() {
+  prune();
+  if (clients_.empty()) {
+    delivered_ = ring_.last();
+    return;
+  }
+  RecordRing::Slice slice = ring_.after(delivered_, std::numeric_limits<std::uint64_t>::max());
+  if (slice.missed) {
+    counters_.lost += slice.missed;
+    for (Client& client : clients_) hand(client, lost_event(slice.missed));
+  }
+  delivered_ += slice.missed;
+  for (const RingRecord& record : slice.records) {
+    delivered_ = record.number;
+    auto entry = tail::Entry::parse(record.host, record.line);
+    if (!entry) continue;
+    std::string framed;  // made once, for the first stream that wants it
+    for (Client& client : clients_) {
+      if (!client.out->is_open() || !client.filter.wants_host(record.host) || !client.filter.wants(*entry)) continue;
+      if (framed.empty()) framed = frame(record, *entry);
+      hand(client, framed);
+    }
+  }
+  prune();
+}
+
+void LiveStreams::keepalive() {
+  prune();
+  keepalive_armed_ = !clients_.empty();
+  if (!keepalive_armed_) return;
+  keepalive_timer_.expires_after(limits_.keepalive);
+  keepalive_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    for (Client& client : clients_) hand(client, kKeepalive);
+    keepalive();
+  });
+}
+
+void LiveStreams::prune() {
+  std::erase_if(clients_, [](const Client& c) { return !c.out->is_open(); });
+}
+
+unsigned LiveStreams::open_streams() const {
+  return static_cast<unsigned>(std::count_if(clients_.begin(), clients_.end(), [](const Client& c) { return c.out->is_open(); }));
+}
+
+void LiveStreams::close_all() {
+  keepalive_timer_.cancel();
+  keepalive_armed_ = false;
+  clients_.clear();  // the server closes their connections
+}
+
+}  // namespace lastgasp::daemon
