@@ -15,6 +15,7 @@
 
 #include <map>
 
+#include "boot_retry.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "debounce.hpp"
 #include "error.hpp"
@@ -55,7 +56,7 @@ class Watch {
     State state = load_state(ctx_.root);
     std::map<std::string, Followed> still;
     for (std::size_t i = 0; i < saved.targets.size(); ++i) {
-      std::string name = live_target_name(saved.targets[i], state);
+      std::string name = live_target_name(ctx_.root, saved.targets[i], state);
       // Not live, or not ours: `apply` makes it, and another's is never touched.
       if (!state.targets.contains(name)) continue;
       Followed& f = still[name] = followed_[name];
