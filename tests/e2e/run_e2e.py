@@ -472,10 +472,21 @@ def pstore_kernel_args(a, setup_bin, work, initrd):
 
 def kill_asked(receiver):
     """The receivers scenario's serial hook: the guest asks for its third
-    receiver to be killed before the panic."""
+    receiver to be killed before the panic. Its UDP port then swallows what
+    comes, as a dead receiver behind a firewall that drops: slirp sends every
+    target's datagrams from one host socket (one per guest source port), and
+    since libslirp 4.7 an ICMP port unreachable for one destination fails that
+    socket's next sendto, to another receiver. On a real network the ICMP goes
+    back to the panicking host, which ignores it. (The first run, with the port
+    closed, lost the second receiver's records from the kill on.)"""
+    held = []
+
     def on_serial(line):
         if re.search(rb"KILL-RECEIVER %d\b" % receiver.port, line) and receiver.proc.poll() is None:
             receiver.stop()
+            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sink.bind(("127.0.0.1", receiver.port))
+            held.append(sink)  # open until the end of the run; TCP stays refused, so verify says it is down
             log(f"killed the receiver on port {receiver.port}, as the guest asked")
     return on_serial
 
