@@ -1,6 +1,7 @@
 #include "boot_option.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <vector>
 
@@ -135,12 +136,14 @@ std::string live_target_name(const Sysroot& root, const config::SenderConfig::Ne
   return saved.name;
 }
 
-void write_boot_option(Context& ctx, State& state, config::SenderFile& saved, const std::optional<OwnBootEntry>& own) {
+void write_boot_option(Context& ctx, State& state, config::SenderFile& saved,
+                       const std::map<std::string, std::string>& fresh) {
   std::vector<std::string> entries;
   for (auto& target : saved.targets) {
     if (!target.boot_option) continue;
-    bool is_own = own && own->name == target.name;
-    std::optional<std::string> entry = is_own ? own->entry : known_entry(ctx.root, state, target);
+    auto fresh_entry = fresh.find(target.name);
+    std::optional<std::string> entry =
+        fresh_entry != fresh.end() ? fresh_entry->second : known_entry(ctx.root, state, target);
     std::string why;
     if (!entry) why = "its path is not known (no live target, and not in the option before)";
     else if (entries.empty() && entry->size() > kMaxBootOption)

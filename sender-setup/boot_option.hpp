@@ -5,7 +5,7 @@
 // to the Nth). The whole option must fit in the kernel's 255 bytes.
 #pragma once
 
-#include <optional>
+#include <map>
 #include <string>
 
 #include "context.hpp"
@@ -30,19 +30,15 @@ std::string format_boot_option(const config::SenderConfig& config, const NetPath
 // adopted it (its index may have moved since: the kernel numbered them at boot).
 std::string live_target_name(const Sysroot& root, const config::SenderConfig::Netconsole& saved, const State& state);
 
-// A target's own entry, written into the option by write_boot_option.
-struct OwnBootEntry {
-  std::string name;   // the saved target's name
-  std::string entry;  // format_boot_option for its path just resolved
-};
-
 // Writes the option (modprobe.d, with modules-load.d to load the module early)
 // for every target of SAVED that has boot_option, or removes both files when
-// none has. OWN's entry is the one given; the others' come from their live
-// targets, else from the option written before. A target whose entry cannot be
-// known, or that does not fit in the 255 bytes after the ones before it, loses
-// boot_option (SAVED is changed; the caller saves it), and this is said. Throws
-// Error when the first entry alone is too long.
-void write_boot_option(Context& ctx, State& state, config::SenderFile& saved, const std::optional<OwnBootEntry>& own);
+// none has. A target's entry is FRESH's (the entries of paths resolved in this
+// run, by target name), else its live target's, else the one in the option
+// written before. A target whose entry cannot be known, or that does not fit
+// in the 255 bytes after the ones before it, loses boot_option (SAVED is
+// changed; the caller saves it), and this is said. Throws Error when the first
+// entry alone is too long.
+void write_boot_option(Context& ctx, State& state, config::SenderFile& saved,
+                       const std::map<std::string, std::string>& fresh);
 
 }  // namespace lastgasp::setup

@@ -191,16 +191,16 @@ bool replaced_by(const config::SenderConfig::Netconsole& other, const config::Se
   return other.name != config.netconsole.name && other.to == config.netconsole.to;
 }
 
-// Everything that brings the setup back after a reboot. SAVED already holds
-// CONFIG's target among the others; its boot_option is dropped there when its
-// entry does not fit in the netconsole= option.
-void persist_setup(Context& ctx, State& state, config::SenderFile& saved, const config::SenderConfig& config,
-                   const NetPath& path, const TargetFeatures& features,
-                   const std::vector<KernelValue>& kernel_values) {
+// Everything that brings the setup back after a reboot. RECORD's sender.toml
+// already holds CONFIG's target among the others; its boot_option is dropped
+// there when its entry does not fit in the netconsole= option.
+void persist_setup(Context& ctx, SetupRecord& record, const config::SenderConfig& config, const NetPath& path,
+                   const TargetFeatures& features, const std::vector<KernelValue>& kernel_values) {
+  State& state = record.state;
   persist_kernel_values(ctx, state, kernel_values);
-  write_boot_option(ctx, state, saved,
-                    OwnBootEntry{config.netconsole.name, format_boot_option(config, path, features.release)});
-  save_saved_targets(ctx.root, state, saved);
+  record.boot_entries[config.netconsole.name] = format_boot_option(config, path, features.release);
+  write_boot_option(ctx, state, record.saved, record.boot_entries);
+  save_saved_targets(ctx.root, state, record.saved);
   install_unit(ctx.root, state);
   install_watch_unit(ctx.root, state);
   install_collect_unit(ctx.root, state);
@@ -329,8 +329,19 @@ NetPath resolve_receiver_path(Netlink& netlink, const config::SenderConfig& conf
   return resolve_path(netlink, receiver_endpoint(config).host, resolve_options(config, neighbour_timeout, root));
 }
 
+SetupRecord load_setup_record(Context& ctx) {
+  ensure_netconsole_configfs(ctx);
+  return {.state = load_state(ctx.root), .saved = load_saved_targets(ctx.root), .boot_entries = {}};
+}
+
 nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
                                 Context& ctx) {
+  SetupRecord record = load_setup_record(ctx);
+  return apply_netconsole(std::move(config), path, run, ctx, record);
+}
+
+nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
+                                Context& ctx, SetupRecord& record) {
   Sysroot& root = ctx.root;
   const std::size_t changes_before = root.change_count();
   config::HostPort receiver = receiver_endpoint(config);
@@ -338,9 +349,8 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
     ctx.warn("the MAC of " + path.next_hop + " did not resolve, so the target uses the broadcast MAC: every host "
              "on " + path.device + "'s segment gets the console, and switches may drop it");
 
-  ensure_netconsole_configfs(ctx);
-  State state = load_state(root);
-  config::SenderFile saved = load_saved_targets(root);
+  State& state = record.state;
+  config::SenderFile& saved = record.saved;
   const config::SenderConfig::Netconsole* saved_entry = saved.find(config.netconsole.name);
   config.netconsole.boot_option = saved_entry && saved_entry->boot_option;
   std::string name = choose_target_name(config, saved, root, state, run);
@@ -364,7 +374,7 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
   config.netconsole.boot_option = kernel_adopts && run.persist;
   if (run.persist) {
     record_target(ctx, saved, config);
-    persist_setup(ctx, state, saved, config, path, applied.features, kernel_values);
+    persist_setup(ctx, record, config, path, applied.features, kernel_values);
     config.netconsole.boot_option = saved.find(config.netconsole.name)->boot_option;
   }
   // Always recorded, persisted or not: `remove` must find everything this run changed.
@@ -478,9 +488,10 @@ std::vector<NetPath> resolve_every_path(const std::vector<config::SenderConfig>&
 // The targets NAME-K an earlier run with more --to made, saved and live: a run
 // says which receivers there are, and these are no longer among them. Returns
 // the names dropped (as saved, or as live when not saved).
-nlohmann::json drop_targets_beyond(Context& ctx, const std::string& name, std::size_t count, bool persist) {
-  State state = load_state(ctx.root);
-  config::SenderFile saved = load_saved_targets(ctx.root);
+nlohmann::json drop_targets_beyond(Context& ctx, const std::string& name, std::size_t count, bool persist,
+                                   SetupRecord& record) {
+  State& state = record.state;
+  config::SenderFile& saved = record.saved;
   nlohmann::json dropped = nlohmann::json::array();
   std::map<std::string, std::string> live;  // live target -> the name it is dropped as
   for (const std::string& target : state.targets)
@@ -501,7 +512,7 @@ nlohmann::json drop_targets_beyond(Context& ctx, const std::string& name, std::s
   }
   if (dropped.size() > 0 && persist) {
     std::erase_if(saved.targets, [&](const auto& entry) { return beyond_receivers(entry.name, name, count); });
-    write_boot_option(ctx, state, saved, std::nullopt);
+    write_boot_option(ctx, state, saved, record.boot_entries);
     save_saved_targets(ctx.root, state, saved);
   }
   save_state(ctx.root, state);
@@ -513,10 +524,12 @@ nlohmann::json drop_targets_beyond(Context& ctx, const std::string& name, std::s
 int run_netconsole(const NetconsoleOptions& o, Context& ctx) {
   std::vector<config::SenderConfig> configs = receiver_configs(o);
   std::vector<NetPath> paths = resolve_every_path(configs, ctx);
+  // One record for every receiver: each sees the others, also in a dry run.
+  SetupRecord record = load_setup_record(ctx);
   nlohmann::json targets = nlohmann::json::array();
   for (std::size_t i = 0; i < configs.size(); ++i)
-    targets.push_back(apply_netconsole(configs[i], paths[i], {.persist = !o.no_persist}, ctx));
-  nlohmann::json dropped = drop_targets_beyond(ctx, o.name, configs.size(), !o.no_persist);
+    targets.push_back(apply_netconsole(configs[i], paths[i], {.persist = !o.no_persist}, ctx, record));
+  nlohmann::json dropped = drop_targets_beyond(ctx, o.name, configs.size(), !o.no_persist, record);
   if (configs.size() > 1 && !ctx.root.dry_run())
     ctx.say("The console goes to " + std::to_string(configs.size()) + " receivers, one target each: a panic reaches "
             "every one that is up. 'lastgasp-setup check' says whether each is ready.");

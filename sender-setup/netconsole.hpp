@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -37,8 +38,24 @@ ResolvedReceiver resolve_receiver(const std::string& to);
 NetPath resolve_receiver_path(Netlink& netlink, const config::SenderConfig& config,
                               std::chrono::milliseconds neighbour_timeout, const Sysroot& root);
 
-// Everything after the path is known: target, knobs, persistence, state. The
-// whole of it is one transaction on ctx.root; the caller rolls back on Error.
+// What the setup keeps, read once for a run: the state and sender.toml. Loads
+// netconsole and mounts configfs first when they are missing (the state's
+// targets are those configfs holds). Throws Error.
+struct SetupRecord {
+  State state;
+  config::SenderFile saved;
+  std::map<std::string, std::string> boot_entries;  // netconsole= entries of this run's paths, by target
+};
+SetupRecord load_setup_record(Context& ctx);
+
+// Everything after the path is known: target, knobs, persistence, state, as
+// one target of RECORD's run: a run with several receivers hands the same
+// record to each, so that each sees the others, also in a dry run, which
+// writes nothing to read back. The whole run is one transaction on ctx.root;
+// the caller rolls back on Error.
+nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
+                                Context& ctx, SetupRecord& record);
+// The same for one target in a run of its own.
 nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
                                 Context& ctx);
 

@@ -131,7 +131,7 @@ void remove_one_target(Context& ctx, State& state, const std::string& name, Outc
   if (!entry) return;
   bool owned_boot_option = entry->boot_option;
   std::erase_if(saved.targets, [&](const auto& target) { return target.name == name; });
-  if (owned_boot_option) write_boot_option(ctx, state, saved, std::nullopt);
+  if (owned_boot_option) write_boot_option(ctx, state, saved, {});
   save_saved_targets(ctx.root, state, saved);
 }
 
