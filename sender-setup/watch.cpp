@@ -6,8 +6,9 @@
 // MAC), re-resolves it with the resolver `netconsole` uses and updates the
 // target (disable, write, enable) as one Sysroot transaction. A state that does
 // not resolve is reported to the kernel log, never written: the target keeps
-// its last good values. Each change and each report goes to the kernel log, so
-// the receiver sees it.
+// its last good values. A saved target that is not there at all (the boot unit
+// gave up on it) is made, as `apply` makes it, once it resolves. Each change and
+// each report goes to the kernel log, so the receiver sees it.
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -57,10 +58,12 @@ class Watch {
     std::map<std::string, Followed> still;
     for (std::size_t i = 0; i < saved.targets.size(); ++i) {
       std::string name = live_target_name(ctx_.root, saved.targets[i], state);
-      // Not live, or not ours: `apply` makes it, and another's is never touched.
-      if (!state.targets.contains(name)) continue;
+      bool live = state.targets.contains(name);
+      // A target of that name that is not ours is another's, and never touched.
+      if (!live && ctx_.root.is_dir(std::string(kNetconsoleConfigfs) + "/" + name)) continue;
       Followed& f = still[name] = followed_[name];
-      follow(name, saved.config(i), f);
+      if (live) follow(name, saved.config(i), f);
+      else make(name, saved.config(i), f);
     }
     followed_ = std::move(still);
   }
@@ -89,7 +92,7 @@ class Watch {
                       .resolved = true};
     } catch (const std::exception& e) {
       f.dependency.resolved = false;
-      report_failure(name, e.what(), f);
+      report_failure(name, "left as it is", e.what(), f);
       return;
     }
     try {
@@ -98,12 +101,32 @@ class Watch {
     } catch (const std::exception& e) {
       ctx_.root.rollback();
       f.dependency.resolved = false;
-      report_failure(name, std::string("updating it failed, and was undone: ") + e.what(), f);
+      report_failure(name, "left as it is", std::string("updating it failed, and was undone: ") + e.what(), f);
       return;
     }
     if (!f.failure.empty())
       log_to_kernel(ctx_, kKmsgNotice, "watch: netconsole target '" + name + "' resolves again: " + where(path));
     f.failure.clear();
+  }
+
+  // A saved target that is not there: the boot unit gave up on it (the network was not up within
+  // its retries). Made as `apply` makes it, once it resolves; until then every change may be
+  // the one it waits for.
+  void make(const std::string& name, const config::SenderConfig& config, Followed& f) {
+    try {
+      Netlink netlink;
+      NetPath path = resolve_receiver_path(netlink, config, neighbour_timeout_, ctx_.root);
+      apply_netconsole(config, path, {.persist = true, .at_boot = true}, ctx_);
+      ctx_.root.commit();
+    } catch (const std::exception& e) {
+      ctx_.root.rollback();
+      f.dependency = {};
+      report_failure(name, "not made yet", e.what(), f);
+      return;
+    }
+    log_to_kernel(ctx_, kKmsgNotice, "watch: netconsole target '" + name + "' made: it resolves now");
+    f.failure.clear();
+    follow(name, config, f);  // for what it depends on
   }
 
   void write_target(const std::string& name, const config::SenderConfig& config, const NetPath& path) {
@@ -119,10 +142,10 @@ class Watch {
   }
 
   // Said once per distinct reason, so that a next hop that stays silent does not fill the log.
-  void report_failure(const std::string& name, const std::string& reason, Followed& f) {
+  void report_failure(const std::string& name, const std::string& outcome, const std::string& reason, Followed& f) {
     if (reason == f.failure) return;
     f.failure = reason;
-    log_to_kernel(ctx_, kKmsgWarning, "watch: netconsole target '" + name + "' left as it is: " + reason);
+    log_to_kernel(ctx_, kKmsgWarning, "watch: netconsole target '" + name + "' " + outcome + ": " + reason);
   }
 
   static std::string where(const NetPath& path) {
@@ -163,7 +186,7 @@ int run_watch(Context& ctx, std::chrono::milliseconds neighbour_timeout) {
   Watch watch(ctx, neighbour_timeout);
   watch.follow_all();
   ctx.say("watching " + std::to_string(watch.count()) + " netconsole target(s)" +
-          (watch.count() ? ": " + watch.names() : " (none saved and live yet)"));
+          (watch.count() ? ": " + watch.names() : " (none saved)"));
   ctx.out.flush();
   Debounce debounce(kQuiet, kLongest);
   for (;;) {

@@ -71,10 +71,12 @@ std::vector<std::unique_ptr<forward::Forwarder>> make_forwarders(const config::R
 
 }  // namespace
 
-// TCP sessions and HTTP connections, the sockets of every receive thread, and the short-lived
-// opens of the writer (resume, state, incident context) and of pstore uploads.
+// TCP sessions and HTTP connections, the sockets of every receive thread, the short-lived
+// opens of the writer (resume, state, incident context) and of pstore uploads, and the logs
+// the opener has opened and the writer not yet taken.
 unsigned reserved_descriptors() {
-  return 64 + 64 + net::TcpLimits{}.max_sessions + http::HttpLimits{}.max_connections;
+  return 64 + 64 + net::TcpLimits{}.max_sessions + http::HttpLimits{}.max_connections +
+         sinks::OpenWorker::kMaxUntaken;
 }
 
 Writer::Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& dir, unsigned shards,

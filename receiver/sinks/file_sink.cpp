@@ -21,8 +21,6 @@ constexpr std::size_t kMaxIncidentContextBytes = 4u << 20;
 constexpr std::size_t kKeepBufferCapacity = 4096;       // larger buffers go back after a flush
 constexpr std::uint64_t kMaxDeferredBytes = 32u << 20;   // lines of incidents whose file is still to be made
 constexpr auto kDeferredBudget = std::chrono::milliseconds(10);  // of incident file creation per flush
-constexpr auto kOpenBudget = std::chrono::milliseconds(10);      // of opening hosts' logs per flush
-constexpr auto kMaxLogWait = std::chrono::seconds(2);            // then a host's log is opened regardless
 constexpr auto kErrorReportInterval = std::chrono::seconds(10);
 
 std::string incident_file_name(wire::WallTime when, const std::string& label, int attempt) {
@@ -40,7 +38,8 @@ void release_if_large(std::string& buffer) {
 
 FileSink::~FileSink() {
   flush();
-  open_waiting(true);
+  take_opened();
+  while (!waiting_.empty()) open_now(*waiting_.begin()->second);
   make_deferred(true);
   while (!incidents_.empty()) close_incident(*incidents_.back());
   while (!open_files_.empty()) close_file(*open_files_.back());
@@ -58,10 +57,12 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
   append_log_line(host.pending, event, src_port, time_);
   host.last_write = now;
   mark_dirty(host);
-  if (host.fd < 0 || host.waiting) {  // its log is not open: what it needs waits with it
+  if (host.waiting || (host.fd < 0 && !host.opened_before)) {  // what it needs waits with it for its log
     if (event.type == stream::EventType::incident || event.type == stream::EventType::reboot)
       host.actions.push_back({event.type, event.incident, event.record.arrived.wall, now, host.pending.size()});
-    return wait_for_log(host);
+    wait_for_log(host);
+    if (host.pending.size() > settings_.max_pending_bytes) open_now(host);  // the opener is far behind
+    return;
   }
   if (host.incident) {
     append_incident(*host.incident, std::string_view(host.pending).substr(start));
@@ -75,21 +76,29 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
 void FileSink::wait_for_log(HostFiles& host) {
   if (host.waiting) return;
   host.waiting = true;
-  host.waiting_since = std::chrono::steady_clock::now();
-  waiting_.push_back(&host);
+  host.open_ticket = ++next_ticket_;
+  waiting_.emplace(host.open_ticket, &host);
+  opener_.open({host.open_ticket, host.name, kConsoleLog});
 }
 
-// Opens the logs of waiting hosts, oldest first, within the budget (or ALL of them): each
-// host's lines are written and its triggers and reboots done, in the order they came.
-void FileSink::open_waiting(bool all) {
-  const auto start = std::chrono::steady_clock::now();
-  while (!waiting_.empty()) {
-    HostFiles& host = *waiting_.front();
-    auto now = std::chrono::steady_clock::now();
-    if (!all && now - start >= kOpenBudget && now - host.waiting_since < kMaxLogWait) return;
-    waiting_.pop_front();
-    settle(host);
+// Takes the logs the opener has opened: each host's lines are written and its triggers and
+// reboots done, in the order they came. Each result has its host waiting: a host stops waiting
+// only here or in open_now, which withdraws its request.
+void FileSink::take_opened() {
+  for (const OpenWorker::Opened& opened : opener_.take()) {
+    auto waiting = waiting_.extract(opened.ticket);
+    HostFiles& host = *waiting.mapped();
+    if (opened.fd >= 0) adopt(host, opened.fd, opened.size);
+    settle(host);  // on failure its flush tries again here, reports, and the host waits anew
   }
+}
+
+// HOST's log opened here and now, not by the opener, and what it held written.
+void FileSink::open_now(HostFiles& host) {
+  waiting_.erase(host.open_ticket);
+  std::optional<OpenWorker::Opened> opened = opener_.withdraw(host.open_ticket);
+  if (opened && opened->fd >= 0) adopt(host, opened->fd, opened->size);
+  settle(host);
 }
 
 // Writes what HOST held while it waited, in the pieces between its triggers and reboots, each
@@ -260,6 +269,7 @@ void FileSink::flush_incident(HostFiles& host) {
 void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const std::string& content,
                             wire::MonoTime now) {
   write(host, event, std::nullopt, now);
+  if (host.waiting) open_now(host);  // an upload is rare, and its line is to be durable now
   flush(host);
   sync_.sync(host.fd, host.name, kConsoleLog);
   if (event.incident != stream::IncidentKind::panic) return;
@@ -303,14 +313,22 @@ int FileSink::descriptor(HostFiles& host) {
     return host.fd;
   }
   make_room();
-  host.fd = dir_.open_append(host.name, kConsoleLog);
-  if (host.fd >= 0) {
+  int fd = dir_.open_append(host.name, kConsoleLog);
+  if (fd >= 0) {
     struct stat st {};
-    host.size = ::fstat(host.fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-    open_files_.push_front(&host);
-    host.lru = open_files_.begin();
+    adopt(host, fd, ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0);
   }
   return host.fd;
+}
+
+// FD, of SIZE bytes, becomes HOST's open log, the most recently used.
+void FileSink::adopt(HostFiles& host, int fd, std::uint64_t size) {
+  make_room();
+  host.fd = fd;
+  host.size = size;
+  host.opened_before = true;
+  open_files_.push_front(&host);
+  host.lru = open_files_.begin();
 }
 
 // Log and incident files share one descriptor budget: the least recently used log goes first,
@@ -342,6 +360,7 @@ void FileSink::close_file(HostFiles& host) {
 
 void FileSink::flush(HostFiles& host) {
   host.dirty = false;
+  if (host.waiting) return;  // written once its log is open
   if (host.dropped_lines) {
     // Say so in the log itself, as soon as it can be written again.
     host.pending.insert(0, own_line("lastgasp: lost " + std::to_string(host.dropped_lines) +
@@ -428,21 +447,21 @@ void FileSink::report_write_error(const HostFiles& host, const std::string& file
                               std::to_string(host.pending.size()) + " bytes held, retrying");
 }
 
-// Hosts whose logs are open first; then, as time allows, the others' logs opened, and incident
-// files made.
+// The hosts whose logs the opener has opened since, then every host whose log is open; those
+// whose log is not are handed to the opener. Then, as time allows, incident files made.
 void FileSink::flush() {
+  take_opened();
   std::vector<HostFiles*> dirty;
   dirty.swap(dirty_);
   for (HostFiles* host : dirty) {
     if (!host->dirty) continue;
-    if (host->waiting || (host->fd < 0 && !host->pending.empty())) {
+    if (host->waiting || (host->fd < 0 && !host->opened_before && !host->pending.empty())) {
       host->dirty = false;
       wait_for_log(*host);
     } else {
       flush(*host);
     }
   }
-  open_waiting(false);
   make_deferred(false);
 }
 
@@ -452,10 +471,7 @@ void FileSink::reopen() {
 }
 
 void FileSink::forget(HostFiles& host) {
-  if (host.waiting) {
-    std::erase(waiting_, &host);
-    settle(host);
-  }
+  if (host.waiting) open_now(host);
   flush(host);
   for (auto it = deferred_.begin(); it != deferred_.end();) {  // nothing may point at it after
     if (it->host != &host) {

@@ -14,11 +14,15 @@
 // incidents together at most kMaxDeferredBytes; past that, files are made at
 // once.
 //
-// Opening (or creating) a host's console.log is budgeted the same way: a host
-// whose log is not open waits, its lines and triggers in order, for a flush
-// with time to spare, or two seconds at most. Hosts whose logs are open are
-// written first at every flush, so a thousand new hosts arriving at once never
-// hold up the others.
+// Opening (or creating) a host's console.log is not done here at all but by
+// the OpenWorker's thread: a host whose log is not open waits, its lines and
+// triggers in order, until a flush finds its descriptor ready. Hosts whose
+// logs are open are written at every flush meanwhile, so a thousand new hosts
+// arriving at once never hold up the others. A log closed to make room is
+// reopened here, by name: it exists, and an open that creates nothing is
+// cheap, where waiting behind a storm of new hosts would not be. A new host's
+// log is opened here only when it must be written now (a pstore upload, the
+// host let go, its waiting lines past max_pending_bytes, the end).
 //
 // What a sender can make this sink do is bounded: new incident files per host
 // by a token bucket (an oops that turns into a panic always gets its file),
@@ -33,11 +37,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "disk_quota.hpp"
 #include "log_directory.hpp"
 #include "log_line.hpp"
+#include "open_worker.hpp"
 #include "sync_worker.hpp"
 #include "stream/event.hpp"
 
@@ -84,7 +90,8 @@ struct HostFiles {
   double incident_tokens = -1;  // new incident files it may open now; -1 until its first trigger
   wire::MonoTime incident_tokens_at{};
   bool waiting = false;  // for its log to be opened, on the sink's waiting list
-  std::chrono::steady_clock::time_point waiting_since{};
+  std::uint64_t open_ticket = 0;  // of its request to the opener, while waiting
+  bool opened_before = false;  // its log exists: reopened here when closed to make room, cheaply
   std::vector<WaitingAction> actions;  // while waiting
   wire::MonoTime last_write{};  // the NOW of its last line
 };
@@ -110,7 +117,8 @@ struct FileSinkCounters {
 
 class FileSink {
  public:
-  FileSink(const LogDirectory& dir, FileSinkSettings settings) : dir_(dir), settings_(settings), sync_(dir) {}
+  FileSink(const LogDirectory& dir, FileSinkSettings settings)
+      : dir_(dir), settings_(settings), sync_(dir), opener_(dir) {}
   // New settings take effect from the next write (SIGHUP).
   void configure(FileSinkSettings settings) { settings_ = settings; }
   ~FileSink();
@@ -118,8 +126,11 @@ class FileSink {
   FileSink& operator=(const FileSink&) = delete;
 
   void write(HostFiles& host, const stream::Event& event, std::optional<std::uint16_t> src_port, wire::MonoTime now);
-  // Writes every host's buffered lines.
+  // Writes the buffered lines of every host whose log is open, and asks the opener for the others.
   void flush();
+  // Whether a later flush has work left: a host's log still being opened (its lines wait for it),
+  // or incident files past this flush's time budget.
+  bool behind() const { return !waiting_.empty() || !deferred_.empty(); }
   // Writes EVENT (a pstore line) and, for a panic record, an incident file holding CONTENT.
   void write_pstore(HostFiles& host, const stream::Event& event, const std::string& content, wire::MonoTime now);
   // Closes incidents whose host has been quiet long enough.
@@ -160,8 +171,10 @@ class FileSink {
   void grew(const HostFiles& host, std::uint64_t bytes);
   void on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now);
   void open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now);
+  void adopt(HostFiles& host, int fd, std::uint64_t size);
   void wait_for_log(HostFiles& host);
-  void open_waiting(bool all);
+  void take_opened();
+  void open_now(HostFiles& host);
   void settle(HostFiles& host);
   int create_incident_file(HostFiles& host, wire::WallTime when, const std::string& label, std::string& file);
   void close_incident(HostFiles& host);
@@ -185,12 +198,14 @@ class FileSink {
     std::unique_ptr<OpenIncident> closed;
   };
   std::deque<Deferred> deferred_;
-  std::deque<HostFiles*> waiting_;  // hosts whose log is to be opened, oldest first
+  std::unordered_map<std::uint64_t, HostFiles*> waiting_;  // hosts whose log the opener opens, by ticket
+  std::uint64_t next_ticket_ = 0;
   std::uint64_t deferred_bytes_ = 0;
   unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;
   DiskGrowth growth_;
   SyncWorker sync_;
+  OpenWorker opener_;
   wire::MonoTime last_error_report_{};
 };
 

@@ -41,6 +41,23 @@ void SyncWorker::sync_file(const File& file) {
     sync_now(fd);
     ::close(fd);
   }
+  // Its name too, and its directories' names up to the log root: a new host's first incident
+  // file whose directory entry is lost with the power is lost with it. For what was there
+  // before, each costs an fsync with nothing to commit.
+  for (std::string sub = file.name;;) {
+    auto slash = sub.rfind('/');
+    sub = slash == std::string::npos ? "" : sub.substr(0, slash);
+    if (int fd = dir_.open_directory(file.host, sub, false); fd >= 0) {
+      sync_entries(fd);
+      ::close(fd);
+    }
+    if (sub.empty()) break;
+  }
+  sync_entries(dir_.root_fd());
+}
+
+void SyncWorker::sync_entries(int directory) {
+  if (::fsync(directory) != 0) errors_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void SyncWorker::sync_filesystem() {

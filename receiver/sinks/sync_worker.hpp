@@ -10,6 +10,9 @@
 // file) and closes it again, so it holds one file (and, while opening it, its
 // directory) at a time: part of the daemon's reserve, not of max_open_files.
 //
+// Each file's directories, up to the log root, are synced after it, so that a
+// new file's name (and a new host's directory) is as durable as its content.
+//
 // When many files wait (a fleet panicking at once), one syncfs() of the log
 // directory's filesystem makes them all durable in one journal commit: a
 // thousand fdatasyncs, each a commit of its own, would keep ext4's journal
@@ -37,7 +40,7 @@ class SyncWorker {
   SyncWorker(const SyncWorker&) = delete;
   SyncWorker& operator=(const SyncWorker&) = delete;
 
-  // Makes HOST/FILE's data durable soon. With the queue full (the disk far
+  // Makes HOST/FILE's data and its directory entry durable soon. With the queue full (the disk far
   // behind), syncs FD, its open descriptor, here and now instead.
   void sync(int fd, const std::string& host, const std::string& file);
   // fdatasync calls that failed (EIO, ENOSPC): the data may not be durable.
@@ -53,6 +56,7 @@ class SyncWorker {
   void run();
   void sync_now(int fd);
   void sync_file(const File& file);
+  void sync_entries(int directory);
   void sync_filesystem();
 
   const LogDirectory& dir_;

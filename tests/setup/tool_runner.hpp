@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ class BackgroundTool {
   void resume() const;
   // SIGTERM, then its exit status (-1 when a signal ended it).
   int stop();
+  // Its exit status once it has ended by itself, or nothing if it has not within TIMEOUT.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
 
  private:
   pid_t pid_ = -1;

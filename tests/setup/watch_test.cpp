@@ -2,9 +2,13 @@
 // namespaces: the real watch process runs in the sender's namespace on a fake
 // configfs (--root), and each test changes the network under it as an
 // administrator or a failing router would, then waits for the target to follow.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -158,6 +162,27 @@ TEST_F(Following, ADeviceDownIsReportedNotWrittenAndFollowedOnceItIsBack) {
   expect_check_agrees();
 }
 
+// A boot whose unit gave up (the device was down all along): the saved target was never made.
+// The watch makes it once the network lets it, as the boot unit would have.
+TEST_F(Following, ATargetTheBootGaveUpOnIsMadeOnceTheNetworkComesUp) {
+  sender.ip("link set a0 down");
+  std::filesystem::remove_all(tree.path(kTarget));
+  start_watch();
+  ASSERT_TRUE(eventually([&] { return kmsg().find("'lastgasp' not made yet: ") != std::string::npos; },
+                         kFollowsWithin))
+      << kmsg() << watch->err();
+  EXPECT_FALSE(std::filesystem::exists(tree.path(kTarget))) << "nothing is made while it does not resolve";
+
+  sender.ip("link set a0 up");
+  sender.ip("route add default via 10.77.1.1 dev a0");
+  EXPECT_TRUE(follows("remote_mac", one.mac("r0")));
+  EXPECT_EQ(value("remote_ip"), "10.77.2.2");
+  EXPECT_NE(kmsg().find("<5>lastgasp-setup: watch: netconsole target 'lastgasp' made: it resolves now"),
+            std::string::npos)
+      << kmsg();
+  expect_check_agrees();
+}
+
 TEST_F(Following, ANewSourceAddressIsWrittenWithinASecond) {
   sh("ip netns exec " + sender.name() + " sysctl -qw net.ipv4.conf.a0.promote_secondaries=1");
   start_watch();
@@ -221,6 +246,22 @@ TEST_F(Following, ANextHopThatStopsAnsweringIsReportedOnceAndNothingIsWritten) {
   after["/dev/kmsg"] = before["/dev/kmsg"];
   EXPECT_EQ(after, before);
   EXPECT_EQ(watch->stop(), 0);
+}
+
+// The watch, the boot unit's apply and an administrator's run never write targets at once: each
+// holds an flock on the configfs netconsole directory while it writes, and waits for it.
+TEST_F(Following, AWriterWaitsForTheTargetsLockHeldByAnother) {
+  int held = ::open(tree.path("/sys/kernel/config/netconsole").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  BackgroundTool second(setup_args(tree, {"netconsole", "--to", "10.77.3.1", "--name", "second"}), sender.name());
+  const std::string second_target = "/sys/kernel/config/netconsole/second";
+  EXPECT_FALSE(eventually([&] { return std::filesystem::exists(tree.path(second_target)); }, std::chrono::seconds(1)))
+      << "it wrote while another held the lock";
+  EXPECT_FALSE(second.wait(std::chrono::milliseconds(0))) << second.err();
+  ::close(held);
+  EXPECT_EQ(second.wait(std::chrono::seconds(30)), 0) << second.err();
+  EXPECT_EQ(tree.read(second_target + "/enabled"), "1\n");
 }
 
 TEST_F(Following, ShowSaysWhereEachValueCameFromAndWhatTheNetworkSaysNow) {
