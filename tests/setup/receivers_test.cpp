@@ -236,5 +236,21 @@ TEST_F(TwoReceivers, TheSameReceiverTwiceOrOneMacForBothIsBadInput) {
   EXPECT_EQ(tree.snapshot(), before);
 }
 
+TEST_F(TwoReceivers, DryRunShowsBothReceiversInTheSavedSettingsAndChangesNothing) {
+  sh("ip netns exec " + sender.name() + " ping -c1 -W2 10.77.1.1");  // a dry run only reads the neighbour table
+  sh("ip netns exec " + sender.name() + " ping -c1 -W2 10.77.3.1");
+  auto before = tree.snapshot();
+  ToolResult r = run_tool({"--root", tree.root().string(), "--dry-run", "netconsole", "--to", "10.77.2.2", "--to",
+                           "10.77.3.1"},
+                          sender.name());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(tree.snapshot(), before);
+  auto last = r.out.rfind("would write /etc/lastgasp/sender.toml:");
+  ASSERT_NE(last, std::string::npos) << r.out;
+  std::string saved = r.out.substr(last, r.out.find("would ", last + 10) - last);
+  EXPECT_TRUE(contains(saved, "name = 'lastgasp'\n")) << saved;
+  EXPECT_TRUE(contains(saved, "name = 'lastgasp-2'\n")) << saved;
+}
+
 }  // namespace
 }  // namespace lastgasp::setup
