@@ -109,8 +109,6 @@ SenderFile load_sender_file(const std::filesystem::path& file) {
                       [&](const auto& t) { return t.name == sender.targets.back().name; }) > 1)
       nc.fail("name", "'" + sender.targets.back().name + "' names two targets");
   }
-  if (std::count_if(sender.targets.begin(), sender.targets.end(), [](const auto& t) { return t.boot_option; }) > 1)
-    root.fail("netconsole", "boot_option is true for more than one target: the kernel makes one cmdline0");
   if (const toml::table* panic = root.table("panic")) {
     TableReader reader(*panic, file, "panic");
     read_panic(reader, sender.panic);

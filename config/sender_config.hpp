@@ -24,9 +24,9 @@ struct SenderConfig {
     std::uint16_t src_port = 6665;
     bool extended = true;
     bool allow_broadcast = false;
-    // Persisted as the netconsole= module option, so the boot target (cmdline0)
-    // replays the ring buffer; the unit then adopts cmdline0. One target at most
-    // has it: the kernel makes a single cmdline0.
+    // Persisted as an entry of the netconsole= module option, so that its boot
+    // target (cmdlineN for the Nth target that has it) replays the ring buffer;
+    // the unit then adopts cmdlineN. As many have it as the option's 255 bytes hold.
     bool boot_option = false;
   } netconsole;
   struct Panic {

@@ -2,7 +2,10 @@
 // each ok, warn or fail, with the fix. Anything that keeps the console from
 // reaching the receiver fails; what only loses the record after the fact warns.
 #include <algorithm>
+#include <cstdlib>
 #include <map>
+#include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -42,24 +45,38 @@ class Report {
   bool ready() const {
     return std::none_of(items_.begin(), items_.end(), [](const Item& i) { return i.state == "fail"; });
   }
+  // The first failed item whose id is one of IDS or starts with one of PREFIXES.
+  const Item* first_failure(const std::vector<std::string>& ids, const std::vector<std::string>& prefixes) const {
+    for (const Item& i : items_) {
+      if (i.state != "fail") continue;
+      if (std::find(ids.begin(), ids.end(), i.id) != ids.end()) return &i;
+      for (const std::string& prefix : prefixes)
+        if (i.id.starts_with(prefix)) return &i;
+    }
+    return nullptr;
+  }
+  void set_receivers(nlohmann::json receivers) { receivers_ = std::move(receivers); }
   nlohmann::json json() const {
     nlohmann::json items = nlohmann::json::array();
     for (const Item& i : items_)
       items.push_back({{"id", i.id}, {"state", i.state}, {"value", i.value},
                        {"fix", i.fix.empty() ? nlohmann::json(nullptr) : nlohmann::json(i.fix)}});
-    return {{"ready", ready()}, {"items", items}};
+    return {{"ready", ready()}, {"receivers", receivers_}, {"items", items}};
   }
   void print(std::ostream& out) const {
     for (const Item& i : items_) {
       out << (i.state == "ok" ? "ok  " : i.state) << "  " << i.id << ": " << i.value << "\n";
       if (!i.fix.empty()) out << "      fix: " << i.fix << "\n";
     }
-    out << (ready() ? "Ready: a panic on this host reaches the receiver.\n"
-                    : "Not ready: fix the items marked fail.\n");
+    std::string whom = receivers_.size() > 1 ? "all " + std::to_string(receivers_.size()) + " receivers"
+                                             : std::string("the receiver");
+    out << (ready() ? "Ready: a panic on this host reaches " + whom + ".\n"
+                    : std::string("Not ready: fix the items marked fail.\n"));
   }
 
  private:
   std::vector<Item> items_;
+  nlohmann::json receivers_ = nlohmann::json::array();
 };
 
 // What the kernel lacks is said as such: `modprobe netconsole` and mounting
@@ -228,7 +245,7 @@ void check_saved_targets(Sysroot& root, Report& report) {
     return;
   }
   for (const auto& target : saved.targets) {
-    std::string live = live_target_name(target, state);
+    std::string live = live_target_name(root, target, state);
     std::string id = "saved." + target.name;
     if (root.is_dir(std::string(kNetconsoleConfigfs) + "/" + live))
       report.ok(id, "target '" + live + "' sends to " + target.to);
@@ -239,11 +256,72 @@ void check_saved_targets(Sysroot& root, Report& report) {
   }
 }
 
+// One receiver as check sees it: a saved target (live or missing) or a live
+// target that is not saved (--no-persist, or another's).
+struct ReceiverCheck {
+  std::string target;             // the live target's configfs name
+  std::optional<std::string> saved;  // its name in sender.toml
+  std::string receiver;           // ADDRESS:PORT
+};
+
+std::vector<ReceiverCheck> receivers_to_check(Sysroot& root, const std::vector<std::string>& live) {
+  std::vector<ReceiverCheck> receivers;
+  std::set<std::string> covered;
+  try {
+    config::SenderFile saved = load_saved_targets(root);
+    State state = load_state(root);
+    for (const auto& target : saved.targets) {
+      std::string name = live_target_name(root, target, state);
+      receivers.push_back({name, target.name, target.to});
+      covered.insert(name);
+    }
+  } catch (const std::exception&) {
+    // netconsole.saved fails for it; the live targets are still each a receiver.
+  }
+  for (const std::string& name : live) {
+    if (covered.contains(name)) continue;
+    NetconsoleTarget target(root, name);
+    std::string port = target.read("remote_port").value_or("");
+    receivers.push_back({name, std::nullopt,
+                         config::format_host_port(target.read("remote_ip").value_or(""),
+                                                  static_cast<std::uint16_t>(std::atoi(port.c_str())))});
+  }
+  return receivers;
+}
+
+// "N of M receivers ready": each receiver is ready when none of its items
+// failed. Ready only when every one is: a receiver that silently stopped
+// getting the console is the failure two receivers are there to prevent.
+void check_receivers(Sysroot& root, const std::vector<std::string>& live, Report& report) {
+  std::vector<ReceiverCheck> receivers = receivers_to_check(root, live);
+  nlohmann::json each = nlohmann::json::array();
+  std::size_t ready = 0;
+  std::string not_ready;
+  for (const ReceiverCheck& r : receivers) {
+    std::vector<std::string> ids = {"netlink"};
+    if (r.saved) ids.push_back("saved." + *r.saved);
+    const Item* failure = report.first_failure(ids, {"target." + r.target + "."});
+    if (!failure) ++ready;
+    std::string problem = failure ? failure->id + ": " + failure->value : "";
+    if (failure)
+      not_ready += (not_ready.empty() ? "" : "; ") + r.receiver + " (target '" + r.target + "'): " + problem;
+    each.push_back({{"receiver", r.receiver}, {"target", r.target},
+                    {"saved_as", r.saved ? nlohmann::json(*r.saved) : nlohmann::json(nullptr)},
+                    {"ready", failure == nullptr}, {"problem", failure ? nlohmann::json(problem) : nlohmann::json(nullptr)}});
+  }
+  report.set_receivers(each);
+  if (receivers.empty()) return;
+  std::string count = std::to_string(ready) + " of " + std::to_string(receivers.size()) + " receivers ready";
+  if (ready == receivers.size()) report.ok("receivers", count);
+  else report.fail("receivers", count + "; not ready: " + not_ready, "fix the items above for each receiver named");
+}
+
 void check_targets(Sysroot& root, Report& report) {
   check_saved_targets(root, report);
   std::vector<std::string> targets = list_targets(root);
   if (targets.empty()) {
     report.fail("netconsole.targets", "none", kSetupHint);
+    check_receivers(root, targets, report);
     return;
   }
   std::unique_ptr<Netlink> netlink;
@@ -254,6 +332,7 @@ void check_targets(Sysroot& root, Report& report) {
   }
   for (const std::string& name : targets) check_target(root, netlink.get(), name, report);
   check_duplicates(root, targets, report);
+  check_receivers(root, targets, report);
 }
 
 void check_printk_and_panic(const Sysroot& root, Report& report) {

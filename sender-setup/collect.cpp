@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -105,13 +106,72 @@ std::string archive(Context& ctx, const Record& r, const std::string& boot_id) {
   return target;
 }
 
-int run_collect(Context& ctx, const std::string& to, int timeout_s) {
-  ReceiverAddress receiver = receiver_address(ctx, to);
+// One receiver's side of a collect run: its connection, opened when first
+// needed and again after kMaxRequests; once it cannot be reached, it is not
+// tried again for the records that follow.
+class Destination {
+ public:
+  Destination(ReceiverAddress receiver, std::chrono::seconds timeout) : receiver_(std::move(receiver)), timeout_(timeout) {}
+
+  const std::string& text() const { return receiver_.text; }
+  // "Collected N pstore record(s) to RECEIVER: S new, D already there."
+  std::string summary() const {
+    return "Collected " + std::to_string(stored_ + duplicates_) + " pstore record(s) to " + receiver_.text + ": " +
+           std::to_string(stored_) + " new, " + std::to_string(duplicates_) + " already there.";
+  }
+
+  // The receiver's word for R ("stored", "duplicate"), or throws Error saying why it did not take it.
+  std::string send(const Record& r, const std::string& host, const std::string& boot_id) {
+    if (!unreachable_.empty()) throw Error(unreachable_);
+    Response response;
+    try {
+      if (!client_ || sent_on_connection_ == kMaxRequests) {
+        client_ = std::make_unique<ReceiverClient>(receiver_.address, receiver_.port, timeout_);
+        sent_on_connection_ = 0;
+      }
+      std::string header = "LASTGASP/1 PSTORE host=" + percent_encode(host) + " boot_id=" + percent_encode(boot_id) +
+                           " name=" + r.name + " size=" + std::to_string(r.bytes.size()) + " sha256=" + r.sha256;
+      response = client_->request(header, r.bytes, timeout_);
+      ++sent_on_connection_;
+    } catch (const Error& e) {
+      unreachable_ = e.what();
+      client_.reset();
+      throw;
+    }
+    if (response.ok && (response.word == "stored" || response.word == "duplicate")) {
+      (response.word == "stored" ? stored_ : duplicates_) += 1;
+      return response.word;
+    }
+    std::string why = response.word == "refused"     ? ": this host's address is outside the receiver's allow list"
+                      : response.word == "io"        ? ": the receiver could not write it; try again later"
+                      : response.word == "too-large" ? ": the receiver takes smaller uploads (max_upload)"
+                                                     : "";
+    throw Error("the receiver at " + client_->where() + " refused " + r.path + " ('" + response.line + "')" + why);
+  }
+
+ private:
+  ReceiverAddress receiver_;
+  std::chrono::seconds timeout_;
+  std::unique_ptr<ReceiverClient> client_;
+  std::size_t sent_on_connection_ = 0;
+  std::size_t stored_ = 0, duplicates_ = 0;
+  std::string unreachable_;
+};
+
+// Each record goes to every receiver; it is archived (and removed from where it
+// was) once at least one has it on disk, and stays where it is when none took it.
+int run_collect(Context& ctx, const std::vector<std::string>& to, int timeout_s) {
+  std::vector<ReceiverAddress> receivers = receiver_addresses(ctx, to);
   std::string host = ctx.root.read_trimmed("/proc/sys/kernel/hostname").value_or("");
   std::string boot_id = ctx.root.read_trimmed("/proc/sys/kernel/random/boot_id").value_or("");
   if (boot_id.empty()) throw Error("cannot read /proc/sys/kernel/random/boot_id");
   std::vector<Record> records = find_records(ctx);
-  nlohmann::json report = {{"receiver", receiver.text}, {"records", nlohmann::json::array()}};
+  nlohmann::json report = {{"receivers", nlohmann::json::array()}, {"records", nlohmann::json::array()}};
+  std::string names;
+  for (const ReceiverAddress& receiver : receivers) {
+    report["receivers"].push_back(receiver.text);
+    names += (names.empty() ? "" : ", ") + receiver.text;
+  }
   if (records.empty()) {
     ctx.say("No pstore records in " + std::string(kPstoreFs) + " or " + kSystemdPstore + ": nothing to collect.");
     if (ctx.json) ctx.print_json(report);
@@ -120,44 +180,47 @@ int run_collect(Context& ctx, const std::string& to, int timeout_s) {
   if (ctx.root.dry_run()) {
     for (const Record& r : records)
       ctx.say("would send " + r.path + " (" + std::to_string(r.bytes.size()) + " bytes, sha256 " + r.sha256 +
-              ") to " + receiver.text + ", then archive it");
+              ") to " + names + ", then archive it");
     if (ctx.json) ctx.print_json(report);
     return kExitOk;
   }
-  auto timeout = std::chrono::seconds(timeout_s);
-  std::unique_ptr<ReceiverClient> client;
-  std::size_t sent_on_connection = 0;
-  std::size_t stored = 0, duplicates = 0;
+  std::vector<Destination> destinations;
+  for (const ReceiverAddress& receiver : receivers) destinations.emplace_back(receiver, std::chrono::seconds(timeout_s));
+  std::size_t kept = 0;
+  bool missed = false;
   for (const Record& r : records) {
-    if (!client || sent_on_connection == kMaxRequests) {
-      client = std::make_unique<ReceiverClient>(receiver.address, receiver.port, timeout);
-      sent_on_connection = 0;
+    nlohmann::json results = nlohmann::json::object();
+    std::vector<std::string> took;
+    for (Destination& d : destinations) {
+      try {
+        std::string word = d.send(r, host, boot_id);
+        results[d.text()] = word;
+        took.push_back(d.text() + (word == "stored" ? " stored it" : " already had it"));
+      } catch (const Error& e) {
+        results[d.text()] = std::string("error: ") + e.what();
+        ctx.err << "lastgasp-setup collect: " << r.path << " did not reach " << d.text() << ": " << e.what() << '\n';
+        missed = true;
+      }
     }
-    std::string header = "LASTGASP/1 PSTORE host=" + percent_encode(host) + " boot_id=" + percent_encode(boot_id) +
-                         " name=" + r.name + " size=" + std::to_string(r.bytes.size()) + " sha256=" + r.sha256;
-    Response response = client->request(header, r.bytes, timeout);
-    ++sent_on_connection;
-    if (!response.ok || (response.word != "stored" && response.word != "duplicate")) {
-      std::string why = response.word == "refused"   ? ": this host's address is outside the receiver's allow list"
-                        : response.word == "io"       ? ": the receiver could not write it; try again later"
-                        : response.word == "too-large" ? ": the receiver takes smaller uploads (max_upload)"
-                                                       : "";
-      throw Error("the receiver at " + client->where() + " refused " + r.path + " ('" + response.line + "')" + why +
-                  "; the record stays where it is");
+    nlohmann::json entry = {{"path", r.path}, {"name", r.name}, {"size", r.bytes.size()}, {"sha256", r.sha256},
+                            {"results", results}, {"archived", nullptr}};
+    if (took.empty()) {
+      ++kept;
+      ctx.err << "lastgasp-setup collect: no receiver took " << r.path << ", so it stays where it is\n";
+    } else {
+      std::string archived = archive(ctx, r, boot_id);
+      ctx.root.commit();  // acknowledged and archived: a later failure must not undo this one
+      entry["archived"] = archived;
+      std::string said;
+      for (const std::string& t : took) said += (said.empty() ? "" : ", ") + t;
+      ctx.say(r.path + " (" + std::to_string(r.bytes.size()) + " bytes): " + said + "; archived to " + archived);
     }
-    (response.word == "stored" ? stored : duplicates) += 1;
-    std::string archived = archive(ctx, r, boot_id);
-    ctx.root.commit();  // acknowledged and archived: a later failure must not undo this one
-    ctx.say(r.path + " (" + std::to_string(r.bytes.size()) + " bytes): " +
-            (response.word == "stored" ? "stored by the receiver" : "the receiver already had it") +
-            "; archived to " + archived);
-    report["records"].push_back({{"path", r.path}, {"name", r.name}, {"size", r.bytes.size()},
-                                 {"sha256", r.sha256}, {"result", response.word}, {"archived", archived}});
+    report["records"].push_back(entry);
   }
-  ctx.say("Collected " + std::to_string(records.size()) + " pstore record(s) to " + receiver.text + ": " +
-          std::to_string(stored) + " new, " + std::to_string(duplicates) + " already there.");
+  for (const Destination& d : destinations) ctx.say(d.summary());
+  if (kept) ctx.say(std::to_string(kept) + " record(s) reached no receiver and stay where they are.");
   if (ctx.json) ctx.print_json(report);
-  return kExitOk;
+  return missed ? kExitError : kExitOk;
 }
 
 }  // namespace
@@ -168,12 +231,13 @@ void install_collect_unit(Sysroot& root, State& state) {
 
 SubcommandRun define_collect(CLI::App& command) {
   struct Options {
-    std::string to;
+    std::vector<std::string> to;
     int timeout = 30;
   };
   auto o = std::make_shared<Options>();
   command.add_option("--to", o->to,
-                     "the receiver, HOST[:PORT]; by default the one in /etc/lastgasp/sender.toml");
+                     "a receiver, HOST[:PORT], once per receiver; by default every one in /etc/lastgasp/sender.toml")
+      ->allow_extra_args(false);
   command.add_option("--timeout", o->timeout, "seconds to wait for the receiver at each step")
       ->check(CLI::Range(1, 600))->capture_default_str();
   return [o](Context& ctx) { return run_collect(ctx, o->to, o->timeout); };

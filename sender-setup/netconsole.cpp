@@ -7,9 +7,15 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <numeric>
+#include <set>
 
+#include "boot_option.hpp"
+#include "boot_retry.hpp"
 #include "collect.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "error.hpp"
@@ -27,7 +33,8 @@ namespace lastgasp::setup {
 namespace {
 
 constexpr int kConsoleLoglevel = 8;  // every message, debug included, reaches the consoles
-constexpr std::size_t kMaxBootOption = 255;
+// How long a run waits for a next hop's MAC to resolve.
+constexpr std::chrono::milliseconds kNeighbourTimeout{3000};
 
 // Runs a program and waits for it; true when it exited with status 0.
 bool run_program(std::vector<std::string> argv) {
@@ -78,19 +85,23 @@ bool sends_to(const NetconsoleTarget& target, const config::HostPort& receiver) 
          target.read("remote_port").value_or("") == std::to_string(receiver.port);
 }
 
-// The configfs name of CONFIG's target. The one target that owns the boot option
-// lives in cmdline0, which its netconsole= option makes at boot: the unit adopts
-// it there, and later runs keep using it while it is this tool's.
-std::string choose_target_name(const config::SenderConfig& config, const State& state, const NetconsoleRun& run) {
-  if (config.netconsole.boot_option && run.at_boot) return kBootTargetName;
-  return live_target_name(config.netconsole, state);
+// The configfs name of CONFIG's target. A target with the boot option lives in
+// the boot-time target its entry in the netconsole= option makes (cmdlineN for
+// the Nth): the unit adopts it there, and later runs keep using it while it is
+// this tool's. SAVED is the file before this run.
+std::string choose_target_name(const config::SenderConfig& config, const config::SenderFile& saved,
+                               const Sysroot& root, const State& state, const NetconsoleRun& run) {
+  if (config.netconsole.boot_option && run.at_boot)
+    return boot_target_name(boot_index(saved, config.netconsole.name));
+  const config::SenderConfig::Netconsole* before = saved.find(config.netconsole.name);
+  return live_target_name(root, before ? *before : config.netconsole, state);
 }
 
-// Whether NAME is this tool's target, or no target yet. At boot, cmdline0 is the
-// kernel's copy of our own netconsole= option.
+// Whether NAME is this tool's target, or no target yet. At boot, cmdlineN is the
+// kernel's copy of an entry of our own netconsole= option.
 bool ours_or_new(const Sysroot& root, const State& state, const std::string& name, const NetconsoleRun& run) {
   if (state.targets.contains(name) || !root.is_dir(std::string(kNetconsoleConfigfs) + "/" + name)) return true;
-  return run.at_boot && name == kBootTargetName && state.files.contains(kNetconsoleModprobeFile);
+  return run.at_boot && is_boot_target_name(name) && state.files.contains(kNetconsoleModprobeFile);
 }
 
 // Another's target is never changed: `remove` could not give it back as it was.
@@ -173,23 +184,6 @@ void persist_kernel_values(Context& ctx, State& state, const std::vector<KernelV
     write_owned_file(ctx.root, state, kTmpfilesFile, "# Written by lastgasp-setup.\n" + tmpfiles);
 }
 
-void persist_boot_option(Context& ctx, State& state, const std::string& option) {
-  if (option.size() > kMaxBootOption)
-    throw Error("the netconsole= option would be " + std::to_string(option.size()) +
-                " bytes, over the kernel's 255: use a shorter device name or run with --no-persist");
-  write_owned_file(ctx.root, state, kNetconsoleModprobeFile,
-                   "# Written by lastgasp-setup: the boot-time target cmdline0, which replays the kernel's\n"
-                   "# ring buffer to the receiver. The unit re-resolves the MAC and updates cmdline0.\n" +
-                       modprobe_options("netconsole", {{"netconsole", option}}));
-  write_owned_file(ctx.root, state, kNetconsoleModulesLoadFile,
-                   "# Written by lastgasp-setup: load netconsole early, with its boot-time target.\n"
-                   "netconsole\n");
-  // Only loadable modules have initstate; a built-in netconsole never reads modprobe.d.
-  if (ctx.root.exists("/sys/module/netconsole") && !ctx.root.exists("/sys/module/netconsole/initstate"))
-    ctx.warn("netconsole is built into this kernel, so the modprobe.d option does not apply: for the replay "
-             "at boot, add netconsole=" + option + " to the kernel command line");
-}
-
 // A saved target to CONFIG's receiver under another name goes when CONFIG's is
 // saved: its live target was just removed as a duplicate, and at boot it would
 // come back as one.
@@ -197,27 +191,16 @@ bool replaced_by(const config::SenderConfig::Netconsole& other, const config::Se
   return other.name != config.netconsole.name && other.to == config.netconsole.to;
 }
 
-// The name of the saved target that carries the boot option once CONFIG's is
-// saved: the kernel makes one cmdline0, so the first to get it keeps it.
-std::string boot_option_target(const config::SenderFile& saved, const config::SenderConfig& config) {
-  for (const auto& other : saved.targets)
-    if (other.boot_option && !replaced_by(other, config)) return other.name;
-  return config.netconsole.name;
-}
-
-// Everything that brings the setup back after a reboot. SAVED already holds
-// CONFIG's target among the others.
-void persist_setup(Context& ctx, State& state, const config::SenderFile& saved, const config::SenderConfig& config,
-                   const NetPath& path, const TargetFeatures& features,
-                   const std::vector<KernelValue>& kernel_values) {
+// Everything that brings the setup back after a reboot. RECORD's sender.toml
+// already holds CONFIG's target among the others; its boot_option is dropped
+// there when its entry does not fit in the netconsole= option.
+void persist_setup(Context& ctx, SetupRecord& record, const config::SenderConfig& config, const NetPath& path,
+                   const TargetFeatures& features, const std::vector<KernelValue>& kernel_values) {
+  State& state = record.state;
   persist_kernel_values(ctx, state, kernel_values);
-  if (config.netconsole.boot_option) {
-    persist_boot_option(ctx, state, format_boot_option(config, path, features.release));
-  } else if (boot_option_target(saved, config) == config.netconsole.name) {  // no target has it
-    remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
-    remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
-  }
-  save_saved_targets(ctx.root, state, saved);
+  record.boot_entries[config.netconsole.name] = format_boot_option(config, path, features.release);
+  write_boot_option(ctx, state, record.saved, record.boot_entries);
+  save_saved_targets(ctx.root, state, record.saved);
   install_unit(ctx.root, state);
   install_watch_unit(ctx.root, state);
   install_collect_unit(ctx.root, state);
@@ -278,10 +261,6 @@ config::HostPort receiver_endpoint(const config::SenderConfig& config) {
   auto endpoint = config::parse_host_port(config.netconsole.to, 6666, error);
   if (!endpoint) throw Error("bad receiver: " + error);
   return *endpoint;
-}
-
-std::string live_target_name(const config::SenderConfig::Netconsole& saved, const State& state) {
-  return saved.boot_option && state.targets.contains(kBootTargetName) ? kBootTargetName : saved.name;
 }
 
 ResolveOptions resolve_options(const config::SenderConfig& config, std::chrono::milliseconds neighbour_timeout,
@@ -345,37 +324,36 @@ ResolvedReceiver resolve_receiver(const std::string& to) {
   return resolved;
 }
 
-std::string format_boot_option(const config::SenderConfig& config, const NetPath& path, bool release) {
-  const auto& nc = config.netconsole;
-  std::string flags = nc.extended ? (release ? "+r" : "+") : "";
-  return flags + std::to_string(nc.src_port) + "@" + path.source + "/" + path.device + "," +
-         std::to_string(receiver_endpoint(config).port) + "@" + path.receiver + "/" + path.mac;
+NetPath resolve_receiver_path(Netlink& netlink, const config::SenderConfig& config,
+                              std::chrono::milliseconds neighbour_timeout, const Sysroot& root) {
+  return resolve_path(netlink, receiver_endpoint(config).host, resolve_options(config, neighbour_timeout, root));
 }
 
-nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx) {
-  require_netconsole_kernel(ctx.root);
-  config::HostPort receiver = receiver_endpoint(config);
-  ResolveOptions options = resolve_options(config, run.neighbour_timeout, ctx.root);
-  Netlink netlink;
-  NetPath path;
-  retry_with_backoff(ctx, run.retry, [&] { path = resolve_path(netlink, receiver.host, options); });
-  return apply_netconsole(std::move(config), path, run, ctx);
+SetupRecord load_setup_record(Context& ctx) {
+  ensure_netconsole_configfs(ctx);
+  return {.state = load_state(ctx.root), .saved = load_saved_targets(ctx.root), .boot_entries = {}};
 }
 
 nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
                                 Context& ctx) {
+  SetupRecord record = load_setup_record(ctx);
+  return apply_netconsole(std::move(config), path, run, ctx, record);
+}
+
+nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
+                                Context& ctx, SetupRecord& record) {
   Sysroot& root = ctx.root;
+  const std::size_t changes_before = root.change_count();
   config::HostPort receiver = receiver_endpoint(config);
   if (path.mac_origin == MacOrigin::kBroadcast)
     ctx.warn("the MAC of " + path.next_hop + " did not resolve, so the target uses the broadcast MAC: every host "
              "on " + path.device + "'s segment gets the console, and switches may drop it");
 
-  ensure_netconsole_configfs(ctx);
-  State state = load_state(root);
-  config::SenderFile saved = load_saved_targets(root);
+  State& state = record.state;
+  config::SenderFile& saved = record.saved;
   const config::SenderConfig::Netconsole* saved_entry = saved.find(config.netconsole.name);
   config.netconsole.boot_option = saved_entry && saved_entry->boot_option;
-  std::string name = choose_target_name(config, state, run);
+  std::string name = choose_target_name(config, saved, root, state, run);
   refuse_foreign_target(root, state, name, run);
   remove_duplicate_targets(ctx, state, name, receiver);
 
@@ -390,27 +368,24 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
   nlohmann::json settings = set_kernel_values(ctx, state, kernel_values);
 
   // configfs shows boot-time targets only on kernels that can adopt them
-  // (cmdline0, v6.7); userdata (v6.9) proves a kernel at least that new. The
-  // kernel makes one cmdline0, so one saved target at most carries the option.
-  bool kernel_adopts = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + kBootTargetName) ||
+  // (cmdline0, v6.7); userdata (v6.9) proves a kernel at least that new.
+  bool kernel_adopts = root.is_dir(std::string(kNetconsoleConfigfs) + "/" + boot_target_name(0)) ||
                        applied.features.userdata;
-  std::string boot_option_owner_name = boot_option_target(saved, config);
-  config.netconsole.boot_option = kernel_adopts && boot_option_owner_name == config.netconsole.name;
+  config.netconsole.boot_option = kernel_adopts && run.persist;
   if (run.persist) {
     record_target(ctx, saved, config);
-    persist_setup(ctx, state, saved, config, path, applied.features, kernel_values);
+    persist_setup(ctx, record, config, path, applied.features, kernel_values);
+    config.netconsole.boot_option = saved.find(config.netconsole.name)->boot_option;
   }
   // Always recorded, persisted or not: `remove` must find everything this run changed.
   save_state(root, state);
 
-  bool changed = root.change_count() > 0;
+  bool changed = root.change_count() > changes_before;
   tell_outcome(ctx, name, receiver, path, changed);
   if (applied.transmit_errors) ctx.say("transmit_errors: " + *applied.transmit_errors);
-  if (changed && run.persist && !config.netconsole.boot_option)
-    ctx.say(kernel_adopts ? "Persisted with the boot-time unit alone: early boot messages are replayed to '" +
-                                boot_option_owner_name + "' only, since the kernel makes one boot-time target."
-                          : "Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, "
-                            "so early boot messages are not replayed to the receiver.");
+  if (changed && run.persist && !kernel_adopts)
+    ctx.say("Persisted with the boot-time unit alone: this kernel cannot adopt a boot-time target, so early boot "
+            "messages are not replayed to the receiver.");
 
   nlohmann::json attributes = nlohmann::json::array();
   for (const AttributeChange& c : applied.changes)
@@ -426,16 +401,157 @@ nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path
           {"transmit_errors", applied.transmit_errors ? nlohmann::json(*applied.transmit_errors) : nlohmann::json(nullptr)}};
 }
 
+namespace {
+
+struct NetconsoleOptions {
+  std::vector<std::string> to;
+  std::string dev, mac, name = "lastgasp";
+  int src_port = 6665, panic_timeout = 10;
+  bool plain = false, no_panic_knobs = false, allow_broadcast = false, no_persist = false;
+};
+
+// The configfs name of the Ith receiver (from 0) of a run named NAME: NAME,
+// then NAME-2, NAME-3...
+std::string receiver_target_name(const std::string& name, std::size_t i) {
+  return i == 0 ? name : name + "-" + std::to_string(i + 1);
+}
+
+// Whether CANDIDATE is NAME-K for a K beyond COUNT receivers: a target an
+// earlier run with more --to made, that this run no longer wants.
+bool beyond_receivers(const std::string& candidate, const std::string& name, std::size_t count) {
+  if (!candidate.starts_with(name + "-")) return false;
+  std::string number = candidate.substr(name.size() + 1);
+  if (number.empty() || number.size() > 4 || number.front() == '0' ||
+      !std::all_of(number.begin(), number.end(), [](unsigned char c) { return std::isdigit(c); }))
+    return false;
+  return static_cast<std::size_t>(std::stoi(number)) > count;
+}
+
+// One SenderConfig per --to, in the order given. Throws Error on bad input.
+std::vector<config::SenderConfig> receiver_configs(const NetconsoleOptions& o) {
+  if (o.name.empty() || o.name.find('/') != std::string::npos || o.name == "." || o.name == "..")
+    throw Error("bad --name '" + o.name + "': a target name is a plain directory name");
+  // --mac is one next hop's MAC; several receivers may each have their own.
+  if (!o.mac.empty() && o.to.size() > 1)
+    throw Error("--mac names one next hop's MAC, and there are " + std::to_string(o.to.size()) +
+                " receivers: set up the one that needs it in a run of its own, with its own --name");
+  std::vector<config::SenderConfig> configs;
+  for (std::size_t i = 0; i < o.to.size(); ++i) {
+    config::SenderConfig config;
+    ResolvedReceiver receiver = resolve_receiver(o.to[i]);
+    for (const config::SenderConfig& earlier : configs)
+      if (earlier.netconsole.to == receiver.to)
+        throw Error("--to " + o.to[i] + " is the receiver " + receiver.to + " a second time: give each once");
+    config.netconsole.to = receiver.to;
+    config.netconsole.to_name = receiver.from_name;
+    config.netconsole.name = receiver_target_name(o.name, i);
+    config.netconsole.dev = device_from_zone(receiver.zone, o.dev);
+    if (!o.mac.empty()) {
+      std::string error;
+      auto mac = config::parse_unicast_mac(o.mac, error);
+      if (!mac) throw Error("bad --mac: " + error);
+      config.netconsole.mac = *mac;
+    }
+    config.netconsole.src_port = static_cast<std::uint16_t>(o.src_port);
+    config.netconsole.extended = !o.plain;
+    config.netconsole.allow_broadcast = o.allow_broadcast;
+    config.panic.knobs = !o.no_panic_knobs;
+    config.panic.timeout = o.panic_timeout;
+    configs.push_back(std::move(config));
+  }
+  return configs;
+}
+
+// Every receiver's path, before anything is changed: with one that cannot be
+// reached, the run fails naming each such receiver and why, and changes nothing.
+std::vector<NetPath> resolve_every_path(const std::vector<config::SenderConfig>& configs, Context& ctx) {
+  require_netconsole_kernel(ctx.root);
+  Netlink netlink;
+  std::vector<NetPath> paths;
+  std::string failures;
+  std::size_t failed = 0;
+  for (const config::SenderConfig& config : configs) {
+    try {
+      paths.push_back(resolve_receiver_path(netlink, config, kNeighbourTimeout, ctx.root));
+    } catch (const Error& e) {
+      if (configs.size() == 1) throw;
+      ++failed;
+      failures += "\n  receiver " + config.netconsole.to + " (target '" + config.netconsole.name + "'): " + e.what();
+    }
+  }
+  if (failed > 0)
+    throw Error(std::to_string(failed) + " of " + std::to_string(configs.size()) +
+                " receivers cannot be reached, so none was set up:" + failures);
+  return paths;
+}
+
+// The targets NAME-K an earlier run with more --to made, saved and live: a run
+// says which receivers there are, and these are no longer among them. Returns
+// the names dropped (as saved, or as live when not saved).
+nlohmann::json drop_targets_beyond(Context& ctx, const std::string& name, std::size_t count, bool persist,
+                                   SetupRecord& record) {
+  State& state = record.state;
+  config::SenderFile& saved = record.saved;
+  nlohmann::json dropped = nlohmann::json::array();
+  std::map<std::string, std::string> live;  // live target -> the name it is dropped as
+  for (const std::string& target : state.targets)
+    if (beyond_receivers(target, name, count)) live.emplace(target, target);
+  for (const auto& entry : saved.targets) {
+    if (!persist || !beyond_receivers(entry.name, name, count)) continue;
+    std::string target = live_target_name(ctx.root, entry, state);
+    if (state.targets.contains(target)) live[target] = entry.name;
+    ctx.say_change("remove", "'" + entry.name + "' (to " + entry.to + ") from " + kSenderConfigFile +
+                                 ": no longer among the receivers given with --to");
+    dropped.push_back(entry.name);
+  }
+  for (const auto& [target, as] : live) {
+    NetconsoleTarget(ctx.root, target).remove();
+    state.targets.erase(target);
+    ctx.say_change("remove", "netconsole target '" + target + "': no longer among the receivers given with --to");
+    if (as == target && !saved.find(target)) dropped.push_back(target);
+  }
+  if (dropped.size() > 0 && persist) {
+    std::erase_if(saved.targets, [&](const auto& entry) { return beyond_receivers(entry.name, name, count); });
+    write_boot_option(ctx, state, saved, record.boot_entries);
+    save_saved_targets(ctx.root, state, saved);
+  }
+  save_state(ctx.root, state);
+  return dropped;
+}
+
+// `netconsole --to A [--to B ...]`: one target per receiver, all in one
+// transaction. The report is {changed, dry_run, targets: [one per --to], dropped}.
+int run_netconsole(const NetconsoleOptions& o, Context& ctx) {
+  std::vector<config::SenderConfig> configs = receiver_configs(o);
+  std::vector<NetPath> paths = resolve_every_path(configs, ctx);
+  // One record for every receiver: each sees the others, also in a dry run.
+  SetupRecord record = load_setup_record(ctx);
+  nlohmann::json targets = nlohmann::json::array();
+  for (std::size_t i = 0; i < configs.size(); ++i)
+    targets.push_back(apply_netconsole(configs[i], paths[i], {.persist = !o.no_persist}, ctx, record));
+  nlohmann::json dropped = drop_targets_beyond(ctx, o.name, configs.size(), !o.no_persist, record);
+  if (configs.size() > 1 && !ctx.root.dry_run())
+    ctx.say("The console goes to " + std::to_string(configs.size()) + " receivers, one target each: a panic reaches "
+            "every one that is up. 'lastgasp-setup check' says whether each is ready.");
+  if (ctx.json)
+    ctx.print_json({{"changed", ctx.root.change_count() > 0}, {"dry_run", ctx.root.dry_run()},
+                    {"targets", targets}, {"dropped", dropped}});
+  return kExitOk;
+}
+
+}  // namespace
+
 SubcommandRun define_netconsole(CLI::App& command) {
-  struct Options {
-    std::string to, dev, mac, name = "lastgasp";
-    int src_port = 6665, panic_timeout = 10;
-    bool plain = false, no_panic_knobs = false, allow_broadcast = false, no_persist = false;
-  };
-  auto o = std::make_shared<Options>();
-  command.add_option("--to", o->to, "the receiver, HOST[:PORT] ([IPv6]:PORT); port 6666 by default")->required();
+  auto o = std::make_shared<NetconsoleOptions>();
+  command.add_option("--to", o->to,
+                     "a receiver, HOST[:PORT] ([IPv6]:PORT); port 6666 by default. Give it once per receiver: "
+                     "each gets its own target")
+      ->required()
+      ->allow_extra_args(false);
   command.add_option("--dev", o->dev, "send through this interface instead of the route's");
-  command.add_option("--name", o->name, "the configfs target's name")->capture_default_str();
+  command.add_option("--name", o->name,
+                     "the configfs target's name; with several --to, the others are NAME-2, NAME-3...")
+      ->capture_default_str();
   command.add_option("--src-port", o->src_port, "the UDP source port")->check(CLI::Range(1, 65535))->capture_default_str();
   command.add_flag("--plain", o->plain, "the legacy format instead of the extended one");
   command.add_option("--panic-timeout", o->panic_timeout, "kernel.panic: reboot this many seconds after a panic")
@@ -448,38 +564,29 @@ SubcommandRun define_netconsole(CLI::App& command) {
   command.add_flag("--no-persist", o->no_persist,
                    "change the running system only: write no configuration (what changed is still recorded, "
                    "for remove)");
-  return [o](Context& ctx) {
-    if (o->name.empty() || o->name.find('/') != std::string::npos || o->name == "." || o->name == "..")
-      throw Error("bad --name '" + o->name + "': a target name is a plain directory name");
-    config::SenderConfig config;
-    ResolvedReceiver receiver = resolve_receiver(o->to);
-    config.netconsole.to = receiver.to;
-    config.netconsole.to_name = receiver.from_name;
-    config.netconsole.name = o->name;
-    config.netconsole.dev = device_from_zone(receiver.zone, o->dev);
-    if (!o->mac.empty()) {
-      std::string error;
-      auto mac = config::parse_unicast_mac(o->mac, error);
-      if (!mac) throw Error("bad --mac: " + error);
-      config.netconsole.mac = *mac;
-    }
-    config.netconsole.src_port = static_cast<std::uint16_t>(o->src_port);
-    config.netconsole.extended = !o->plain;
-    config.netconsole.allow_broadcast = o->allow_broadcast;
-    config.panic.knobs = !o->no_panic_knobs;
-    config.panic.timeout = o->panic_timeout;
-    nlohmann::json report = configure_netconsole(config, {.persist = !o->no_persist}, ctx);
-    if (ctx.json) ctx.print_json(report);
-    return kExitOk;
-  };
+  return [o](Context& ctx) { return run_netconsole(*o, ctx); };
 }
 
 namespace {
 
+// One saved target whose path is known, in its own transaction: its report, or
+// its error (said, and undone).
+nlohmann::json apply_saved_target(Context& ctx, const config::SenderConfig& config, const NetPath& path) {
+  try {
+    nlohmann::json report = apply_netconsole(config, path, {.persist = true, .at_boot = true}, ctx);
+    ctx.root.commit();
+    return report;
+  } catch (const std::exception& e) {
+    ctx.fail_and_roll_back("apply", "target '" + config.netconsole.name + "': " + e.what());
+    return {{"target", config.netconsole.name}, {"error", e.what()}};
+  }
+}
+
 // Every saved target, each its own transaction: a receiver that cannot be
-// reached at boot must not keep the others from coming back. The exit status
-// still says that one failed. With RETRY_FOR, each target's path is tried again
-// inside its own transaction, for up to that long, before it is given up.
+// reached at boot must not keep the others from coming back, nor keep them
+// waiting. Each round resolves every target still pending and applies those
+// that resolved at once; with RETRY_FOR, the rest are tried again with backoff,
+// all within that one bound. The exit status still says that one failed.
 int apply_saved_targets(Context& ctx, const std::string& file, std::chrono::seconds retry_for) {
   config::SenderFile saved;
   try {
@@ -487,28 +594,49 @@ int apply_saved_targets(Context& ctx, const std::string& file, std::chrono::seco
   } catch (const config::ConfigError& e) {
     throw Error(e.what());
   }
-  nlohmann::json reports = nlohmann::json::array();
-  int status = kExitOk;
-  for (std::size_t i = 0; i < saved.targets.size(); ++i) {
-    try {
-      NetconsoleRun run{.persist = true, .at_boot = true};
-      run.retry.total = retry_for;
-      // The kernel log names the target when there are several to tell apart.
-      if (saved.targets.size() > 1) run.retry.label = "netconsole target '" + saved.targets[i].name + "'";
-      reports.push_back(configure_netconsole(saved.config(i), run, ctx));
-      ctx.root.commit();
-    } catch (const std::exception& e) {
-      ctx.fail_and_roll_back("apply", "target '" + saved.targets[i].name + "': " + e.what());
-      reports.push_back({{"target", saved.targets[i].name}, {"error", e.what()}});
-      status = kExitError;
-    }
+  require_netconsole_kernel(ctx.root);
+  Netlink netlink;
+  std::vector<nlohmann::json> reports(saved.targets.size());
+  std::vector<std::size_t> pending(saved.targets.size());
+  std::iota(pending.begin(), pending.end(), 0);
+  std::map<std::size_t, std::string> unresolved;
+  RetryPolicy retry{.total = retry_for};
+  try {
+    retry_with_backoff(ctx, retry, [&] {
+      unresolved.clear();
+      for (std::size_t i : pending) {
+        config::SenderConfig config = saved.config(i);
+        try {
+          NetPath path = resolve_receiver_path(netlink, config, kNeighbourTimeout, ctx.root);
+          reports[i] = apply_saved_target(ctx, config, path);
+        } catch (const Error& e) {
+          unresolved[i] = e.what();
+        }
+      }
+      pending.clear();
+      std::string failures;
+      for (const auto& [i, error] : unresolved) {
+        pending.push_back(i);
+        failures += (failures.empty() ? "" : "; ") +
+                    (saved.targets.size() > 1 ? "target '" + saved.targets[i].name + "': " : std::string()) + error;
+      }
+      if (!pending.empty()) throw Error(failures);
+    });
+  } catch (const Error&) {
+    // Said by retry_with_backoff when it gave up; each target is said below.
   }
+  int status = kExitOk;
+  for (const auto& [i, error] : unresolved) {
+    ctx.err << "lastgasp-setup apply: target '" << saved.targets[i].name << "': " << error << '\n';
+    reports[i] = {{"target", saved.targets[i].name}, {"error", error}};
+  }
+  for (const nlohmann::json& report : reports)
+    if (report.contains("error")) status = kExitError;
   if (ctx.json) ctx.print_json({{"targets", reports}});
   return status;
 }
 
 }  // namespace
-
 SubcommandRun define_apply(CLI::App& command) {
   auto file = std::make_shared<std::string>(kSenderConfigFile);
   auto retry_for = std::make_shared<int>(0);

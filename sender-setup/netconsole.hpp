@@ -3,13 +3,14 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "endpoint.hpp"
 #include "sender_config.hpp"
-#include "boot_retry.hpp"
+#include "boot_option.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "context.hpp"
 #include "netlink/path_resolver.hpp"
@@ -19,9 +20,7 @@ namespace lastgasp::setup {
 
 struct NetconsoleRun {
   bool persist = true;
-  bool at_boot = false;  // run by the unit: adopt the boot-time target cmdline0
-  std::chrono::milliseconds neighbour_timeout{3000};
-  RetryPolicy retry{};  // how long the unit's `apply` keeps trying the path at boot
+  bool at_boot = false;  // run by the unit: adopt the boot-time targets cmdlineN
 };
 
 struct ResolvedReceiver {
@@ -34,20 +33,31 @@ struct ResolvedReceiver {
 // resolved once. Throws Error on bad input.
 ResolvedReceiver resolve_receiver(const std::string& to);
 
-// Resolves the path over netlink, then applies. Throws Error.
-nlohmann::json configure_netconsole(config::SenderConfig config, const NetconsoleRun& run, Context& ctx);
+// CONFIG's path to its receiver over netlink (waiting up to NEIGHBOUR_TIMEOUT
+// for the next hop's MAC); no probe is sent on a dry run. Throws Error.
+NetPath resolve_receiver_path(Netlink& netlink, const config::SenderConfig& config,
+                              std::chrono::milliseconds neighbour_timeout, const Sysroot& root);
 
-// Everything after the path is known: target, knobs, persistence, state. The
-// whole of it is one transaction on ctx.root; the caller rolls back on Error.
+// What the setup keeps, read once for a run: the state and sender.toml. Loads
+// netconsole and mounts configfs first when they are missing (the state's
+// targets are those configfs holds). Throws Error.
+struct SetupRecord {
+  State state;
+  config::SenderFile saved;
+  std::map<std::string, std::string> boot_entries;  // netconsole= entries of this run's paths, by target
+};
+SetupRecord load_setup_record(Context& ctx);
+
+// Everything after the path is known: target, knobs, persistence, state, as
+// one target of RECORD's run: a run with several receivers hands the same
+// record to each, so that each sees the others, also in a dry run, which
+// writes nothing to read back. The whole run is one transaction on ctx.root;
+// the caller rolls back on Error.
+nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
+                                Context& ctx, SetupRecord& record);
+// The same for one target in a run of its own.
 nlohmann::json apply_netconsole(config::SenderConfig config, const NetPath& path, const NetconsoleRun& run,
                                 Context& ctx);
-
-// The netconsole= module option for PATH: [+][r]SRCPORT@SRC/DEV,PORT@DST/MAC.
-std::string format_boot_option(const config::SenderConfig& config, const NetPath& path, bool release);
-
-// The configfs name of SAVED's live target: cmdline0 once this tool has adopted
-// the boot-time target for the entry that carries the boot option.
-std::string live_target_name(const config::SenderConfig::Netconsole& saved, const State& state);
 
 // How CONFIG's path is resolved: its --dev, --mac and --allow-broadcast; no
 // probe is sent on a dry run.

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -199,15 +200,9 @@ Response ReceiverClient::read_response(std::chrono::steady_clock::time_point dea
   return response;
 }
 
-ReceiverAddress receiver_address(Context& ctx, const std::string& to) {
-  std::string text = to;
-  if (text.empty()) {
-    // With several receivers, the first saved one: the one set up first.
-    config::SenderFile saved = load_saved_targets(ctx.root);
-    if (saved.targets.empty())
-      throw Error(std::string("no --to, and ") + kSenderConfigFile + " names no receiver: give --to HOST[:PORT]");
-    text = saved.targets.front().to;
-  }
+namespace {
+
+ReceiverAddress receiver_address(const std::string& text) {
   ResolvedReceiver resolved = resolve_receiver(text);
   if (!resolved.zone.empty())
     throw Error("bad receiver '" + text + "': a zone (%" + resolved.zone + ") only names netconsole's device; "
@@ -216,6 +211,26 @@ ReceiverAddress receiver_address(Context& ctx, const std::string& to) {
   auto endpoint = config::parse_host_port(resolved.to, 6666, error);
   if (!endpoint) throw Error("bad receiver '" + text + "': " + error);
   return {endpoint->host, endpoint->port, text};
+}
+
+}  // namespace
+
+std::vector<ReceiverAddress> receiver_addresses(Context& ctx, const std::vector<std::string>& to) {
+  std::vector<std::string> texts = to;
+  if (texts.empty()) {
+    for (const auto& target : load_saved_targets(ctx.root).targets) texts.push_back(target.to);
+    if (texts.empty())
+      throw Error(std::string("no --to, and ") + kSenderConfigFile + " names no receiver: give --to HOST[:PORT]");
+  }
+  std::vector<ReceiverAddress> receivers;
+  for (const std::string& text : texts) {
+    ReceiverAddress receiver = receiver_address(text);
+    bool repeated = std::any_of(receivers.begin(), receivers.end(), [&](const ReceiverAddress& other) {
+      return other.address == receiver.address && other.port == receiver.port;
+    });
+    if (!repeated) receivers.push_back(std::move(receiver));
+  }
+  return receivers;
 }
 
 }  // namespace lastgasp::setup

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "context.hpp"
 
@@ -45,13 +46,14 @@ class ReceiverClient {
   std::string pending_;  // bytes read after a response line
 };
 
-// The receiver from --to, or from the saved settings (/etc/lastgasp/sender.toml)
-// when TO is empty: numeric address and port. Throws Error.
+// A receiver to ask over TCP: numeric address and port.
 struct ReceiverAddress {
   std::string address;
   std::uint16_t port = 6666;
   std::string text;  // as the user knows it
 };
-ReceiverAddress receiver_address(Context& ctx, const std::string& to);
+// The receivers given with --to (TO, in order), or when TO is empty every
+// receiver saved in /etc/lastgasp/sender.toml. Throws Error.
+std::vector<ReceiverAddress> receiver_addresses(Context& ctx, const std::vector<std::string>& to);
 
 }  // namespace lastgasp::setup

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "boot_loader.hpp"
+#include "boot_option.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "error.hpp"
 #include "persistence.hpp"
@@ -118,28 +119,20 @@ void remove_boot_args(Context& ctx, State& state, Outcome& outcome) {
 }
 
 // `remove --name NAME`: the live target and its entry in sender.toml, so that
-// the boot-time unit does not bring it back. The saved target that owns the boot
-// option lives in cmdline0.
+// the boot-time unit does not bring it back, and its entry in the netconsole=
+// option, which the others keep.
 void remove_one_target(Context& ctx, State& state, const std::string& name, Outcome& outcome) {
   config::SenderFile saved = load_saved_targets(ctx.root);
   const config::SenderConfig::Netconsole* entry = saved.find(name);
-  bool owns_boot_option = entry && entry->boot_option;
-  std::string live = owns_boot_option && state.targets.contains(kBootTargetName) ? kBootTargetName : name;
+  std::string live = entry ? live_target_name(ctx.root, *entry, state) : name;
   if (!entry && !state.targets.contains(live))
-    throw Error("netconsole target '" + name + "' was not created by lastgasp-setup, so it is left alone");
+    throw Error("netconsole target '" + name + "' was not made by lastgasp-setup, so it is left alone");
   if (state.targets.contains(live)) remove_target(ctx, state, live, outcome);
   if (!entry) return;
+  bool owned_boot_option = entry->boot_option;
   std::erase_if(saved.targets, [&](const auto& target) { return target.name == name; });
+  if (owned_boot_option) write_boot_option(ctx, state, saved, {});
   save_saved_targets(ctx.root, state, saved);
-  if (!owns_boot_option) return;
-  // The boot option named this receiver: gone with it.
-  remove_owned_file(ctx.root, state, kNetconsoleModprobeFile);
-  remove_owned_file(ctx.root, state, kNetconsoleModulesLoadFile);
-  if (!saved.targets.empty())
-    ctx.say(std::string(ctx.root.dry_run() ? "Early boot messages would no longer be"
-                                           : "Early boot messages are no longer") +
-            " replayed to any receiver: run lastgasp-setup netconsole again for one of the others to have them "
-            "replayed to it.");
 }
 
 int run_remove(Context& ctx, const std::string& only) {

@@ -38,11 +38,11 @@ struct Owner {
   std::optional<config::SenderConfig> saved;
 };
 
-Owner owner_of(const std::string& name, const State& state, const config::SenderFile& saved) {
+Owner owner_of(const Sysroot& root, const std::string& name, const State& state, const config::SenderFile& saved) {
   Owner owner{.ours = state.targets.contains(name), .saved = std::nullopt};
   if (!owner.ours) return owner;
   for (std::size_t i = 0; i < saved.targets.size(); ++i)
-    if (live_target_name(saved.targets[i], state) == name) owner.saved = saved.config(i);
+    if (live_target_name(root, saved.targets[i], state) == name) owner.saved = saved.config(i);
   return owner;
 }
 
@@ -100,7 +100,7 @@ std::vector<Shown> attributes(const NetconsoleTarget& target, const Owner& owner
 nlohmann::json show_target(Sysroot& root, const std::string& name, const State& state,
                            const config::SenderFile& saved) {
   NetconsoleTarget target(root, name);
-  Owner owner = owner_of(name, state, saved);
+  Owner owner = owner_of(root, name, state, saved);
   std::optional<NetPath> now;
   std::string error;
   try {

@@ -16,6 +16,7 @@
 
 #include <map>
 
+#include "boot_retry.hpp"
 #include "configfs/netconsole_target.hpp"
 #include "debounce.hpp"
 #include "error.hpp"
@@ -56,7 +57,7 @@ class Watch {
     State state = load_state(ctx_.root);
     std::map<std::string, Followed> still;
     for (std::size_t i = 0; i < saved.targets.size(); ++i) {
-      std::string name = live_target_name(saved.targets[i], state);
+      std::string name = live_target_name(ctx_.root, saved.targets[i], state);
       bool live = state.targets.contains(name);
       // A target of that name that is not ours is another's, and never touched.
       if (!live && ctx_.root.is_dir(std::string(kNetconsoleConfigfs) + "/" + name)) continue;
@@ -113,7 +114,9 @@ class Watch {
   // the one it waits for.
   void make(const std::string& name, const config::SenderConfig& config, Followed& f) {
     try {
-      configure_netconsole(config, {.persist = true, .at_boot = true, .neighbour_timeout = neighbour_timeout_}, ctx_);
+      Netlink netlink;
+      NetPath path = resolve_receiver_path(netlink, config, neighbour_timeout_, ctx_.root);
+      apply_netconsole(config, path, {.persist = true, .at_boot = true}, ctx_);
       ctx_.root.commit();
     } catch (const std::exception& e) {
       ctx_.root.rollback();

@@ -16,9 +16,6 @@
 namespace lastgasp::setup {
 
 inline constexpr const char* kNetconsoleConfigfs = "/sys/kernel/config/netconsole";
-// The first boot-time target (v6.7): the netconsole= module option creates it,
-// and mkdir of this name in configfs attaches to it.
-inline constexpr const char* kBootTargetName = "cmdline0";
 
 // Optional attributes, found by looking for their files (never by kernel version).
 struct TargetFeatures {

@@ -20,6 +20,9 @@ Scenarios:
   bond        the guest's address is on an active-backup bond of two NICs;
               the host pulls the active port's cable (qemu set_link) before
               the panic, which must arrive whole through the backup port
+  receivers   one lastgasp-setup run sends to three receivers; the host kills
+              the third before the panic: the other two each hold every
+              record and the whole panic, the dead one does not stop them
 
 Exit 0 pass, 1 fail.
 """
@@ -155,15 +158,15 @@ class Sniffer:
 
 
 class Receiver:
-    def __init__(self, binary, work, port, config=None):
-        self.log_dir = os.path.join(work, "logs")
+    def __init__(self, binary, work, port, config=None, name="logs"):
+        self.log_dir = os.path.join(work, name)
         os.makedirs(self.log_dir, exist_ok=True)
         if not config:  # the defaults, not whatever /etc/lastgasp/receiver.toml says on this machine
             config = os.path.join(work, "defaults.toml")
             open(config, "w").close()
         # no HTTP side: 127.0.0.1:9666 is one port for every test
         args = [binary, "--config", config, "--listen", f"127.0.0.1:{port}", "--log-dir", self.log_dir, "--http", ""]
-        self.out = open(os.path.join(work, "receiver.out"), "wb")
+        self.out = open(os.path.join(work, f"receiver-{name}.out"), "wb")
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
         self.port = port
         deadline = time.monotonic() + 10
@@ -467,13 +470,52 @@ def pstore_kernel_args(a, setup_bin, work, initrd):
     return args
 
 
+def kill_asked(receiver):
+    """The receivers scenario's serial hook: the guest asks for its third
+    receiver to be killed before the panic. Its UDP port then swallows what
+    comes, as a dead receiver behind a firewall that drops: slirp sends every
+    target's datagrams from one host socket (one per guest source port), and
+    since libslirp 4.7 an ICMP port unreachable for one destination fails that
+    socket's next sendto, to another receiver. On a real network the ICMP goes
+    back to the panicking host, which ignores it. (The first run, with the port
+    closed, lost the second receiver's records from the kill on.)"""
+    held = []
+
+    def on_serial(line):
+        if re.search(rb"KILL-RECEIVER %d\b" % receiver.port, line) and receiver.proc.poll() is None:
+            receiver.stop()
+            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sink.bind(("127.0.0.1", receiver.port))
+            held.append(sink)  # open until the end of the run; TCP stays refused, so verify says it is down
+            log(f"killed the receiver on port {receiver.port}, as the guest asked")
+    return on_serial
+
+
+def check_receivers(a, more, serial_boot, guest_host, receiver_bin):
+    """The second receiver holds every record and the panic, as the first does;
+    the third, killed before the panic, had what came before and nothing after."""
+    second, third = more
+    rows = parse_log(os.path.join(host_dir(second.log_dir), "console.log"))
+    compare_boot(serial_boot, rows, f"{a.series} boot 1, second receiver", escape_kernel)
+    check_test_lines(rows, f"{a.series} boot 1, second receiver", escape_kernel)
+    check_incident(host_dir(second.log_dir), f"{a.series}, second receiver")
+    check_612_fields(rows, a, guest_host, receiver_bin, second.log_dir)
+    dead = parse_log(os.path.join(host_dir(third.log_dir), "console.log"))
+    if not any("E2E: netconsole configured by lastgasp-setup" in r["text"] for r in dead):
+        raise Failure("the third receiver, alive until the guest asked it killed, lacks the guest's early lines")
+    if any(PANIC_LINE.decode() in r["text"] for r in dead):
+        raise Failure("the third receiver has the panic, though it was killed before it: it was not dead")
+    log("the second receiver holds every record and the panic; the third was down for the panic, "
+        "and the other two have it whole")
+
+
 def main():
     global T0
     T0 = time.monotonic()
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", required=True, choices=["6.1", "6.12"])
     ap.add_argument("--scenario", default="netconsole",
-                    choices=["netconsole", "plain", "pstore", "nicdeath", "vlan", "bond"])
+                    choices=["netconsole", "plain", "pstore", "nicdeath", "vlan", "bond", "receivers"])
     ap.add_argument("--build", required=True, help="the plain build directory")
     ap.add_argument("--work", default=None, help="where logs go (kept); default a temporary directory")
     ap.add_argument("--timeout", type=float, default=150, help="seconds for the guest, all boots")
@@ -503,6 +545,10 @@ def main():
     port = free_port()
     sniffer = Sniffer(port, os.path.join(work, "capture.txt"))
     rx = Receiver(receiver_bin, work, port)
+    # receivers: two more, each with its own log directory; the guest asks the
+    # host to kill the third before the panic
+    more = [Receiver(receiver_bin, work, free_port(), name=f"logs-{i}") for i in (2, 3)] \
+        if a.scenario == "receivers" else []
     switch = VlanSwitch(VLAN_ID) if a.scenario == "vlan" else None
     puller = CablePuller(work) if a.scenario == "bond" else None
     network = switch.qemu_args() if switch else puller.qemu_args() if puller else plain_network()
@@ -512,7 +558,9 @@ def main():
                   "e2e.verify=1"]
         if switch:
             append.append(f"e2e.vlan={VLAN_ID}")
-        one_boot = a.scenario in ("netconsole", "plain", "vlan", "bond")
+        for i, other in enumerate(more, start=2):
+            append.append(f"e2e.port{i}={other.port}")
+        one_boot = a.scenario in ("netconsole", "plain", "vlan", "bond", "receivers")
         if not one_boot:
             # What lastgasp-setup pstore proposes for this guest: it takes it on its
             # command line, as GRUB would; in the guest, pstore --apply finds the same region.
@@ -520,12 +568,15 @@ def main():
             append += pstore_args
             if a.scenario == "nicdeath":
                 append.append(f"e2e.deadport={free_port()}")
+        on_serial = puller.on_serial if puller else kill_asked(more[-1]) if more else lambda line: None
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
                                   timeout=a.timeout, serial_path=os.path.join(work, "serial.log"),
-                                  network=network, on_serial=puller.on_serial if puller else lambda line: None)
+                                  network=network, on_serial=on_serial)
         time.sleep(0.5)  # the receiver writes every record within 250 ms
     finally:
         rx.stop()
+        for other in more:
+            other.stop()
         sniffer.stop()
         if switch:
             switch.stop()
@@ -549,7 +600,7 @@ def main():
         + ("the canary arrived" if a.scenario != "nicdeath" else "netconsole is dead and verify says so") + ")")
 
     check_egress_device(a, text)
-    if a.scenario in ("netconsole", "plain", "pstore", "vlan", "bond"):
+    if a.scenario in ("netconsole", "plain", "pstore", "vlan", "bond", "receivers"):
         boot1_rows = rows
         if a.scenario == "pstore":
             # boot 2's records follow a reboot line; boot 1 is what precedes it
@@ -566,6 +617,8 @@ def main():
             check_612_fields(boot1_rows, a, guest_host, receiver_bin, log_dir)
         if not any(r["level"] == "lastgasp" and "panic" in r["text"] for r in rows):
             raise Failure("the host's log has no 'lastgasp: panic' line")
+    if more:
+        check_receivers(a, more, segs[0], guest_host, receiver_bin)
     if a.scenario in ("pstore", "nicdeath"):
         check_pstore(a, hdir, rows, segs, text, pstore_args)
     if switch:

@@ -8,10 +8,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "receiver_process.hpp"
 #include "tool_runner.hpp"
@@ -66,13 +68,21 @@ class CollectVerify : public ::testing::Test {
     args.insert(args.begin(), {"--root", root_.string()});
     return run_tool(args);
   }
+  // A second receiver, with a log directory of its own.
+  void start_second_receiver() {
+    second_port_ = free_port();
+    second_ = std::make_unique<ReceiverProcess>(std::vector<std::string>{
+        kReceiverBinary, "--listen", second_to(), "--log-dir", (tree_.path() / "logs-2").string()});
+    ASSERT_TRUE(eventually([&] { return tcp_listening(second_port_); })) << second_->stderr_text();
+  }
   std::string to() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string second_to() const { return "127.0.0.1:" + std::to_string(second_port_); }
   fs::path host_dir() const { return tree_.path() / "logs" / "127.0.0.1"; }
 
   TempDir tree_;
   fs::path root_;
-  std::uint16_t port_ = 0;
-  std::unique_ptr<ReceiverProcess> receiver_;
+  std::uint16_t port_ = 0, second_port_ = 0;
+  std::unique_ptr<ReceiverProcess> receiver_, second_;
 };
 
 TEST_F(CollectVerify, CollectShipsBothPlacesArchivesOnlyAfterTheAckAndNeverTwice) {
@@ -182,6 +192,108 @@ TEST_F(CollectVerify, VerifyFailsClearlyWithinTheWaitWhenNothingArrives) {
   r = setup({"verify", "--to", to(), "--wait", "0.5"});
   EXPECT_EQ(r.status, 2) << r.out << r.err;
   EXPECT_NE(r.err.find("cannot connect"), std::string::npos) << r.err;
+}
+
+// The canary's text, once the tool has written it to /dev/kmsg, as netconsole
+// would send it: an extended record.
+std::optional<std::string> canary_record(const fs::path& kmsg_file, std::string& token) {
+  std::string kmsg = read_file(kmsg_file);
+  std::smatch m;
+  if (!std::regex_search(kmsg, m, std::regex("lastgasp-canary-[0-9a-f]+"))) return std::nullopt;
+  token = m.str();
+  std::string text = kmsg.substr(kmsg.find('>') + 1);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return "13,100,5000000,-;" + text + "\n";
+}
+
+TEST_F(CollectVerify, CollectSendsEachRecordToEveryReceiverAndArchivesItOnceOneHasIt) {
+  start_receiver();
+  start_second_receiver();
+  const std::string boot = "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4";
+  write(root_ / "sys/fs/pstore/dmesg-ramoops-0", kPanicRecord);
+  ToolResult r = setup({"collect", "--to", to(), "--to", second_to(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  nlohmann::json report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report["receivers"], nlohmann::json::array({to(), second_to()}));
+  ASSERT_EQ(report["records"].size(), 1u) << r.out;
+  EXPECT_EQ(report["records"][0]["results"][to()], "stored");
+  EXPECT_EQ(report["records"][0]["results"][second_to()], "stored");
+  EXPECT_EQ(read_file(host_dir() / "pstore" / boot / "dmesg-ramoops-0"), kPanicRecord);
+  EXPECT_EQ(read_file(tree_.path() / "logs-2/127.0.0.1/pstore" / boot / "dmesg-ramoops-0"), kPanicRecord);
+  EXPECT_FALSE(fs::exists(root_ / "sys/fs/pstore/dmesg-ramoops-0"));
+
+  // The second receiver is down: the first has the next record, which is archived, and the run says who missed it.
+  ASSERT_EQ(second_->stop(), 0);
+  write(root_ / "sys/fs/pstore/dmesg-ramoops-1", "Oops#1 Part1\nsecond\n");
+  r = setup({"collect", "--to", to(), "--to", second_to(), "--timeout", "2"});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("dmesg-ramoops-1 did not reach " + second_to()), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("Collected 1 pstore record(s) to " + to() + ": 1 new, 0 already there."), std::string::npos)
+      << r.out;
+  EXPECT_TRUE(fs::exists(host_dir() / "pstore" / boot / "dmesg-ramoops-1"));
+  EXPECT_FALSE(fs::exists(root_ / "sys/fs/pstore/dmesg-ramoops-1"));
+  EXPECT_TRUE(fs::exists(root_ / "var/lib/lastgasp/pstore" / boot / "dmesg-ramoops-1"));
+
+  // Both down: no receiver took it, so it stays where it is.
+  receiver_->stop();
+  write(root_ / "sys/fs/pstore/dmesg-ramoops-2", "Oops#2 Part1\nthird\n");
+  r = setup({"collect", "--to", to(), "--to", second_to(), "--timeout", "2"});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("no receiver took"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(root_ / "sys/fs/pstore/dmesg-ramoops-2"));
+  EXPECT_FALSE(fs::exists(root_ / "var/lib/lastgasp/pstore" / boot / "dmesg-ramoops-2"));
+}
+
+TEST_F(CollectVerify, VerifyAsksEverySavedReceiverAndIsOkOnlyWhenEachHasTheCanary) {
+  start_receiver();
+  start_second_receiver();
+  write(root_ / "dev/kmsg", "");
+  write(root_ / "etc/lastgasp/sender.toml", "[[netconsole]]\nname = 'a'\nto = '" + to() +
+                                                "'\n[[netconsole]]\nname = 'b'\nto = '" + second_to() + "'\n");
+  // Netconsole played for the first receiver only: the second lacks the canary.
+  ToolResult r;
+  std::thread tool([&] { r = setup({"verify", "--wait", "3", "--json"}); });
+  std::string token;
+  std::optional<std::string> record;
+  eventually([&] { return (record = canary_record(root_ / "dev/kmsg", token)).has_value(); },
+             std::chrono::milliseconds(8000));
+  if (record) UdpSender("127.0.0.1", port_).send(*record);
+  tool.join();
+  ASSERT_TRUE(record) << "no canary in /dev/kmsg: " << r.out << r.err;
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  nlohmann::json report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report["token"], token);
+  EXPECT_FALSE(report["found"]);
+  ASSERT_EQ(report["receivers"].size(), 2u) << r.out;
+  EXPECT_EQ(report["receivers"][0]["receiver"], to());
+  EXPECT_TRUE(report["receivers"][0]["found"]);
+  EXPECT_EQ(report["receivers"][1]["receiver"], second_to());
+  EXPECT_FALSE(report["receivers"][1]["found"]);
+  // The one canary line names both.
+  EXPECT_NE(read_file(root_ / "dev/kmsg").find("for " + to() + ", " + second_to()), std::string::npos);
+
+  // Both receive it: ok.
+  write(root_ / "dev/kmsg", "");
+  std::thread again([&] { r = setup({"verify", "--wait", "10"}); });
+  record.reset();
+  eventually([&] { return (record = canary_record(root_ / "dev/kmsg", token)).has_value(); },
+             std::chrono::milliseconds(8000));
+  if (record) {
+    UdpSender("127.0.0.1", port_).send(*record);
+    UdpSender("127.0.0.1", second_port_).send(*record);
+  }
+  again.join();
+  ASSERT_TRUE(record) << r.out << r.err;
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("2 of 2 receivers have the canary."), std::string::npos) << r.out;
+
+  // One receiver cannot be asked: the other still is, and the exit status is 2.
+  ASSERT_EQ(second_->stop(), 0);
+  write(root_ / "dev/kmsg", "");
+  r = setup({"verify", "--wait", "0.5"});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("cannot ask the receiver at " + second_to()), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("did not reach the receiver at " + to()), std::string::npos) << r.out;
 }
 
 }  // namespace

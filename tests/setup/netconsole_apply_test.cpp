@@ -516,33 +516,84 @@ TEST(SeveralTargets, SenderTomlHoldsEveryNamedTargetAndRemoveByNameDropsOne) {
   EXPECT_EQ(saved.targets[0].name, "lastgasp");
 }
 
-TEST(SeveralTargets, OnlyOneOwnsTheBootOptionAndASecondNeverTakesCmdline0) {
+NetPath second_path() {
+  return {.receiver = "10.0.0.9", .device = "eth2", .source = "10.0.9.2", .gateway = {}, .next_hop = "10.0.0.9",
+          .mac = "aa:bb:cc:00:11:99"};
+}
+
+config::SenderConfig second_config() {
+  config::SenderConfig second = config_to("10.0.0.9:7000");
+  second.netconsole.name = "second";
+  return second;
+}
+
+// The netconsole= value in the modprobe.d file.
+std::string boot_option_value(const FakeTree& tree) {
+  std::string text = tree.read(kNetconsoleModprobeFile);
+  auto start = text.find("netconsole=\"");
+  if (start == std::string::npos) return "";
+  start += 12;
+  return text.substr(start, text.find('"', start) - start);
+}
+
+TEST(SeveralTargets, EveryTargetGetsItsEntryInTheBootOptionAndItsOwnCmdlineTargetAtBoot) {
   FakeTree tree(testing::kernel_newest());
   apply(tree);
-  config::SenderConfig second = config_to("10.0.0.9:6666");
-  second.netconsole.name = "second";
-  NetPath second_path{.receiver = "10.0.0.9", .device = "eth1", .source = "10.0.0.2", .gateway = {},
-                      .next_hop = "10.0.0.9", .mac = "aa:bb:cc:00:11:99"};
-  // The first target lives in cmdline0 after a boot.
-  apply(tree, config::load_sender_file(tree.path(kSenderConfigFile)).config(0), path_v4(),
-        {.persist = true, .at_boot = true});
-  ASSERT_TRUE(tree.exists(kDir + "cmdline0"));
-  std::string boot_option = tree.read(kNetconsoleModprobeFile);
-  nlohmann::json report = apply(tree, second, second_path);
-  EXPECT_EQ(report["target"], "second");
-  EXPECT_FALSE(report["boot_option"]);
-  EXPECT_EQ(tree.read(kDir + "cmdline0/remote_ip"), "10.0.0.1\n");
-  EXPECT_EQ(tree.read(kNetconsoleModprobeFile), boot_option);
+  nlohmann::json report = apply(tree, second_config(), second_path());
+  EXPECT_TRUE(report["boot_option"]);
+  EXPECT_EQ(boot_option_value(tree), "+r6665@10.0.0.2/eth1,6666@10.0.0.1/aa:bb:cc:00:11:22;"
+                                     "+r6665@10.0.9.2/eth2,7000@10.0.0.9/aa:bb:cc:00:11:99");
   config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));
   ASSERT_EQ(saved.targets.size(), 2u);
   EXPECT_TRUE(saved.targets[0].boot_option);
-  EXPECT_FALSE(saved.targets[1].boot_option);
+  EXPECT_TRUE(saved.targets[1].boot_option);
 
-  // Removing the owner by its saved name removes cmdline0 and the boot option with it.
+  // A reboot: the kernel made cmdline0 and cmdline1 from the option; the unit adopts each.
+  for (const char* name : {"lastgasp", "second"}) std::filesystem::remove_all(tree.path(kDir + name));
+  std::string option = tree.read(kNetconsoleModprobeFile);
+  EXPECT_EQ(apply(tree, saved.config(0), path_v4(), {.persist = true, .at_boot = true})["target"], "cmdline0");
+  EXPECT_EQ(apply(tree, saved.config(1), second_path(), {.persist = true, .at_boot = true})["target"], "cmdline1");
+  EXPECT_EQ(tree.read(kDir + "cmdline0/remote_ip"), "10.0.0.1\n");
+  EXPECT_EQ(tree.read(kDir + "cmdline1/remote_ip"), "10.0.0.9\n");
+  EXPECT_EQ(tree.read(kNetconsoleModprobeFile), option);
+  // A later interactive run keeps using cmdline1 for the second.
+  EXPECT_EQ(apply(tree, second_config(), second_path())["target"], "cmdline1");
+  EXPECT_FALSE(tree.exists(kDir + "second"));
+
+  // Removing the first by its saved name removes cmdline0 and its entry; the second keeps its own.
   EXPECT_EQ(remove(tree, "--name lastgasp"), kExitOk);
   EXPECT_FALSE(tree.exists(kDir + "cmdline0"));
+  EXPECT_TRUE(tree.exists(kDir + "cmdline1"));
+  EXPECT_EQ(boot_option_value(tree), "+r6665@10.0.9.2/eth2,7000@10.0.0.9/aa:bb:cc:00:11:99");
+  // Until the next boot the second still lives in cmdline1; then the kernel makes it cmdline0.
+  EXPECT_EQ(apply(tree, second_config(), second_path())["target"], "cmdline1");
+  EXPECT_EQ(remove(tree, "--name second"), kExitOk);
   EXPECT_FALSE(tree.exists(kNetconsoleModprobeFile));
-  EXPECT_TRUE(tree.exists(kDir + "second"));
+  EXPECT_FALSE(tree.exists(kNetconsoleModulesLoadFile));
+}
+
+TEST(SeveralTargets, ATargetWhoseEntryDoesNotFitIn255BytesIsSetUpWithoutTheReplay) {
+  FakeTree tree(testing::kernel_newest());
+  apply(tree);
+  // IPv6 entries are long: 1 + 2 of them fill the option.
+  for (int i = 2; i <= 4; ++i) {
+    config::SenderConfig more = config_to("[fd00:77:1234:5678::" + std::to_string(i) + "]:6666");
+    more.netconsole.name = "v6-" + std::to_string(i);
+    apply(tree, more,
+          NetPath{.receiver = "fd00:77:1234:5678::" + std::to_string(i), .device = "eth1",
+                  .source = "fd00:77:1234:5678::100", .gateway = {}, .next_hop = "fd00:77:1234:5678::1",
+                  .mac = "aa:bb:cc:00:11:4" + std::to_string(i)});
+  }
+  std::string option = boot_option_value(tree);
+  EXPECT_LE(option.size(), 255u) << option;
+  config::SenderFile saved = config::load_sender_file(tree.path(kSenderConfigFile));
+  ASSERT_EQ(saved.targets.size(), 4u);
+  std::size_t with_option = 0;
+  for (const auto& target : saved.targets) with_option += target.boot_option ? 1 : 0;
+  EXPECT_EQ(static_cast<std::size_t>(std::count(option.begin(), option.end(), ';')) + 1, with_option) << option;
+  EXPECT_TRUE(saved.targets[0].boot_option);
+  EXPECT_FALSE(saved.targets[3].boot_option) << option;
+  EXPECT_TRUE(tree.exists(kDir + "v6-4"));
 }
 
 TEST(SenderConfig, SingleTargetFileOfOlderVersionsIsRead) {

@@ -36,7 +36,7 @@ using OnLink = testing::OneSegment;
 TEST_F(OnLink, ReceiverGetsItsOwnMacAndCheckSaysReady) {
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1"}), sender.name());
   ASSERT_EQ(r.status, 0) << r.err;
-  nlohmann::json report = json_of(r);
+  nlohmann::json report = json_of(r)["targets"][0];
   EXPECT_EQ(report["path"]["device"], "a0");
   EXPECT_EQ(report["path"]["source"], "10.77.1.2");
   EXPECT_TRUE(report["path"]["gateway"].is_null());
@@ -65,7 +65,7 @@ TEST_F(OnLink, UnresolvedNeighbourIsResolvedFirst) {
   ASSERT_EQ(sender.neighbours("a0").find("10.77.1.1"), std::string::npos) << "the neighbour must start unknown";
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.1.1", "--no-persist"}), sender.name());
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(json_of(r)["path"]["mac"], receiver.mac("b0"));
+  EXPECT_EQ(json_of(r)["targets"][0]["path"]["mac"], receiver.mac("b0"));
   EXPECT_NE(sender.neighbours("a0").find("10.77.1.1"), std::string::npos);
 }
 
@@ -271,7 +271,7 @@ struct BehindRouter : ::testing::Test {
 TEST_F(BehindRouter, MacIsTheRoutersAndAStaleOneIsCaught) {
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "10.77.2.2:7777"}), sender.name());
   ASSERT_EQ(r.status, 0) << r.err;
-  nlohmann::json path = json_of(r)["path"];
+  nlohmann::json path = json_of(r)["targets"][0]["path"];
   EXPECT_EQ(path["gateway"], "10.77.1.1");
   EXPECT_EQ(path["next_hop"], "10.77.1.1");
   EXPECT_EQ(path["mac"], router.mac("r0"));
@@ -306,7 +306,7 @@ TEST(Ipv6, OnLinkReceiver) {
   receiver.ip("addr add fd00:77:1::1/64 dev b0 nodad");
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "[fd00:77:1::1]:6667"}), sender.name());
   ASSERT_EQ(r.status, 0) << r.err;
-  nlohmann::json path = json_of(r)["path"];
+  nlohmann::json path = json_of(r)["targets"][0]["path"];
   EXPECT_EQ(path["source"], "fd00:77:1::2");
   EXPECT_EQ(path["mac"], receiver.mac("b0"));
   EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "fd00:77:1::1\n");
@@ -332,7 +332,7 @@ TEST(Ipv6, BehindARouterWithALinkLocalGatewayTheMacIsTheRouters) {
 
   ToolResult r = run_tool(setup_args(tree, {"netconsole", "--to", "[fd00:77:2::2]:6666"}), sender.name());
   ASSERT_EQ(r.status, 0) << r.err;
-  nlohmann::json path = json_of(r)["path"];
+  nlohmann::json path = json_of(r)["targets"][0]["path"];
   EXPECT_EQ(path["gateway"], "fe80::1");
   EXPECT_EQ(path["mac"], router.mac("r0"));
   EXPECT_EQ(tree.read(kDir + "lastgasp/remote_ip"), "fd00:77:2::2\n");

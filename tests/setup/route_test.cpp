@@ -107,7 +107,7 @@ TEST_F(ArpOff, GivenMacIsWrittenPersistedAndAcceptedByCheckAndApply) {
   std::string mac = receiver.mac("b0");
   ToolResult r = run({"netconsole", "--to", "10.77.1.1", "--mac", upper(mac)});
   ASSERT_EQ(r.status, 0) << r.err;
-  nlohmann::json path = json_of(r)["path"];
+  nlohmann::json path = json_of(r)["targets"][0]["path"];
   EXPECT_EQ(path["mac"], mac);
   EXPECT_EQ(path["mac_origin"], "given");
   EXPECT_EQ(tree.read(kTarget + "remote_mac"), mac + "\n");
@@ -144,7 +144,7 @@ TEST_F(ArpOff, AStaticNeighbourEntryIsTheNextHopsMac) {
   sender.ip("neigh replace 10.77.1.1 lladdr " + receiver.mac("b0") + " dev a0 nud permanent");
   ToolResult r = run({"netconsole", "--to", "10.77.1.1", "--no-persist"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(json_of(r)["path"]["mac_origin"], "neighbour");
+  EXPECT_EQ(json_of(r)["targets"][0]["path"]["mac_origin"], "neighbour");
   EXPECT_EQ(tree.read(kTarget + "remote_mac"), receiver.mac("b0") + "\n");
   EXPECT_EQ(item(json_of(run({"check"})), "target.lastgasp.mac")["state"], "ok");
 }
@@ -282,7 +282,7 @@ TEST_F(TwoWaysOut, PolicyRuleOnTheChosenSourceDecidesTheWayOut) {
   sender.ip("route add default via 10.77.3.1 dev c0 table 100");
   ToolResult r = run({"netconsole", "--to", "10.77.2.2"});
   ASSERT_EQ(r.status, 0) << r.err;
-  nlohmann::json path = json_of(r)["path"];
+  nlohmann::json path = json_of(r)["targets"][0]["path"];
   EXPECT_EQ(path["device"], "c0");
   EXPECT_EQ(path["source"], "10.77.1.2");
   EXPECT_EQ(path["gateway"], "10.77.3.1");
