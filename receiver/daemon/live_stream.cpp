@@ -51,19 +51,29 @@ std::optional<std::string> single(std::string_view query, std::string_view key, 
   return values->back();
 }
 
-// tail's filters from QUERY (host=GLOB repeatable, level=err+, grep=RE, since=10m); false with
-// ERROR saying why on a bad one.
+// tail's filters from QUERY, in its (journalctl's) forms: host=GLOB repeatable, level=err or
+// warning..err, grep=RE (case-insensitive when all lower case), since= and until= (-1h,
+// yesterday, 2026-11-30 20:00); false with ERROR saying why on a bad one.
 bool parse_filter(std::string_view query, tail::Filter& filter, std::string& error) {
   auto hosts = http::query_values(query, "host");
   if (!hosts) return error = "host: not well-formed percent-encoding", false;
   filter.host_globs = std::move(*hosts);
-  if (auto level = single(query, "level", error); level && !filter.set_level(*level))
-    return error = "level '" + tail::terminal_safe(*level) + "': use emerg .. debug, with + for that and worse", false;
-  if (auto grep = single(query, "grep", error); grep && !filter.set_grep(*grep, error))
+  if (auto level = single(query, "level", error)) {
+    filter.priorities = tail::parse_priorities(*level);
+    if (!filter.priorities)
+      return error = "level '" + tail::terminal_safe(*level) + "': use emerg .. debug, 0 .. 7, or a range warning..err",
+             false;
+  }
+  if (auto grep = single(query, "grep", error); grep && !filter.set_grep(*grep, std::nullopt, error))
     return error = "grep: " + tail::terminal_safe(error), false;
-  if (auto since = single(query, "since", error)) {
-    filter.since_us = tail::parse_since(*since, tail::wall_now_us());
-    if (!filter.since_us) return error = "since: use RFC 3339 (2026-11-25T21:00:00Z) or 10m, 2h, 1d", false;
+  for (auto [key, bound] : {std::pair{"since", &filter.since_us}, std::pair{"until", &filter.until_us}}) {
+    auto when = single(query, key, error);
+    if (!when) continue;
+    *bound = tail::parse_time(*when, tail::wall_now_us());
+    if (!*bound)
+      return error = std::string(key) + " '" + tail::terminal_safe(*when) +
+                     "': use journalctl's forms (2026-11-30 20:00, -1h, 1h30m ago, yesterday)",
+             false;
   }
   return error.empty();
 }

@@ -201,7 +201,9 @@ TEST_F(Stream, TailsFiltersAreQueryParameters) {
   EXPECT_FALSE(filtered.next(300ms)) << "nothing else passed the filters";
   EXPECT_EQ(SseClient(http_, "/api/stream?level=bogus").status(), 400);
   EXPECT_EQ(SseClient(http_, "/api/stream?grep=%28").status(), 400);
-  EXPECT_EQ(SseClient(http_, "/api/stream?since=yesterday").status(), 400);
+  EXPECT_EQ(SseClient(http_, "/api/stream?since=sometime").status(), 400);
+  EXPECT_EQ(SseClient(http_, "/api/stream?until=never").status(), 400);
+  EXPECT_EQ(SseClient(http_, "/api/stream?since=yesterday&level=warning..err").status(), 200) << "journalctl's forms";
   EXPECT_EQ(SseClient(http_, "/api/stream?host=%zz").status(), 400);
 }
 
