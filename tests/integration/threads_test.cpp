@@ -97,8 +97,14 @@ TEST(Steering, AnIPv6SourceTooOnTheSocketTheHashNames) {
 TEST(Steering, ASecondReceiverOnTheSamePortIsRefused) {
   std::vector<int> fds = net::open_receive_group("127.0.0.1:" + std::to_string(test::free_port()), 2);
   std::string taken = "127.0.0.1:" + std::to_string(port_of(fds[0]));
-  EXPECT_THROW(net::open_receive_group(taken, 2), std::system_error);
-  EXPECT_THROW(net::open_receive_group(taken, 1), std::system_error);
+  for (unsigned threads : {2u, 1u}) {
+    try {
+      net::open_receive_group(taken, threads);
+      ADD_FAILURE() << threads << " thread(s): a second group bound the port";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("Address already in use"), std::string::npos) << e.what();
+    }
+  }
   for (int fd : fds) ::close(fd);
 }
 
