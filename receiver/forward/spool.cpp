@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 #include "fd.hpp"
 #include "sinks/log_directory.hpp"
@@ -207,7 +208,7 @@ void Spool::spill() {
   {
     std::lock_guard lock(mutex_);
     batch.swap(memory_);
-    memory_bytes_ = 0;
+    spilling_bytes_ = std::exchange(memory_bytes_, 0);
   }
   peeked_.clear();
   peeked_ids_.clear();
@@ -224,6 +225,7 @@ void Spool::put_back(std::deque<Queued>& unwritten) {
   std::lock_guard lock(mutex_);
   for (const Queued& q : memory_) unwritten.push_back(q);
   memory_.swap(unwritten);
+  spilling_bytes_ = 0;
   memory_bytes_ = 0;
   for (const Queued& q : memory_) memory_bytes_ += q.message.bytes.size();
 }
@@ -238,12 +240,13 @@ void Spool::append_to_disk(std::deque<Queued>& batch) {
     if (segments_.empty() || head_loaded || segments_.back().size >= segment_bytes)
       segments_.push_back({next_segment_++});
     std::string chunk;
-    std::size_t taken = 0;
+    std::size_t taken = 0, taken_bytes = 0;
     std::uint64_t ordinary = 0;
     for (; taken < batch.size(); ++taken) {
       const Message& m = batch[taken].message;
       if (taken > 0 && segments_.back().size + chunk.size() + record_size(m) > segment_bytes) break;
       append_record(chunk, m);
+      taken_bytes += m.bytes.size();
       if (!m.priority) ++ordinary;
     }
     make_room_on_disk(chunk.size());
@@ -265,6 +268,7 @@ void Spool::append_to_disk(std::deque<Queued>& batch) {
     batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(taken));
     std::lock_guard lock(mutex_);
     counters_.spilled += taken;
+    spilling_bytes_ -= taken_bytes;
   }
 }
 
@@ -341,7 +345,7 @@ bool Spool::empty() const {
 
 std::size_t Spool::memory_bytes() const {
   std::lock_guard lock(mutex_);
-  return memory_bytes_;
+  return memory_bytes_ + spilling_bytes_;
 }
 
 SpoolCounters Spool::counters() const {

@@ -77,6 +77,8 @@ class Spool {
 
   bool empty() const;
   std::uint64_t disk_bytes() const { return disk_bytes_.load(std::memory_order_relaxed); }
+  // What memory holds, and what a spill took from it and has not written yet: a message is
+  // always in one of memory_bytes(), disk_bytes() or the drop counters, never in none.
   std::size_t memory_bytes() const;
   SpoolCounters counters() const;
 
@@ -117,10 +119,11 @@ class Spool {
   bool peeked_from_disk_ = false;
   std::vector<std::uint64_t> peeked_ids_;  // of a peek from memory
 
-  mutable std::mutex mutex_;  // memory_, memory_bytes_, next_id_, counters_
+  mutable std::mutex mutex_;  // memory_, memory_bytes_, spilling_bytes_, next_id_, counters_
   std::deque<Queued> memory_;
   std::uint64_t next_id_ = 0;
-  std::size_t memory_bytes_ = 0;
+  std::size_t memory_bytes_ = 0;    // memory_'s, which its bound applies to
+  std::size_t spilling_bytes_ = 0;  // the batch a spill took off memory_, until it is on disk
   SpoolCounters counters_;
 };
 
