@@ -52,6 +52,22 @@ void connect(const Namespace& a, const std::string& if_a, const Namespace& b, co
   b.ip("link set " + if_b + " up");
 }
 
+void connect_two_ways_out(const Namespace& sender, const Namespace& router, const Namespace& receiver,
+                          const Namespace& other) {
+  connect(sender, "a0", router, "r0");
+  connect(router, "r1", receiver, "b0");
+  connect(sender, "c0", other, "d0");
+  sender.ip("addr add 10.77.1.2/24 dev a0");
+  router.ip("addr add 10.77.1.1/24 dev r0");
+  router.ip("addr add 10.77.2.1/24 dev r1");
+  receiver.ip("addr add 10.77.2.2/24 dev b0");
+  sender.ip("addr add 10.77.3.2/24 dev c0");
+  other.ip("addr add 10.77.3.1/24 dev d0");
+  sender.ip("route add default via 10.77.1.1");
+  receiver.ip("route add default via 10.77.2.1");
+  sh("ip netns exec " + router.name() + " sysctl -qw net.ipv4.ip_forward=1");
+}
+
 nlohmann::json json_of(const ToolResult& r) {
   try {
     return nlohmann::json::parse(r.out);

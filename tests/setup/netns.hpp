@@ -35,6 +35,11 @@ class Namespace {
 // A veth pair from A's IF_A to B's IF_B, both up.
 void connect(const Namespace& a, const std::string& if_a, const Namespace& b, const std::string& if_b);
 
+// sender a0 10.77.1.2 -> ROUTER 10.77.1.1 | 10.77.2.1 -> RECEIVER 10.77.2.2 (the sender's
+// default route), and sender c0 10.77.3.2 -> OTHER 10.77.3.1, a second way out.
+void connect_two_ways_out(const Namespace& sender, const Namespace& router, const Namespace& receiver,
+                          const Namespace& other);
+
 // The tool's --json output, or a test failure showing what it printed instead.
 nlohmann::json json_of(const ToolResult& r);
 

@@ -21,6 +21,7 @@ namespace lastgasp::setup {
 namespace {
 
 using testing::connect;
+using testing::connect_two_ways_out;
 using testing::FakeTree;
 using testing::json_of;
 using testing::Namespace;
@@ -237,18 +238,7 @@ struct TwoWaysOut : ::testing::Test {
   Namespace sender{"snd"}, router{"rtr"}, receiver{"rcv"}, other{"oth"};
   FakeTree tree;
   void SetUp() override {
-    connect(sender, "a0", router, "r0");
-    connect(router, "r1", receiver, "b0");
-    connect(sender, "c0", other, "d0");
-    sender.ip("addr add 10.77.1.2/24 dev a0");
-    router.ip("addr add 10.77.1.1/24 dev r0");
-    router.ip("addr add 10.77.2.1/24 dev r1");
-    receiver.ip("addr add 10.77.2.2/24 dev b0");
-    sender.ip("addr add 10.77.3.2/24 dev c0");
-    other.ip("addr add 10.77.3.1/24 dev d0");
-    sender.ip("route add default via 10.77.1.1");
-    receiver.ip("route add default via 10.77.2.1");
-    sh("ip netns exec " + router.name() + " sysctl -qw net.ipv4.ip_forward=1");
+    connect_two_ways_out(sender, router, receiver, other);
   }
   ToolResult run(std::vector<std::string> args) { return run_tool(setup_args(tree, std::move(args)), sender.name()); }
 };
