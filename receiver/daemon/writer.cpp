@@ -239,8 +239,10 @@ void Writer::finish() {
 
 void Writer::verify(const HostKey& key, const std::string& name, const std::string& token, wire::MonoTime deadline,
                     std::function<void(std::string)> reply) {
-  // The canary may be here already: look in the tail of the peer's log first.
+  // The canary may be here already: look in the tail of the peer's log first, its lines written
+  // even if its log (a new host's) is still with the opener.
   files_.flush();
+  if (auto it = hosts_.find(key); it != hosts_.end()) files_.flush_now(it->second->files);
   if (int fd = dir_.open_read(name, sinks::kConsoleLog); fd >= 0) {
     auto lines = sinks::read_last_lines(fd, 4096, 1u << 20);
     ::close(fd);

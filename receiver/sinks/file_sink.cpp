@@ -470,9 +470,13 @@ void FileSink::reopen() {
   while (!open_files_.empty()) close_file(*open_files_.back());
 }
 
-void FileSink::forget(HostFiles& host) {
+void FileSink::flush_now(HostFiles& host) {
   if (host.waiting) open_now(host);
   flush(host);
+}
+
+void FileSink::forget(HostFiles& host) {
+  flush_now(host);
   for (auto it = deferred_.begin(); it != deferred_.end();) {  // nothing may point at it after
     if (it->host != &host) {
       ++it;

@@ -142,6 +142,8 @@ class FileSink {
   void compact(HostFiles& host) {
     if (host.pending.empty()) std::string().swap(host.pending);
   }
+  // Writes what HOST holds now, opening its log here if the opener has not yet.
+  void flush_now(HostFiles& host);
   // Flushes and closes HOST's files and drops every pointer to it.
   void forget(HostFiles& host);
 
