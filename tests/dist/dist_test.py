@@ -259,6 +259,8 @@ def step_install_in_namespace(work):
         os.makedirs(d)
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir=/,upperdir={upper},workdir={workdir}",
                     root], check=True)
+    # The installed programs see a /proc, as on a real system (AddressSanitizer needs it too).
+    subprocess.run(["mount", "-t", "proc", "proc", os.path.join(root, "proc")], check=True)
     os.makedirs(os.path.join(root, "debs"))
     for name, deb in debs(work).items():
         shutil.copy(deb, os.path.join(root, "debs", name + ".deb"))

@@ -177,8 +177,11 @@ TEST_F(Following, ATargetTheBootGaveUpOnIsMadeOnceTheNetworkComesUp) {
   sender.ip("route add default via 10.77.1.1 dev a0");
   EXPECT_TRUE(follows("remote_mac", one.mac("r0")));
   EXPECT_EQ(value("remote_ip"), "10.77.2.2");
-  EXPECT_NE(kmsg().find("<5>lastgasp-setup: watch: netconsole target 'lastgasp' made: it resolves now"),
-            std::string::npos)
+  // Said once the transaction is over, a moment after the target shows its values.
+  EXPECT_TRUE(eventually(
+      [&] { return kmsg().find("<5>lastgasp-setup: watch: netconsole target 'lastgasp' made: it resolves now") !=
+                   std::string::npos; },
+      kFollowsWithin))
       << kmsg();
   expect_check_agrees();
 }
