@@ -30,6 +30,12 @@ std::string incident_file_name(wire::WallTime when, const std::string& label, in
   return name + ".log";
 }
 
+// A host with lines to write whose log is with the opener, or was never opened: a new host's log
+// is opened off the writer; one opened before reopens here, as that costs no creation.
+bool awaits_log(const HostFiles& host) {
+  return host.waiting || (host.fd < 0 && !host.opened_before && !host.pending.empty());
+}
+
 void release_if_large(std::string& buffer) {
   if (buffer.empty() && buffer.capacity() > kKeepBufferCapacity) std::string().swap(buffer);
 }
@@ -57,7 +63,7 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
   append_log_line(host.pending, event, src_port, time_);
   host.last_write = now;
   mark_dirty(host);
-  if (host.waiting || (host.fd < 0 && !host.opened_before)) {  // what it needs waits with it for its log
+  if (awaits_log(host)) {  // what it needs waits with it for its log
     if (event.type == stream::EventType::incident || event.type == stream::EventType::reboot)
       host.actions.push_back({event.type, event.incident, event.record.arrived.wall, now, host.pending.size()});
     wait_for_log(host);
@@ -455,7 +461,7 @@ void FileSink::flush() {
   dirty.swap(dirty_);
   for (HostFiles* host : dirty) {
     if (!host->dirty) continue;
-    if (host->waiting || (host->fd < 0 && !host->opened_before && !host->pending.empty())) {
+    if (awaits_log(*host)) {
       host->dirty = false;
       wait_for_log(*host);
     } else {

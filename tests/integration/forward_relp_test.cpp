@@ -12,6 +12,7 @@
 
 #include "forward/forwarder.hpp"
 #include "forward/relp_link.hpp"
+#include "kernel_event.hpp"
 #include "receiver_process.hpp"
 #include "rsyslog.hpp"
 #include "tcp_client.hpp"
@@ -20,19 +21,10 @@ namespace lastgasp::forward {
 namespace {
 
 using namespace std::chrono_literals;
+using test::kernel_record;
 using test::Rsyslog;
 
 const std::string kRelpModule = "module(load=\"imrelp\")";
-
-stream::Event kernel_record(std::uint64_t seq, std::string text, unsigned prio = 6) {
-  stream::Event e;
-  e.record.prio = prio;
-  e.record.seq = seq;
-  e.record.ts_usec = seq * 1000;
-  e.record.text = std::move(text);
-  e.record.arrived.wall = std::chrono::system_clock::now();
-  return e;
-}
 
 config::Forward relp_to(std::uint16_t port) {
   config::Forward s;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "forward/forwarder.hpp"
+#include "kernel_event.hpp"
 #include "receiver_process.hpp"
 #include "rsyslog.hpp"
 
@@ -13,19 +14,10 @@ namespace lastgasp::forward {
 namespace {
 
 using namespace std::chrono_literals;
+using test::kernel_record;
 using test::Rsyslog;
 
 const std::string kTcpModule = "module(load=\"imtcp\")";
-
-stream::Event kernel_record(std::uint64_t seq, std::string text) {
-  stream::Event e;
-  e.record.prio = 6;
-  e.record.seq = seq;
-  e.record.ts_usec = seq * 1000;
-  e.record.text = std::move(text);
-  e.record.arrived.wall = std::chrono::system_clock::now();
-  return e;
-}
 
 config::Forward tcp_to(std::uint16_t port) {
   config::Forward s;
