@@ -178,6 +178,22 @@ class Receiver:
             time.sleep(0.05)
         raise Failure("the receiver did not bind UDP and listen on TCP (collect, verify) on its port within 10 s")
 
+    def wait_until_read(self, timeout=10.0):
+        """Until the kernel holds no unread datagram for this receiver (rx_queue 0 on each of its
+        sockets): what it has read, SIGTERM writes. A stopped receiver has nothing to wait for (a
+        sink may hold its port)."""
+        if self.proc.poll() is not None:
+            return
+        want = "0100007F:%04X" % self.port
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open("/proc/net/udp") as f:
+                queues = [l.split()[4] for l in list(f)[1:] if l.split()[1] == want]
+            if all(int(q.split(":")[1], 16) == 0 for q in queues):
+                return
+            time.sleep(0.02)
+        raise Failure(f"the receiver on port {self.port} left datagrams unread for {timeout} s")
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -572,7 +588,8 @@ def main():
         serial, events = run_qemu(a, initrd, " ".join(append), reboot=not one_boot,
                                   timeout=a.timeout, serial_path=os.path.join(work, "serial.log"),
                                   network=network, on_serial=on_serial)
-        time.sleep(0.5)  # the receiver writes every record within 250 ms
+        for r in [rx] + more:
+            r.wait_until_read()
     finally:
         rx.stop()
         for other in more:
