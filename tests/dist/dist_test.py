@@ -242,15 +242,22 @@ def step_install(work):
     """dpkg -i, a reinstall (an upgrade), -r and -P of both packages, with their real
     maintainer scripts, in a throwaway copy of this machine: an overlay of / in a
     mount namespace of its own, whose writes go to a tmpfs that vanishes with it."""
+    in_own_mount_namespace(work, "install-in-namespace")
+
+
+def in_own_mount_namespace(work, step, *args):
+    """Runs STEP in a mount namespace of its own, where its mounts vanish with it."""
     if os.geteuid() != 0:
         fail("run as root: it mounts an overlay in a mount namespace of its own")
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, __file__, work,
-                        "install-in-namespace"], text=True)
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, __file__, work, step, *args],
+                       text=True)
     if r.returncode != 0:
-        fail(f"install: exit {r.returncode}")
+        fail(f"{step}: exit {r.returncode}")
 
 
-def step_install_in_namespace(work):
+def scratch_root(work):
+    """A throwaway copy of this machine: an overlay of / whose writes go to a tmpfs, with
+    both packages in /debs and neither installed. Only in a mount namespace of its own."""
     scratch = os.path.join(work, "scratch")
     os.makedirs(scratch, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", scratch], check=True)
@@ -267,6 +274,11 @@ def step_install_in_namespace(work):
     for name in PACKAGES:
         if chroot(root, ["dpkg-query", "-W", name], check=False).returncode == 0:
             fail(f"{name} is installed on this machine already: the scratch root would not start clean")
+    return root
+
+
+def step_install_in_namespace(work):
+    root = scratch_root(work)
 
     def path(p):
         return os.path.join(root, p.lstrip("/"))
@@ -329,6 +341,48 @@ def step_install_in_namespace(work):
     if left:
         fail(f"left after purge: {left}")
     print("ok: remove keeps the conffiles; purge leaves no unit link, mask or conffile")
+
+
+def step_boot(work, check_script):
+    """Both packages under a real systemd as PID 1: the scratch root, with them installed,
+    booted as a container (systemd-nspawn, a network of its own), where CHECK_SCRIPT runs
+    as a unit after the receiver's and writes its findings; then the container powers off."""
+    in_own_mount_namespace(work, "boot-in-namespace", check_script)
+
+
+def step_boot_in_namespace(work, check_script):
+    root = scratch_root(work)
+    chroot(root, ["dpkg", "-i", "/debs/lastgasp-receiver.deb", "/debs/lastgasp-setup.deb"])
+    subprocess.run(["umount", os.path.join(root, "proc")], check=True)  # the container mounts its own
+    # A machine of its own: with this machine's id, the container's journal would be this one's.
+    with open(os.path.join(root, "etc/machine-id"), "w") as f:
+        f.write(run(["systemd-id128", "new"]).stdout)
+    shutil.copy(check_script, os.path.join(root, "usr/local/sbin/lastgasp-boot-check"))
+    unit = os.path.join(root, "etc/systemd/system/lastgasp-boot-check.service")
+    with open(unit, "w") as f:
+        f.write("[Unit]\nDescription=lastgasp: check the packages under systemd, then power off\n"
+                "After=lastgasp-receiver.service\n\n"
+                "[Service]\nType=oneshot\nExecStart=/usr/local/sbin/lastgasp-boot-check\n\n"
+                "[Install]\nWantedBy=multi-user.target\n")
+    chroot(root, ["systemctl", "enable", "lastgasp-boot-check.service"])
+    env = dict(os.environ)
+    # A cgroup2 hierarchy for the container even where this machine mounts the hybrid v1 layout
+    # (as a Docker host does); where v2 is the default, as on a fresh bookworm, this is it anyway.
+    env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
+    console = os.path.join(work, "boot-console.log")
+    with open(console, "w") as out:
+        # timeout sends SIGTERM first: nspawn then asks the container's systemd to power off.
+        r = subprocess.run(["timeout", "-k", "15", "240", "systemd-nspawn", "--quiet", "--directory", root,
+                            "--boot", "--private-network", "--register=no", "--keep-unit"],
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+    result_path = os.path.join(root, "root/boot-check.result")
+    result = open(result_path).read() if os.path.exists(result_path) else ""
+    print(result, end="")
+    if not result.rstrip().endswith("PASS"):
+        print("--- the container's console, last 60 lines")
+        print("".join(open(console).readlines()[-60:]), end="")
+        fail(f"the checks under systemd did not pass (systemd-nspawn exit {r.returncode})")
+    print(f"ok: under systemd, every check of {os.path.basename(check_script)} passed")
 
 
 def chroot(root, cmd, check=True):
@@ -661,7 +715,7 @@ def main():
         "man": step_man, "man-keys": step_man_keys, "completion": step_completion,
         "lnav": step_lnav, "cli-coverage": step_cli_coverage, "lintian": step_lintian,
         "install": step_install, "install-in-namespace": step_install_in_namespace,
-        "security-collect": step_security,
+        "security-collect": step_security, "boot": step_boot, "boot-in-namespace": step_boot_in_namespace,
     }
     steps[step](work, *args)
 
