@@ -15,8 +15,13 @@ namespace lastgasp::daemon {
 namespace {
 
 constexpr std::string_view kHello = ": lastgasp-receiver /api/stream\nretry: 1000\n\n";
-constexpr std::string_view kDropped =
-    "event: dropped\ndata: {\"reason\":\"the client read too slowly: its queue was full\"}\n\n";
+// Records copied out of the ring at a time, under its lock.
+constexpr std::uint64_t kSliceRecords = 256;
+
+std::string dropped_event(std::uint64_t missed) {
+  return "event: dropped\ndata: {\"reason\":\"the client read too slowly: the receiver no longer holds the records "
+         "after its last\",\"missed\":" + std::to_string(missed) + "}\n\n";
+}
 constexpr std::string_view kKeepalive = ": keepalive\n\n";
 
 http::Reply refuse(unsigned status, std::string text) { return {status, "text/plain; charset=utf-8", text + "\n"}; }
@@ -116,6 +121,12 @@ std::uint64_t RecordRing::last() const {
   return last_;
 }
 
+std::uint64_t RecordRing::missed_after(std::uint64_t after) const {
+  std::lock_guard lock(mutex_);
+  std::uint64_t first = count_ ? held(0).number : last_ + 1;
+  return first > after + 1 ? first - after - 1 : 0;
+}
+
 LiveStreams::LiveStreams(boost::asio::io_context& io, const RecordRing& ring, StreamLimits limits)
     : ring_(ring), limits_(limits), run_(new_run_id()), keepalive_timer_(io) {}
 
@@ -146,7 +157,7 @@ std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, 
   Start start;
   if (!last_event_id.empty()) {
     if (auto number = number_in(last_event_id, run_)) {
-      start.after = std::min(*number, delivered_);
+      start.after = std::min(*number, ring_.last());
     } else {
       start.lost = "event: lost\ndata: {\"missed\":null,\"reason\":\"the receiver restarted since that event\"}\n\n";
     }
@@ -158,7 +169,7 @@ std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, 
   if (n) {
     start.last_n = std::min<std::size_t>(static_cast<std::size_t>(*n), limits_.max_backlog);
   } else if (!since) {
-    start.after = delivered_;
+    start.after = ring_.last();
   }
   return start;
 }
@@ -167,7 +178,8 @@ std::optional<LiveStreams::Start> LiveStreams::start_of(std::string_view query, 
 // says how many it left out.
 void LiveStreams::attach(std::shared_ptr<http::EventStream> out, tail::Filter filter, const Start& start) {
   ++counters_.opened;
-  RecordRing::Slice slice = ring_.after(start.after, delivered_);
+  std::uint64_t last = ring_.last();
+  RecordRing::Slice slice = ring_.after(start.after, last);
   std::vector<std::string> frames;
   for (const RingRecord& record : slice.records) {
     auto entry = tail::Entry::parse(record.host, record.line);
@@ -178,11 +190,13 @@ void LiveStreams::attach(std::shared_ptr<http::EventStream> out, tail::Filter fi
   while (keep_from > skip && bytes + frames[keep_from - 1].size() <= limits_.replay_bytes)
     bytes += frames[--keep_from].size();
   std::uint64_t missed = slice.missed + (keep_from - skip);
-  clients_.push_back({std::move(out), std::move(filter)});
+  out->on_room([this, stream = out.get()] { resume(stream); });
+  clients_.push_back({std::move(out), std::move(filter), last});
   Client& client = clients_.back();
   if (!start.lost.empty()) hand(client, start.lost);
   else if (missed && !start.last_n) hand(client, lost_event(missed));
   for (std::size_t i = keep_from; i < frames.size(); ++i) hand(client, frames[i]);
+  feed(client);  // what came since LAST
   if (!keepalive_armed_) keepalive();
 }
 
@@ -191,38 +205,51 @@ std::string LiveStreams::frame(const RingRecord& record, const tail::Entry& entr
   return "id: " + event_id(record.number) + "\ndata: " + json + "\n";
 }
 
-// A stream that cannot take more is told so and let go.
+// The replay, which the queue takes whole (it is smaller), and the lost events: a stream that
+// cannot take them is let go.
 bool LiveStreams::hand(Client& client, std::string_view bytes) {
   if (client.out->send(bytes)) return true;
-  if (client.out->is_open()) {
-    ++counters_.dropped;
-    client.out->finish(kDropped);
-  }
+  drop(client, 0);
   return false;
+}
+
+// Hands CLIENT what the ring holds after its place, until its queue is full (its room callback
+// goes on from there) or it has everything. A client the ring has moved on from is let go.
+void LiveStreams::feed(Client& client) {
+  client.waiting = false;
+  while (client.out->is_open()) {
+    RecordRing::Slice slice = ring_.after(client.after, client.after + kSliceRecords);
+    if (slice.missed) return drop(client, slice.missed);
+    if (slice.records.empty()) return;
+    for (const RingRecord& record : slice.records) {
+      auto entry = tail::Entry::parse(record.host, record.line);
+      bool wanted = entry && client.filter.wants_host(record.host) && client.filter.wants(*entry);
+      if (wanted && !client.out->send(frame(record, *entry))) {
+        client.waiting = true;  // this record again, once there is room
+        return;
+      }
+      client.after = record.number;
+    }
+  }
+}
+
+void LiveStreams::resume(const http::EventStream* out) {
+  auto client = std::find_if(clients_.begin(), clients_.end(), [&](const Client& c) { return c.out.get() == out; });
+  if (client != clients_.end() && client->waiting) feed(*client);
+}
+
+void LiveStreams::drop(Client& client, std::uint64_t missed) {
+  if (!client.out->is_open()) return;
+  ++counters_.dropped;
+  counters_.lost += missed;
+  client.out->finish(dropped_event(missed));
 }
 
 void LiveStreams::deliver() {
   prune();
-  if (clients_.empty()) {
-    delivered_ = ring_.last();
-    return;
-  }
-  RecordRing::Slice slice = ring_.after(delivered_, std::numeric_limits<std::uint64_t>::max());
-  if (slice.missed) {
-    counters_.lost += slice.missed;
-    for (Client& client : clients_) hand(client, lost_event(slice.missed));
-  }
-  delivered_ += slice.missed;
-  for (const RingRecord& record : slice.records) {
-    delivered_ = record.number;
-    auto entry = tail::Entry::parse(record.host, record.line);
-    if (!entry) continue;
-    std::string framed;  // made once, for the first stream that wants it
-    for (Client& client : clients_) {
-      if (!client.out->is_open() || !client.filter.wants_host(record.host) || !client.filter.wants(*entry)) continue;
-      if (framed.empty()) framed = frame(record, *entry);
-      hand(client, framed);
-    }
+  for (Client& client : clients_) {
+    if (!client.waiting) feed(client);
+    else if (std::uint64_t missed = ring_.missed_after(client.after)) drop(client, missed);  // it stopped reading
   }
   prune();
 }
@@ -234,7 +261,8 @@ void LiveStreams::keepalive() {
   keepalive_timer_.expires_after(limits_.keepalive);
   keepalive_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    for (Client& client : clients_) hand(client, kKeepalive);
+    for (Client& client : clients_)
+      if (!client.waiting) client.out->send(kKeepalive);  // a stream waiting for room is busy enough
     keepalive();
   });
 }

@@ -4,10 +4,13 @@
 //
 // While the HTTP side is open the writer hands each finished line to a
 // RecordRing, a bounded ring of the most recent ones, and wakes the main
-// thread at most once per batch; the LiveStreams there read the ring and write
-// to each client's bounded queue. The writer never waits for a client: it
-// waits, for a moment, only for the ring's lock, which the main thread holds
-// while it copies the records it asked for (at most the ring: 8 MiB).
+// thread at most once per batch. There each client has its own place in the
+// ring, and takes records from it as its bounded queue has room: a burst larger
+// than the queue reaches a client that reads, in the time it takes to write it.
+// A client is too slow only when the ring has moved on past its place: records
+// it never had are gone, and it is told so and let go. The writer never waits
+// for a client: it waits, for a moment, only for the ring's lock, which the
+// main thread holds while it copies a slice of records (kSliceRecords).
 // Each record's event id is RUN-N, N counting from 1 in this run of the
 // daemon, so a reconnecting EventSource (Last-Event-ID) resumes where it was,
 // or hears how many records went past while it was away.
@@ -55,6 +58,8 @@ class RecordRing {
   Slice after(std::uint64_t after, std::uint64_t up_to) const;
   // The number of the last record pushed (0 before the first).
   std::uint64_t last() const;
+  // How many records numbered after AFTER are no longer held.
+  std::uint64_t missed_after(std::uint64_t after) const;
 
  private:
   static std::size_t size_of(const RingRecord& r) { return r.host.size() + r.line.size(); }
@@ -70,9 +75,9 @@ class RecordRing {
 
 struct StreamCounters {
   std::uint64_t opened = 0;
-  std::uint64_t dropped = 0;  // too slow: its queue was full
+  std::uint64_t dropped = 0;  // too slow: the ring moved on past its place
   std::uint64_t refused = 0;  // over the cap on open streams
-  std::uint64_t lost = 0;     // records that left the ring before the streams were given them
+  std::uint64_t lost = 0;     // records that left the ring before a stream was given them
 };
 
 struct StreamLimits {
@@ -89,7 +94,7 @@ class LiveStreams {
   // The reply to GET /api/stream?QUERY, resuming after LAST_EVENT_ID if it names one: 400 for
   // a bad filter, 503 over the cap, or an event stream.
   http::Reply open(std::string_view query, std::string_view last_event_id);
-  // Hands what the ring has beyond what was handed to every stream that wants it.
+  // Hands each stream what the ring has beyond its place, as far as its queue takes.
   void deliver();
   // Lets go of every stream (the daemon stops).
   void close_all();
@@ -102,6 +107,8 @@ class LiveStreams {
   struct Client {
     std::shared_ptr<http::EventStream> out;
     tail::Filter filter;
+    std::uint64_t after = 0;  // its place: the last record number it was handed, or passed by its filter
+    bool waiting = false;     // for room in its queue
   };
   struct Start {
     std::uint64_t after = 0;  // replay the records after this number
@@ -114,13 +121,15 @@ class LiveStreams {
   void attach(std::shared_ptr<http::EventStream> out, tail::Filter filter, const Start& start);
   std::string frame(const RingRecord& record, const tail::Entry& entry) const;
   bool hand(Client& client, std::string_view bytes);
+  void feed(Client& client);
+  void resume(const http::EventStream* out);
+  void drop(Client& client, std::uint64_t missed);
   void prune();
   void keepalive();
 
   const RecordRing& ring_;
   StreamLimits limits_;
-  std::string run_;             // this run's id: a reconnect from before a restart is told so
-  std::uint64_t delivered_ = 0;  // the last record number handed on
+  std::string run_;  // this run's id: a reconnect from before a restart is told so
   std::vector<Client> clients_;
   boost::asio::steady_timer keepalive_timer_;
   bool keepalive_armed_ = false;

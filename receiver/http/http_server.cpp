@@ -228,7 +228,7 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
 
   bool send(std::string_view bytes) override {
     if (!is_open()) return false;
-    if (queued_.size() + bytes.size() > limits_.stream_queue_bytes) return false;
+    if (!queued_.empty() && queued_.size() + bytes.size() > limits_.stream_queue_bytes) return false;
     queued_.append(bytes);
     pump();
     return true;
@@ -242,6 +242,8 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
   }
 
   bool is_open() const override { return !finishing_ && stream_.socket().is_open(); }
+
+  void on_room(std::function<void()> callback) override { room_ = std::move(callback); }
 
   void pump() {
     if (writing_) return;
@@ -257,7 +259,8 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
       self->writing_ = false;
       self->in_flight_.clear();
       if (ec) return self->close();
-      self->pump();
+      self->pump();  // what was queued meanwhile goes out, and the queue is empty again
+      if (self->room_ && self->is_open()) self->room_();
     });
   }
 
@@ -309,6 +312,7 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
   bool waiting_ = false;  // for the Routes' answer
   // An event stream's: what waits, what is being written, and whether it is ending.
   std::string queued_, in_flight_;
+  std::function<void()> room_;
   std::array<char, 512> discard_{};
   bool writing_ = false;
   bool finishing_ = false;

@@ -31,12 +31,16 @@ namespace lastgasp::http {
 class EventStream {
  public:
   virtual ~EventStream() = default;
-  // Queues BYTES; false, queuing nothing, when they would pass the queue's bound.
+  // Queues BYTES; false, queuing nothing, when they would pass the queue's bound (an empty queue
+  // takes them whatever their size, so that one large event cannot stall a stream).
   virtual bool send(std::string_view bytes) = 0;
   // Drops what is queued, sends BYTES (past the bound) and closes: the last word to a client
   // let go.
   virtual void finish(std::string_view bytes) = 0;
   virtual bool is_open() const = 0;
+  // CALLBACK runs each time a write has completed and the queue has room again: a sender that
+  // found it full goes on from there.
+  virtual void on_room(std::function<void()> callback) = 0;
 };
 
 struct Reply {

@@ -26,6 +26,16 @@ TEST(RecordRing, KeepsTheNewestRecordsUpToItsCount) {
   EXPECT_EQ(all.records.front().host, "web1");
 }
 
+TEST(RecordRing, MissedAfterCountsWhatAStreamsPlaceHasLost) {
+  RecordRing ring(4, 1u << 20);
+  EXPECT_EQ(ring.missed_after(0), 0u) << "nothing pushed, nothing missed";
+  for (int i = 1; i <= 10; ++i) ring.push("h", "x");  // holds 7 to 10
+  EXPECT_EQ(ring.missed_after(6), 0u);
+  EXPECT_EQ(ring.missed_after(10), 0u);
+  EXPECT_EQ(ring.missed_after(5), 1u);
+  EXPECT_EQ(ring.missed_after(0), 6u);
+}
+
 TEST(RecordRing, AfterIsBoundedAboveAndSaysWhatItNoLongerHolds) {
   RecordRing ring(4, 1u << 20);
   for (int i = 1; i <= 10; ++i) ring.push("h", "x");
