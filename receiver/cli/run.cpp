@@ -85,12 +85,14 @@ void add_output_option(CLI::App* sub, std::string& output, const std::string& wh
 Command add_run(CLI::App& app, RootOptions& root) {
   auto options = std::make_shared<RunOptions>(RunOptions{.root = root, .listen = {}, .http = {}, .journal = false});
   app.add_option("--config", root.config_file,
-                 std::string("TOML config file (default: ") + config::kDefaultReceiverConfig + " if it exists)")
+                 std::string("TOML config file (default: ") + config::kDefaultReceiverConfig +
+                     " if it exists); before check-config, tail or hosts, theirs")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", options->listen,
                  "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)")
       ->check(config::listen_address_error);
-  app.add_option("--log-dir", root.log_dir, "where per-host logs go (default /var/log/lastgasp)");
+  app.add_option("--log-dir", root.log_dir,
+                 "where per-host logs go (default /var/log/lastgasp); before tail or hosts, theirs");
   app.add_option("--http", options->http,
                  "ADDR:PORT for the web page, /metrics and the APIs, \"\" for none (default 127.0.0.1:9666); anywhere but "
                  "loopback needs http_token_file")
