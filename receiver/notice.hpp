@@ -1,5 +1,6 @@
 // The daemon's own messages, to stderr (the journal, under systemd), each
-// prefixed with a syslog level so journald files them right.
+// prefixed with a syslog level so journald files them right when stderr is the
+// journal's stream, and plain anywhere else.
 #pragma once
 
 #include <string_view>

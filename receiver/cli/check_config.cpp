@@ -1,4 +1,5 @@
-// `lastgasp-receiver check-config FILE`: validates a config file, changes nothing.
+// `lastgasp-receiver check-config FILE` (or `--config FILE check-config`): validates a config
+// file, changes nothing.
 #include <iostream>
 #include <memory>
 
@@ -8,13 +9,18 @@
 
 namespace lastgasp::cli {
 
-Command define_check_config(CLI::App* sub) {
-  auto file = std::make_shared<std::string>();
-  sub->add_option("FILE", *file, "the TOML file")->required();
-  return [file] {
+Command define_check_config(CLI::App* sub, const RootOptions& root) {
+  auto own = std::make_shared<std::string>();
+  sub->add_option("FILE", *own, "the TOML file (default: the one --config names before check-config)");
+  return [own, &root] {
+    std::string file = root.config_or(*own);
+    if (file.empty()) {
+      std::cerr << "lastgasp-receiver check-config: name the file to check\n";
+      return 2;
+    }
     try {
-      config::ReceiverConfig cfg = config::load_receiver_config(*file);
-      std::cout << *file << ": ok (" << cfg.listen.size() << " listen address"
+      config::ReceiverConfig cfg = config::load_receiver_config(file);
+      std::cout << file << ": ok (" << cfg.listen.size() << " listen address"
                 << (cfg.listen.size() == 1 ? "" : "es") << ", logs in " << cfg.log_dir.string() << ", "
                 << cfg.hosts.size() << " named host" << (cfg.hosts.size() == 1 ? "" : "s") << ")\n";
       return 0;

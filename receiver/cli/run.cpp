@@ -9,6 +9,7 @@
 #include "daemon/daemon.hpp"
 #include "notice.hpp"
 #include "receiver_config.hpp"
+#include "tail/render.hpp"
 #include "toml_reader.hpp"
 
 namespace lastgasp::cli {
@@ -16,18 +17,17 @@ namespace lastgasp::cli {
 namespace {
 
 struct RunOptions {
-  std::string config_file;
+  const RootOptions& root;  // --config and --log-dir
   std::vector<std::string> listen;
-  std::string log_dir;
   std::optional<std::string> http;
   bool journal = false;
 };
 
 // The config file, with the flags on top.
 config::ReceiverConfig effective_config(const RunOptions& options) {
-  config::ReceiverConfig cfg = load_config(options.config_file);
+  config::ReceiverConfig cfg = load_config(options.root.config_file);
   if (!options.listen.empty()) cfg.listen = options.listen;
-  if (!options.log_dir.empty()) cfg.log_dir = options.log_dir;
+  if (!options.root.log_dir.empty()) cfg.log_dir = options.root.log_dir;
   if (options.journal) cfg.journal = true;
   if (options.http) cfg.http_listen = *options.http;
   return cfg;
@@ -74,15 +74,25 @@ std::string log_dir_problem(const std::filesystem::path& log_dir) {
   return problem;
 }
 
-Command add_run(CLI::App& app) {
-  auto options = std::make_shared<RunOptions>();
-  app.add_option("--config", options->config_file,
-                 std::string("TOML config file (default: ") + config::kDefaultReceiverConfig + " if it exists)")
+void add_output_option(CLI::App* sub, std::string& output, const std::string& what) {
+  std::vector<std::string> names(tail::kOutputNames.begin(), tail::kOutputNames.end());
+  std::string list;
+  for (const std::string& name : names) list += (list.empty() ? "" : ", ") + name;
+  sub->add_option("-o,--output", output, "as journalctl -o: " + list + " (default short)" + what)
+      ->check(CLI::IsMember(names));
+}
+
+Command add_run(CLI::App& app, RootOptions& root) {
+  auto options = std::make_shared<RunOptions>(RunOptions{.root = root, .listen = {}, .http = {}, .journal = false});
+  app.add_option("--config", root.config_file,
+                 std::string("TOML config file (default: ") + config::kDefaultReceiverConfig +
+                     " if it exists); before check-config, tail or hosts, theirs")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", options->listen,
                  "ADDR:PORT to receive netconsole on, IPv6 as [ADDR]:PORT; repeatable (default [::]:6666)")
       ->check(config::listen_address_error);
-  app.add_option("--log-dir", options->log_dir, "where per-host logs go (default /var/log/lastgasp)");
+  app.add_option("--log-dir", root.log_dir,
+                 "where per-host logs go (default /var/log/lastgasp); before tail or hosts, theirs");
   app.add_option("--http", options->http,
                  "ADDR:PORT for the web page, /metrics and the APIs, \"\" for none (default 127.0.0.1:9666); anywhere but "
                  "loopback needs http_token_file")

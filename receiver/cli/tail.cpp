@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <ranges>
 #include <tuple>
 
 #include "commands.hpp"
@@ -21,6 +22,7 @@ struct TailOptions {
   std::string config_file;
   std::string log_dir;
   bool follow = false;
+  bool reverse = false;
   std::optional<std::size_t> lines;
   std::vector<std::string> hosts;
   std::string priority;
@@ -52,11 +54,13 @@ std::optional<bool> boolean(const std::string& text) {
   return std::nullopt;
 }
 
-int run_tail(const TailOptions& o) {
-  std::filesystem::path log_dir = o.log_dir;
+int run_tail(const TailOptions& o, const RootOptions& root) {
+  // As journalctl: newest first has no end to start following from.
+  if (o.reverse && o.follow) return fail("--reverse and --follow do not go together: give one of them");
+  std::filesystem::path log_dir = root.log_dir_or(o.log_dir);
   if (log_dir.empty()) {
     try {
-      log_dir = load_config(o.config_file).log_dir;
+      log_dir = load_config(root.config_or(o.config_file)).log_dir;
     } catch (const config::ConfigError& e) {
       return fail(e.what());
     }
@@ -84,12 +88,13 @@ int run_tail(const TailOptions& o) {
   if (std::string problem = log_dir_problem(log_dir); !problem.empty()) return fail(problem);
 
   std::vector<std::string> hosts = tail::list_hosts(log_dir, filter);
-  tail::RenderOptions render{o.output == "json", use_color(o.color), hosts.size() != 1};
+  tail::RenderOptions render{*tail::parse_output(o.output), use_color(o.color), hosts.size() != 1};
   // With --since and no -n, everything since; otherwise the last N (10 by default).
   std::optional<std::size_t> n = o.lines ? o.lines : (filter.since_us ? std::nullopt : std::optional<std::size_t>(10));
   std::map<std::string, tail::Position> positions;
-  for (const tail::Entry& e : tail::read_history(log_dir, hosts, filter, n, positions))
-    std::fputs(tail::render(e, render).c_str(), stdout);
+  std::vector<tail::Entry> history = tail::read_history(log_dir, hosts, filter, n, positions);
+  if (o.reverse) std::ranges::reverse(history);
+  for (const tail::Entry& e : history) std::fputs(tail::render(e, render).c_str(), stdout);
   std::fflush(stdout);
   if (!o.follow) return 0;
   render.show_host = render.show_host || o.hosts.empty() || hosts.size() != 1;
@@ -102,11 +107,12 @@ int run_tail(const TailOptions& o) {
 
 }  // namespace
 
-Command define_tail(CLI::App* sub) {
+Command define_tail(CLI::App* sub, const RootOptions& root) {
   auto o = std::make_shared<TailOptions>();
   sub->add_option("--config", o->config_file, "read log_dir from this config file")->check(CLI::ExistingFile);
   sub->add_option("--log-dir", o->log_dir, "the receiver's log directory (default: the config's log_dir)");
   sub->add_flag("-f,--follow", o->follow, "keep printing new records as they arrive");
+  sub->add_flag("-r,--reverse", o->reverse, "newest first (the newest N with -n); not with --follow");
   sub->add_option("-n,--lines", o->lines, "how many records to show first, across all hosts (default 10)");
   sub->add_option("--host", o->hosts, "hosts to show, as shell globs (repeatable; default all)");
   sub->add_option("-p,--priority,--level", o->priority,
@@ -121,9 +127,9 @@ Command define_tail(CLI::App* sub) {
                   "only records received since: \"2026-11-30 20:00\" (local time), yesterday, -1h, \"1h30m ago\"");
   sub->add_option("-U,--until", o->until, "only records received until, in the forms of --since");
   sub->add_flag("--no-pager")->description("accepted for journalctl's habit: tail never pages");
-  sub->add_option("-o,--output", o->output, "short or json")->check(CLI::IsMember({"short", "json"}));
+  add_output_option(sub, o->output, "");
   sub->add_option("--color", o->color, "auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
-  return [o] { return run_tail(*o); };
+  return [o, &root] { return run_tail(*o, root); };
 }
 
 }  // namespace lastgasp::cli

@@ -201,7 +201,7 @@ void LiveStreams::attach(std::shared_ptr<http::EventStream> out, tail::Filter fi
 }
 
 std::string LiveStreams::frame(const RingRecord& record, const tail::Entry& entry) const {
-  std::string json = tail::render(entry, {.json = true});  // one line, '\n' included
+  std::string json = tail::render(entry, {.output = tail::Output::json});  // one line, '\n' included
   return "id: " + event_id(record.number) + "\ndata: " + json + "\n";
 }
 

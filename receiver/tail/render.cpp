@@ -1,8 +1,8 @@
 #include "render.hpp"
 
-#include <array>
 #include <charconv>
-#include <optional>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -77,7 +77,7 @@ std::optional<std::uint64_t> seq_number(std::string_view seq) {
   return ec == std::errc{} && end == seq.data() + seq.size() && !seq.empty() ? std::optional(n) : std::nullopt;
 }
 
-std::string render_json(const Entry& e) {
+std::string render_json(const Entry& e, int indent) {
   auto dot = e.level_name.find('.');
   bool kernel_record = dot != std::string::npos;
   nlohmann::json j = {
@@ -91,10 +91,41 @@ std::string render_json(const Entry& e) {
       {"fields", fields_object(e.fields)},
       {"event", e.event.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::string(e.event))},
   };
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace
+
+std::optional<Output> parse_output(std::string_view name) {
+  for (std::size_t i = 0; i < kOutputNames.size(); ++i)
+    if (kOutputNames[i] == name) return static_cast<Output>(i);
+  return std::nullopt;
+}
+
+bool is_json(Output output) { return output == Output::json || output == Output::json_pretty; }
+
+std::string format_time(std::int64_t us, Output output) {
+  std::int64_t seconds = us >= 0 ? us / 1'000'000 : (us - 999'999) / 1'000'000;
+  auto t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  bool iso = output == Output::short_iso || output == Output::short_iso_precise;
+  bool precise = output == Output::short_precise || output == Output::short_iso_precise;
+  char buf[64];
+  std::string out(buf, std::strftime(buf, sizeof buf, iso ? "%Y-%m-%dT%H:%M:%S" : "%b %d %H:%M:%S", &tm));
+  if (precise) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(us - seconds * 1'000'000));
+    out += buf;
+  }
+  if (iso) {
+    // strftime's +0100 as RFC 3339's +01:00, which --since takes back as it is.
+    std::string_view zone(buf, std::strftime(buf, sizeof buf, "%z", &tm));
+    out += zone.substr(0, 3);
+    if (zone.size() == 5) out += ':';
+    out += zone.substr(3);
+  }
+  return out;
+}
 
 std::string terminal_safe(std::string_view text) {
   std::string out;
@@ -120,21 +151,24 @@ std::string terminal_safe(std::string_view text) {
 }
 
 std::string render(const Entry& e, const RenderOptions& o) {
-  if (o.json) return render_json(e);
+  if (o.output == Output::json) return render_json(e, -1);
+  if (o.output == Output::json_pretty) return render_json(e, 2);
   std::string out;
-  out += e.recv_time;
-  out += ' ';
-  if (o.show_host) {
-    const char* color = kHostColors[std::hash<std::string>{}(e.host) % kHostColors.size()];
-    paint(out, color, terminal_safe(e.host), o.color);
-    out += ' ';
-  }
   const char* color = level_color(e);
-  paint(out, color, e.level_name, o.color);
-  out += ' ';
-  if (e.ktime != "-") {
-    out += terminal_safe(e.ktime);
+  if (o.output != Output::cat) {
+    out += format_time(e.recv_us, o.output);
     out += ' ';
+    if (o.show_host) {
+      const char* host_color = kHostColors[std::hash<std::string>{}(e.host) % kHostColors.size()];
+      paint(out, host_color, terminal_safe(e.host), o.color);
+      out += ' ';
+    }
+    paint(out, color, terminal_safe(e.level_name), o.color);
+    out += ' ';
+    if (e.ktime != "-") {
+      out += terminal_safe(e.ktime);
+      out += ' ';
+    }
   }
   std::string text = terminal_safe(e.text);
   paint(out, e.event.empty() && e.level && *e.level > 3 ? nullptr : color, text, o.color);

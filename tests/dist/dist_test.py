@@ -544,7 +544,12 @@ def step_completion(work):
                                                "--output", "--color"}),
         (["lastgasp-receiver", "tail", "-p", "e"], {"emerg", "err"}),
         (["lastgasp-receiver", "tail", "--since", "y"], {"yesterday"}),
-        (["lastgasp-receiver", "tail", "-o", ""], {"short", "json"}),
+        (["lastgasp-receiver", "tail", "-o", ""], {"short", "short-iso", "short-precise", "short-iso-precise", "cat",
+                                                   "json", "json-pretty"}),
+        (["lastgasp-receiver", "hosts", "-o", "json"], {"json", "json-pretty"}),
+        (["lastgasp-receiver", "tail", "--r"], {"--reverse"}),
+        # The root's --log-dir before the subcommand: still that subcommand's options.
+        (["lastgasp-receiver", "--log-dir", log_dir, "tail", "--"], {"--follow", "--reverse", "--output"}),
         (["lastgasp-receiver", "tail", "--color", ""], {"auto", "always", "never"}),
         (["lastgasp-receiver", "tail", "--log-dir", log_dir, "--host", "we"], {"web1", "web2"}),
         (["lastgasp-receiver", "hosts", "--"], {"--log-dir", "--json"}),

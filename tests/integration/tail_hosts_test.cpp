@@ -162,6 +162,59 @@ TEST_F(Tail, JsonHasTheDocumentedKeys) {
   EXPECT_TRUE(gap["seq"].is_null());
 }
 
+// The time zone of the commands run in a scope: theirs is local time, as journalctl's.
+class LocalTime {
+ public:
+  explicit LocalTime(const char* tz) { ::setenv("TZ", tz, 1); }
+  ~LocalTime() { ::unsetenv("TZ"); }
+};
+
+TEST_F(Tail, OutputModesAreJournalctls) {
+  write("web3", line("10:00:07.123456", "kern.notice", "3", "web3 precise"));
+  LocalTime zone("XET-2");  // two hours east: 10:00Z is 12:00 here
+  auto one = [&](const std::string& host, const std::string& mode) {
+    auto out = tail({"-n", "1", "--host", host, "-o", mode});
+    EXPECT_EQ(out.size(), 1u) << mode;
+    return out.empty() ? std::string() : out[0];
+  };
+  EXPECT_EQ(one("web2", "short"), "Nov 25 12:00:04 kern.emerg [    1.000000] Kernel panic - not syncing: web2 dies");
+  EXPECT_EQ(one("web2", "short-iso"), "2026-11-25T12:00:04+02:00 kern.emerg [    1.000000] Kernel panic - not syncing: web2 dies");
+  EXPECT_EQ(one("web3", "short-precise"), "Nov 25 12:00:07.123456 kern.notice [    1.000000] web3 precise");
+  EXPECT_EQ(one("web3", "short-iso-precise"), "2026-11-25T12:00:07.123456+02:00 kern.notice [    1.000000] web3 precise");
+  EXPECT_EQ(one("web2", "cat"), "Kernel panic - not syncing: web2 dies");
+  EXPECT_EQ(one("web1", "cat"), "lastgasp: lost 2 messages (seq 3-4)") << "the receiver's own lines: their text too";
+  auto several = tail({"-n", "2", "-o", "short"});
+  ASSERT_EQ(several.size(), 2u);
+  EXPECT_EQ(several[0], "Nov 25 12:00:06 db1 user.info [    1.000000] db1 \\x1b[31mred\\x1b]0;title\\x07 \\xc2\\x9bcsi \\xff end")
+      << "the host after the time when several are shown";
+  // short-iso's time is one --since takes back: from that record on.
+  std::string iso = one("web2", "short-iso").substr(0, 25);
+  EXPECT_EQ(tail({"-S", iso}).size(), 4u) << iso;
+
+  // json-pretty: the object json prints, over several lines.
+  auto compact = tail({"-n", "1", "--host", "web2", "-o", "json"});
+  ASSERT_EQ(compact.size(), 1u);
+  auto pretty = tail({"-n", "1", "--host", "web2", "-o", "json-pretty"});
+  ASSERT_GT(pretty.size(), 5u);
+  std::string joined;
+  for (const std::string& l : pretty) joined += l + "\n";
+  EXPECT_EQ(nlohmann::json::parse(joined), nlohmann::json::parse(compact[0])) << joined;
+}
+
+TEST_F(Tail, ReverseIsNewestFirstAndNotWithFollow) {
+  auto newest = tail({"-r", "-n", "3", "--color", "never"});
+  ASSERT_EQ(newest.size(), 3u);
+  EXPECT_NE(newest[0].find("db1 user.info"), std::string::npos) << newest[0];
+  EXPECT_NE(newest[1].find("lastgasp: lost 2 messages"), std::string::npos) << newest[1];
+  EXPECT_NE(newest[2].find("Kernel panic"), std::string::npos) << newest[2];
+  auto all = tail({"--reverse", "-o", "cat"});
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_EQ(all.back(), "web1 first") << "the oldest last";
+  std::string out;
+  EXPECT_EQ(run_command({kReceiverBinary, "tail", "--log-dir", logs_.path().string(), "-r", "-f"}, out), 2);
+  EXPECT_NE(out.find("lastgasp-receiver tail: --reverse and --follow do not go together"), std::string::npos) << out;
+}
+
 TEST_F(Tail, ControlCharactersNeverReachTheTerminalRaw) {
   auto out = tail({"-n", "1"});
   ASSERT_EQ(out.size(), 1u);
@@ -258,6 +311,103 @@ TEST(Hosts, StatesCountsAndSelfNamesFromTheDaemonsStateFiles) {
   }
   ASSERT_EQ(run_command({kReceiverBinary, "hosts", "-o", "json", "--log-dir", logs.path().string()}, out), 0);
   EXPECT_EQ(nlohmann::json::parse(out).size(), 3u) << "-o json, as tail takes it";
+}
+
+// `hosts` on the files alone (no daemon, or --log-dir): a host whose state file was never saved (a
+// daemon killed within a second of its first record) is listed from its log, and one whose saved
+// state is older than its log has the log's later lines counted: its reboot after the panic too.
+TEST(Hosts, TheFilesGiveEachHostsFiguresAsOfItsLogsEnd) {
+  TempDir logs;
+  std::filesystem::create_directories(logs.path() / "fresh");
+  std::ofstream(logs.path() / "fresh" / "console.log")
+      << line("10:00:01.000000", "kern.info", "1", "hello", "host=box-a")
+      << line("10:00:02.000000", "lastgasp", "-", "lastgasp: lost 2 messages (seq 2-3)",
+              "gap_first=2 gap_last=3 lost=2 cause=network")
+      << line("10:00:03.000000", "kern.emerg", "4", "Kernel panic - not syncing: fresh dies")
+      << line("10:00:03.000000", "lastgasp", "-", "lastgasp: panic Kernel panic - not syncing: fresh dies",
+              "kind=panic trigger_seq=4")
+      << line("10:00:09.000000", "lastgasp", "-", "lastgasp: reboot: a new boot begins at seq 0 after seq 4",
+              "seq=0 prev_seq=4 boot=2")
+      << line("10:00:09.000000", "kern.info", "0", "Linux version 6.1.0");
+  std::filesystem::create_directories(logs.path() / "saved");
+  std::ofstream(logs.path() / "saved" / "console.log")
+      << line("10:00:01.000000", "kern.emerg", "1", "Kernel panic - not syncing: saved dies")
+      << line("10:00:01.000000", "lastgasp", "-", "lastgasp: panic Kernel panic - not syncing: saved dies", "kind=panic")
+      << line("10:00:20.000000", "lastgasp", "-", "lastgasp: reboot: a new boot begins at seq 0 after seq 1",
+              "seq=0 prev_seq=1 boot=2")
+      << line("10:00:20.000000", "kern.info", "0", "Linux version 6.1.0");
+  // As the daemon saved it after the panic: the reboot came after.
+  std::ofstream(logs.path() / "saved" / "state.json")
+      << R"({"address": "192.0.2.7", "first_seen_us": 1795600801000000, "last_seen_us": 1795600801000000,
+             "boots": 1, "records": 1, "panics": 1, "last_event": "panic"})";
+  std::string out;
+  ASSERT_EQ(run_command({kReceiverBinary, "hosts", "--log-dir", logs.path().string(), "-o", "json", "--silent-after",
+                         "1000000000"}, out), 0) << out;
+  auto rows = nlohmann::json::parse(out);
+  ASSERT_EQ(rows.size(), 2u) << rows;
+  EXPECT_EQ(rows[0]["host"], "fresh");
+  EXPECT_EQ(rows[0]["state"], "live") << "rebooted after its panic";
+  EXPECT_EQ(rows[0]["records"], 3);
+  EXPECT_EQ(rows[0]["gaps"], 1);
+  EXPECT_EQ(rows[0]["lost"], 2);
+  EXPECT_EQ(rows[0]["panics"], 1);
+  EXPECT_EQ(rows[0]["boots"], 2);
+  EXPECT_EQ(rows[0]["self_name"], "box-a");
+  EXPECT_EQ(rows[0]["first_seen"], "2026-11-25T10:00:01Z");
+  EXPECT_EQ(rows[0]["last_seen"], "2026-11-25T10:00:09Z");
+  EXPECT_EQ(rows[1]["host"], "saved");
+  EXPECT_EQ(rows[1]["state"], "live");
+  EXPECT_EQ(rows[1]["address"], "192.0.2.7");
+  EXPECT_EQ(rows[1]["records"], 2) << "the saved one and the new boot's";
+  EXPECT_EQ(rows[1]["boots"], 2);
+  EXPECT_EQ(rows[1]["panics"], 1);
+  EXPECT_EQ(rows[1]["last_seen"], "2026-11-25T10:00:20Z");
+}
+
+// The real daemon on loopback: `hosts` lists a new host within a second, both asking the daemon
+// and from the files, and a host that panics and then boots again is live in both.
+TEST(Hosts, ANewHostAtOnceAndAPanickedOneLiveAgainOnceItReboots) {
+  TempDir scratch;
+  const auto logs = scratch.path() / "logs", config = scratch.path() / "rx.toml";
+  std::uint16_t port = free_port(), http = free_port();
+  std::ofstream(config) << "log_dir = \"" << logs.string() << "\"\nhttp_listen = \"127.0.0.1:" << http
+                        << "\"\nsilent_after_s = 600\n";
+  ReceiverProcess rx({"--config", config.string(), "--listen", "127.0.0.1:" + std::to_string(port), "--http",
+                      "127.0.0.1:" + std::to_string(http)});
+  auto row_of = [&](const std::vector<std::string>& where) {
+    std::vector<std::string> args = {kReceiverBinary, "hosts", "-o", "json"};
+    args.insert(args.end(), where.begin(), where.end());
+    std::string out;
+    if (run_command(args, out) != 0) return nlohmann::json{{"failed", out}};
+    auto rows = nlohmann::json::parse(out, nullptr, false);
+    for (const auto& r : rows.is_array() ? rows : nlohmann::json::array())
+      if (r["host"] == "127.0.0.21") return r;
+    return nlohmann::json{{"not listed", out}};
+  };
+  const std::vector<std::string> daemon = {"--config", config.string()},
+                                 files = {"--config", config.string(), "--log-dir", logs.string()};
+  UdpSender sender("127.0.0.1", port, "127.0.0.21");
+  sender.send(ext(6, 1, 10, "first boot"));
+  nlohmann::json row;
+  for (const auto* where : {&daemon, &files})
+    EXPECT_TRUE(eventually([&] { return (row = row_of(*where)).value("records", 0) == 1; }, 1000ms)) << row;
+
+  sender.send(ext(6, 2, 20, "going down"));
+  sender.send(ext(0, 3, 30, "Kernel panic - not syncing: on purpose"));
+  for (const auto* where : {&daemon, &files})
+    EXPECT_TRUE(eventually([&] { return (row = row_of(*where)).value("state", "") == "panicked"; }, 1000ms)) << row;
+  // The new boot's first record: seq and kernel time start again. The reboot line comes at once,
+  // the record once the reorder window has passed.
+  sender.send(ext(6, 1, 5, "second boot"));
+  for (const auto* where : {&daemon, &files}) {
+    EXPECT_TRUE(eventually([&] {
+      row = row_of(*where);
+      return row.value("boots", 0) == 2 && row.value("records", 0) == 4;
+    }, 2000ms)) << row;
+    EXPECT_EQ(row["state"], "live") << row;
+    EXPECT_EQ(row["panics"], 1) << row;
+  }
+  EXPECT_EQ(rx.stop(SIGTERM), 0);
 }
 
 }  // namespace

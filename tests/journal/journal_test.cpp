@@ -55,9 +55,10 @@ std::string unique_name() {
   return "jtest-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000);
 }
 
-std::vector<nlohmann::json> journal_entries(const std::string& host) {
+// The entries journalctl gives for MATCH ("FIELD=VALUE").
+std::vector<nlohmann::json> journal_entries(const std::string& match) {
   std::string out;
-  run_command({"/usr/bin/journalctl", "--no-pager", "-o", "json", "LASTGASP_HOST=" + host}, out);
+  run_command({"/usr/bin/journalctl", "--no-pager", "-o", "json", match}, out);
   std::vector<nlohmann::json> entries;
   std::size_t start = 0;
   for (std::size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -83,7 +84,7 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
   }));
   sender.send(ext(6, 2, 5000, "a new boot"));  // seq behind, time ahead
   std::vector<nlohmann::json> entries;
-  ASSERT_TRUE(eventually([&] { return (entries = journal_entries(name)).size() >= 6; }, 10'000ms))
+  ASSERT_TRUE(eventually([&] { return (entries = journal_entries("LASTGASP_HOST=" + name)).size() >= 6; }, 10'000ms))
       << entries.size() << " entries; the receiver said:\n" << rx.stderr_text();
   ASSERT_EQ(entries.size(), 6u) << "record, gap, record, panic, reboot, record";
   EXPECT_EQ(entries[0]["MESSAGE"], "an ordinary line");
@@ -102,6 +103,35 @@ TEST(Journal, OneEntryPerRecordWithTheLastgaspFields) {
   EXPECT_EQ(entries[4]["LASTGASP_BOOT"], "2");
   EXPECT_EQ(entries[5]["LASTGASP_BOOT"], "2");
   EXPECT_EQ(entries[5]["LASTGASP_SEQ"], "2");
+}
+
+// The daemon's own notices on the journal's stream, as systemd connects a unit's stderr (here by
+// systemd-cat, JOURNAL_STREAM set as systemd sets it): each filed at its level, the "<N>" read as
+// the level and not left in the text.
+TEST(Journal, TheDaemonsNoticesAreFiledAtTheirLevel) {
+  TempDir dir;
+  std::string name = unique_name();
+  std::ofstream(dir.path() / "rx.toml").flush();
+  ReceiverProcess rx({"/usr/bin/systemd-cat", "-t", name, "/bin/sh", "-c",
+                      "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$0\" \"$@\"", kReceiverBinary,
+                      "--http", "", "--config", (dir.path() / "rx.toml").string(), "--listen",
+                      "127.0.0.1:" + std::to_string(free_port()), "--log-dir", (dir.path() / "logs").string()},
+                     "");
+  auto entry = [&](const std::string& start) {
+    for (const nlohmann::json& e : journal_entries("SYSLOG_IDENTIFIER=" + name))
+      if (e.value("MESSAGE", "").starts_with(start)) return e;
+    return nlohmann::json();
+  };
+  nlohmann::json listening;
+  ASSERT_TRUE(eventually([&] { return !(listening = entry("lastgasp-receiver: listening on")).is_null(); }, 10'000ms));
+  EXPECT_EQ(listening["PRIORITY"], "6") << listening;
+  std::ofstream(dir.path() / "rx.toml") << "reorder_window_ms = \"soon\"\n";
+  rx.signal(SIGHUP);
+  nlohmann::json refused;
+  ASSERT_TRUE(eventually([&] { return !(refused = entry("lastgasp-receiver: SIGHUP: keeping the old config")).is_null(); },
+                         10'000ms));
+  EXPECT_EQ(refused["PRIORITY"], "3") << refused;
+  EXPECT_EQ(rx.stop(SIGTERM), 0);
 }
 
 TEST(Journal, AJournalFailureNeverStopsFileLogging) {

@@ -114,9 +114,10 @@ bool udp_queues_empty(std::uint16_t port) {
 ReceiverProcess::ReceiverProcess(std::vector<std::string> args, const std::string& ready_text,
                                  const std::vector<std::string>& environment) {
   if (args.empty() || args[0].find('/') == std::string::npos) args.insert(args.begin(), kReceiverBinary);
-  // The HTTP side only where a test asks for it: 127.0.0.1:9666 is one port for every test.
-  if (args[0] == kReceiverBinary && std::find(args.begin(), args.end(), "--http") == args.end())
-    args.insert(args.begin() + 1, {"--http", ""});
+  // The HTTP side only where a test asks for it: 127.0.0.1:9666 is one port for every test. Only
+  // for the daemon: a subcommand (tail -f) refuses the daemon's options.
+  bool daemon = args[0] == kReceiverBinary && (args.size() == 1 || args[1].starts_with("-"));
+  if (daemon && std::find(args.begin(), args.end(), "--http") == args.end()) args.insert(args.begin() + 1, {"--http", ""});
   // Without --config the daemon reads /etc/lastgasp/receiver.toml, which an installed package
   // (journal = true, an allow list) would bring into every test: the defaults, explicitly.
   if (args[0] == kReceiverBinary && std::find(args.begin(), args.end(), "--config") == args.end()) {

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "tail/entry.hpp"
+#include "tail/render.hpp"
 #include "tail/time_spec.hpp"
 
 namespace lastgasp::tail {
@@ -135,6 +136,20 @@ TEST(Filter, PriorityAndUntil) {
   EXPECT_TRUE(f.wants(e)) << "the receiver's own lines pass any priority";
   e.recv_us = 101;
   EXPECT_FALSE(f.wants(e));
+}
+
+// tail -o's times: journalctl's, in local time, and the ISO ones taken back by --since.
+TEST_F(TimeSpec, OutputTimesAreJournalctlsInLocalTime) {
+  const std::int64_t t = *parse_rfc3339("2026-11-25T22:00:01.250000Z");
+  EXPECT_EQ(format_time(t, Output::short_), "Nov 26 00:00:01") << "two hours east: the next day";
+  EXPECT_EQ(format_time(t, Output::short_precise), "Nov 26 00:00:01.250000");
+  EXPECT_EQ(format_time(t, Output::short_iso), "2026-11-26T00:00:01+02:00");
+  EXPECT_EQ(format_time(t, Output::short_iso_precise), "2026-11-26T00:00:01.250000+02:00");
+  EXPECT_EQ(parse_time(format_time(t, Output::short_iso_precise), 0), t);
+  ::setenv("TZ", "XST+5:30", 1);  // west, and not a whole hour
+  ::tzset();
+  EXPECT_EQ(format_time(t, Output::short_iso), "2026-11-25T16:30:01-05:30");
+  EXPECT_EQ(parse_time(format_time(t, Output::short_iso), 0), t - 250'000);
 }
 
 }  // namespace
