@@ -20,6 +20,7 @@
 #include "notice.hpp"
 #include "tail/host_rows.hpp"
 #include "wire/escape.hpp"
+#include "thread_name.hpp"
 
 namespace lastgasp::daemon {
 
@@ -373,10 +374,16 @@ void Daemon::start() {
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) watchdog_interval_ = std::chrono::microseconds(watchdog_usec / 2);
   writer_->tick();
-  writer_->thread = std::thread([w = writer_.get()] { w->io.run(); });
+  writer_->thread = std::thread([w = writer_.get()] {
+    name_this_thread("lg-writer");
+    w->io.run();
+  });
   for (auto& shard : shards_) {
     shard->tick();
-    shard->thread = std::thread([s = shard.get()] { s->io.run(); });
+    shard->thread = std::thread([s = shard.get()] {
+      name_this_thread("lg-rx" + std::to_string(s->index));
+      s->io.run();
+    });
   }
   running_ = true;
   watch_signals();

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include "stream/incident.hpp"
+#include "thread_name.hpp"
 
 namespace lastgasp::forward {
 
@@ -17,7 +18,10 @@ Forwarder::Forwarder(config::Forward settings, const std::filesystem::path& spoo
     : settings_(std::move(settings)),
       spool_(spool_root / settings_.name, {.memory_bytes = settings_.queue_memory, .disk_bytes = settings_.spool_size}),
       link_(make_link(settings_, spool_)),
-      thread_([this] { link_->run(); }) {}
+      thread_([this] {
+        name_this_thread("lg-forward");
+        link_->run();
+      }) {}
 
 Forwarder::~Forwarder() {
   link_->stop();

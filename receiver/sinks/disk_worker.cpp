@@ -5,6 +5,8 @@
 #include <iterator>
 #include <utility>
 
+#include "thread_name.hpp"
+
 namespace lastgasp::sinks {
 
 namespace {
@@ -63,6 +65,7 @@ void DiskWorker::request(DiskRequest request) {
 }
 
 void DiskWorker::run() {
+  name_this_thread("lg-disk");
   for (;;) {
     DiskRequest request;
     {

@@ -60,6 +60,7 @@ void FileSink::mark_dirty(HostFiles& host) {
 void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<std::uint16_t> src_port,
                      wire::MonoTime now) {
   std::size_t start = host.pending.size();
+  if (start == 0) host.pending_since = now;
   append_log_line(host.pending, event, src_port, time_);
   host.last_write = now;
   mark_dirty(host);
@@ -453,9 +454,10 @@ void FileSink::report_write_error(const HostFiles& host, const std::string& file
                               std::to_string(host.pending.size()) + " bytes held, retrying");
 }
 
-// The hosts whose logs the opener has opened since, then every host whose log is open; those
-// whose log is not are handed to the opener. Then, as time allows, incident files made.
-void FileSink::flush() {
+// The hosts whose logs the opener has opened since, then every host whose log is open and whose
+// lines have waited HOLD; those whose log is not are handed to the opener. Then, as time allows,
+// incident files made.
+void FileSink::flush_held(wire::MonoTime now, wire::MonoTime::duration hold) {
   take_opened();
   std::vector<HostFiles*> dirty;
   dirty.swap(dirty_);
@@ -464,8 +466,10 @@ void FileSink::flush() {
     if (awaits_log(*host)) {
       host->dirty = false;
       wait_for_log(*host);
-    } else {
+    } else if (host->pending.empty() || now - host->pending_since >= hold) {
       flush(*host);
+    } else {
+      dirty_.push_back(host);  // still dirty: written at a later call
     }
   }
   make_deferred(false);

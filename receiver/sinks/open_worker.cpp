@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "thread_name.hpp"
+
 namespace lastgasp::sinks {
 
 namespace {
@@ -72,6 +74,7 @@ OpenWorker::Opened OpenWorker::open_now(const Request& request) const {
 }
 
 void OpenWorker::run() {
+  name_this_thread("lg-opener");
   // Linux gives each thread its own nice value; 0 names the calling thread.
   ::setpriority(PRIO_PROCESS, 0, kNiceness);
   std::unique_lock lock(mutex_);

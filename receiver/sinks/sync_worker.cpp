@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "thread_name.hpp"
 
 namespace lastgasp::sinks {
 
@@ -65,6 +66,7 @@ void SyncWorker::sync_filesystem() {
 }
 
 void SyncWorker::run() {
+  name_this_thread("lg-sync");
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });

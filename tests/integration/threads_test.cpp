@@ -7,8 +7,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <system_error>
 
 #include "hosts/sender_address.hpp"
@@ -140,6 +142,17 @@ void expect_fleet_whole(const std::filesystem::path& logs) {
   }
 }
 
+// The names of PID's threads, as top -H and perf show them.
+std::set<std::string> thread_names(pid_t pid) {
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.insert(name);
+  }
+  return names;
+}
+
 TEST(Threads, EveryHostWholeAndInOrderWithHostsSpreadOverThreads) {
   TempDir dir;
   std::ofstream(dir.path() / "rx.toml") << "receive_threads = 3\n";
@@ -149,6 +162,9 @@ TEST(Threads, EveryHostWholeAndInOrderWithHostsSpreadOverThreads) {
   EXPECT_NE(rx.stderr_text().find("with 3 receive threads"), std::string::npos) << rx.stderr_text();
   send_fleet(port);
   expect_fleet_whole(dir.path() / "logs");
+  std::set<std::string> names = thread_names(rx.pid());
+  for (const char* name : {"lg-rx0", "lg-rx1", "lg-rx2", "lg-writer", "lg-opener", "lg-sync", "lg-disk"})
+    EXPECT_TRUE(names.contains(name)) << name << " is not among the receiver's threads";
   EXPECT_EQ(rx.stop(SIGTERM), 0);
   EXPECT_NE(rx.stderr_text().find(std::to_string(kHosts) + " hosts, " + std::to_string(kHosts * kRecords) +
                                   " datagrams, " + std::to_string(kHosts * kRecords) + " records, 0 gaps"),
