@@ -3,16 +3,16 @@
 // As rsyslog's disk-assisted action queues: the writer that feeds it never
 // waits for the disk or the network.
 //
-// Order. The disk holds the oldest messages, memory the newest: once anything
-// is on disk, memory is spilled behind it, never sent past it.
+// Order. What a peek handed out from memory (a quarter of its bound at most)
+// stays there until committed, and goes first; then the disk; then the rest of
+// memory, the newest: once anything is on disk, memory is spilled behind it,
+// never sent past it. At a stop, what was handed out is written in front of the disk.
 //
 // Threads. push() is the writer thread's and only touches memory, under a
 // lock. peek and commit are the destination's own thread. spill() may be
 // called from another thread at the same time: a spiller that does not wait on
 // the network, as the destination's thread does (a RELP window, a TCP write to
 // a slow reader), so that a slow destination spills instead of filling memory.
-// What a peek handed out from memory stays there until committed (a spill
-// leaves it): it is older than anything on disk and goes first.
 //
 // Bounds. Memory over its bound (the spiller fell behind: the disk is slower
 // than the writer, or failing) drops its oldest ordinary message; the disk over its bound drops
