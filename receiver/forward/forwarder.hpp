@@ -6,7 +6,7 @@
 // into memory, never a wait for the network or the disk. The destination's
 // thread connects (with backoff: 1 s, doubling, at most 30 s), sends the spool
 // oldest first, and spills it to disk while the destination is away. A spiller
-// thread of its own moves memory to disk once it is half full: the
+// thread of its own moves memory to disk once a quarter full: the
 // destination's thread waits on the network (a RELP window, a TCP write to a
 // slow reader), and memory filled meanwhile dropped what a slow destination
 // had not taken yet.

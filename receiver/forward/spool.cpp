@@ -184,15 +184,16 @@ bool Spool::push(Message message) {
     memory_bytes_ -= victim->message.bytes.size();
     memory_.erase(victim);
   }
-  return memory_bytes_ > limits_.memory_bytes / 2;
+  // Early: a spill under a loaded disk can take a second, while memory fills behind it.
+  return memory_bytes_ > limits_.memory_bytes / 4;
 }
 
 // In order: what an earlier peek handed out from memory, then the disk's head segment, or, with
 // nothing on disk, the rest of memory.
 const std::vector<Message>& Spool::peek(std::size_t max_bytes) {
-  // What a peek hands out from memory stays there until committed: a quarter of the bound at
-  // most, so that a spill, from half, finds room to make.
-  max_bytes = std::min(max_bytes, limits_.memory_bytes / 4);
+  // What a peek hands out from memory stays there until committed: an eighth of the bound at
+  // most, so that a spill, from a quarter, finds room to make.
+  max_bytes = std::min(max_bytes, limits_.memory_bytes / 8);
   peeked_.clear();
   peeked_ids_.clear();
   std::lock_guard disk(disk_mutex_);

@@ -3,7 +3,7 @@
 // As rsyslog's disk-assisted action queues: the writer that feeds it never
 // waits for the disk or the network.
 //
-// Order. What a peek handed out from memory (a quarter of its bound at most)
+// Order. What a peek handed out from memory (an eighth of its bound at most)
 // stays there until committed, and goes first; then the disk; then the rest of
 // memory, the newest: once anything is on disk, memory is spilled behind it,
 // never sent past it. At a stop, what was handed out is written in front of the disk.
@@ -66,7 +66,7 @@ class Spool {
   Spool& operator=(const Spool&) = delete;
 
   // The writer's: queues MESSAGE in memory. Never blocks on I/O. True when memory holds more
-  // than half its bound: time to spill.
+  // than a quarter of its bound: time to spill.
   bool push(Message message);
 
   // The destination thread's. The next messages in order, at most MAX_BYTES

@@ -118,7 +118,7 @@ TEST(Spool, ACommitAfterPushDroppedSomeOfThePeekedTakesOffOnlyThoseDelivered) {
   test::TempDir dir;
   Spool spool(dir.path() / "s", {.memory_bytes = 8});
   for (int i = 0; i < 4; ++i) spool.push(ordinary(i));
-  ASSERT_EQ(spool.peek(4).size(), 1u);  // m0 goes out: from memory, a quarter of its bound at most
+  ASSERT_EQ(spool.peek(4).size(), 1u);  // m0 goes out: from memory, an eighth of its bound at most
   spool.push(ordinary(4));               // drops m0, the oldest
   spool.commit(1);
   EXPECT_EQ(drain(spool), names({ordinary(1), ordinary(2), ordinary(3), ordinary(4)}));
