@@ -21,11 +21,33 @@ Forwarder::Forwarder(config::Forward settings, const std::filesystem::path& spoo
       thread_([this] {
         name_this_thread("lg-forward");
         link_->run();
+      }),
+      spiller_([this] {
+        name_this_thread("lg-spill");
+        spill_when_asked();
       }) {}
 
 Forwarder::~Forwarder() {
   link_->stop();
   thread_.join();
+  {
+    std::lock_guard lock(spill_mutex_);
+    spill_stopping_ = true;
+    spill_wanted_.notify_one();
+  }
+  spiller_.join();
+}
+
+void Forwarder::spill_when_asked() {
+  std::unique_lock lock(spill_mutex_);
+  for (;;) {
+    spill_wanted_.wait(lock, [this] { return spill_due_.load() || spill_stopping_; });
+    if (spill_stopping_) return;
+    spill_due_.store(false);
+    lock.unlock();
+    spool_.spill();
+    lock.lock();
+  }
 }
 
 void Forwarder::write(const std::string& host, std::uint64_t boot, std::optional<std::uint16_t> src,
@@ -36,7 +58,10 @@ void Forwarder::write(const std::string& host, std::uint64_t boot, std::optional
   // What the spool keeps longest: our incident and pstore lines, and the kernel's trigger lines.
   bool priority = event.type == stream::EventType::incident || event.type == stream::EventType::pstore ||
                   (event.type == stream::EventType::record && stream::classify_trigger(event.record));
-  spool_.push({std::move(message), priority});
+  if (spool_.push({std::move(message), priority}) && !spill_due_.exchange(true)) {
+    std::lock_guard lock(spill_mutex_);
+    spill_wanted_.notify_one();
+  }
   link_->wake();
 }
 

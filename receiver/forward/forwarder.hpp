@@ -5,12 +5,19 @@
 // The writer calls write() for every event and goes on: formatting and a push
 // into memory, never a wait for the network or the disk. The destination's
 // thread connects (with backoff: 1 s, doubling, at most 30 s), sends the spool
-// oldest first, and spills it to disk while the destination is away.
+// oldest first, and spills it to disk while the destination is away. A spiller
+// thread of its own moves memory to disk once a quarter full: the
+// destination's thread waits on the network (a RELP window, a TCP write to a
+// slow reader), and memory filled meanwhile dropped what a slow destination
+// had not taken yet.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -47,11 +54,19 @@ class Forwarder {
   const config::Forward& settings() const { return settings_; }
 
  private:
+  void spill_when_asked();
+
   config::Forward settings_;
   SyslogFormatter formatter_;  // the writer's thread only
   Spool spool_;
   std::unique_ptr<Link> link_;
   std::thread thread_;
+
+  std::mutex spill_mutex_;  // spill_stopping_, and the wait for a spill
+  std::condition_variable spill_wanted_;
+  bool spill_stopping_ = false;
+  std::atomic<bool> spill_due_{false};  // set by the writer, taken by the spiller
+  std::thread spiller_;
 };
 
 }  // namespace lastgasp::forward

@@ -63,8 +63,8 @@ class RelpLink : public Link {
     block_sigpipe();
     bool waited = false;  // for more, since the last send
     while (!stopping_) {
-      // No peek without a session, as the stream link: the spool spills while the destination is
-      // away, and a spill must not meet a loaded peek.
+      // No peek without a session, as the stream link: while the destination is away, the spool
+      // spills to disk.
       if (!client_) {
         if (spool_.empty()) wait_for_more();
         else if (!open_session()) wait_while_down();
@@ -74,7 +74,6 @@ class RelpLink : public Link {
       std::size_t sent_before = align(batch);
       if (sent_before < batch.size()) {
         send(batch, sent_before);
-        spool_.spill_if_filling();
         waited = false;
       } else if (!waited) {
         waited = true;

@@ -76,9 +76,44 @@ Spool::Spool(const std::filesystem::path& dir, SpoolLimits limits) : limits_(lim
   load_segments();
 }
 
+// What memory holds is sent after the restart, in order: what a peek handed out first.
 Spool::~Spool() {
-  spill();  // what memory holds is sent after the restart
+  {
+    std::lock_guard disk(disk_mutex_);
+    write_handed_out_first();
+    spill_locked();
+  }
   ::close(dir_fd_);
+}
+
+// What went out in a peek and was not committed is older than the disk: it goes in front of the head.
+void Spool::write_handed_out_first() {
+  std::deque<Queued> handed_out;
+  {
+    std::lock_guard lock(mutex_);
+    while (!memory_.empty() && memory_.front().id < handed_out_) {
+      memory_bytes_ -= memory_.front().message.bytes.size();
+      handed_out.push_back(std::move(memory_.front()));
+      memory_.pop_front();
+    }
+    handed_out_ = 0;
+  }
+  if (handed_out.empty()) return;
+  if (segments_.empty()) {
+    {
+      std::lock_guard lock(mutex_);
+      for (const Queued& q : handed_out) spilling_bytes_ += q.message.bytes.size();  // as a spill's
+    }
+    return append_to_disk(handed_out);
+  }
+  std::vector<Message> keep;
+  for (Queued& q : handed_out) keep.push_back(std::move(q.message));
+  std::vector<Message> rest = head_.empty() ? read_segment(segments_.front())
+                                            : std::vector<Message>(head_.begin() + static_cast<std::ptrdiff_t>(head_next_), head_.end());
+  std::move(rest.begin(), rest.end(), std::back_inserter(keep));
+  head_.clear();
+  head_next_ = 0;
+  rewrite(0, std::move(keep));
 }
 
 std::string Spool::segment_name(std::uint64_t number) const {
@@ -134,7 +169,7 @@ std::vector<Message> Spool::read_segment(const Segment& segment) const {
   return parse_records(data, end);
 }
 
-void Spool::push(Message message) {
+bool Spool::push(Message message) {
   std::lock_guard lock(mutex_);
   memory_bytes_ += message.bytes.size();
   memory_.push_back({next_id_++, std::move(message)});
@@ -149,82 +184,111 @@ void Spool::push(Message message) {
     memory_bytes_ -= victim->message.bytes.size();
     memory_.erase(victim);
   }
+  // Early: a spill under a loaded disk can take a second, while memory fills behind it.
+  return memory_bytes_ > limits_.memory_bytes / 4;
 }
 
+// In order: what an earlier peek handed out from memory, then the disk's head segment, or, with
+// nothing on disk, the rest of memory.
 const std::vector<Message>& Spool::peek(std::size_t max_bytes) {
+  // What a peek hands out from memory stays there until committed: an eighth of the bound at
+  // most, so that a spill, from a quarter, finds room to make.
+  max_bytes = std::min(max_bytes, limits_.memory_bytes / 8);
   peeked_.clear();
   peeked_ids_.clear();
+  std::lock_guard disk(disk_mutex_);
+  std::size_t bytes = 0;
+  take_from_memory(bytes, max_bytes, false);
   while (!segments_.empty() && head_.empty()) {
     head_ = read_segment(segments_.front());
     head_next_ = 0;
     if (head_.empty()) remove_segment(0);  // unreadable now: nothing in it can be sent
   }
-  std::size_t bytes = 0;
-  if (!head_.empty()) {
-    peeked_from_disk_ = true;
-    for (std::size_t i = head_next_; i < head_.size() && (peeked_.empty() || bytes + head_[i].bytes.size() <= max_bytes);
-         ++i) {
-      bytes += head_[i].bytes.size();
-      peeked_.push_back(head_[i]);
-    }
+  if (head_.empty()) {
+    take_from_memory(bytes, max_bytes, true);
     return peeked_;
   }
-  peeked_from_disk_ = false;
+  peeked_generation_ = head_generation_;
+  for (std::size_t i = head_next_; i < head_.size() && (peeked_.empty() || bytes + head_[i].bytes.size() <= max_bytes);
+       ++i) {
+    bytes += head_[i].bytes.size();
+    peeked_.push_back(head_[i]);
+    peeked_ids_.push_back(kFromDisk);
+  }
+  return peeked_;
+}
+
+// Adds memory's messages to the peek: those handed out already, or (PAST_HANDED_OUT) those after.
+void Spool::take_from_memory(std::size_t& bytes, std::size_t max_bytes, bool past_handed_out) {
   std::lock_guard lock(mutex_);
   for (const Queued& q : memory_) {
+    if (q.id < handed_out_ && past_handed_out) continue;
+    if (q.id >= handed_out_ && !past_handed_out) break;
     if (!peeked_.empty() && bytes + q.message.bytes.size() > max_bytes) break;
     bytes += q.message.bytes.size();
     peeked_.push_back(q.message);
     peeked_ids_.push_back(q.id);
+    if (past_handed_out) handed_out_ = q.id + 1;
   }
-  return peeked_;
 }
 
 void Spool::commit(std::size_t count) {
   count = std::min(count, peeked_.size());
   if (count == 0) return;
-  if (peeked_from_disk_) {
-    head_next_ += count;
+  std::lock_guard disk(disk_mutex_);
+  std::size_t from_disk = 0;
+  std::optional<std::uint64_t> last_from_memory;
+  for (std::size_t i = 0; i < count; ++i)
+    if (peeked_ids_[i] == kFromDisk) ++from_disk;
+    else last_from_memory = peeked_ids_[i];
+  if (last_from_memory) {
+    std::lock_guard lock(mutex_);
+    // Up to the last committed, by id: push may have dropped some of them since.
+    while (!memory_.empty() && memory_.front().id <= *last_from_memory) {
+      memory_bytes_ -= memory_.front().message.bytes.size();
+      memory_.pop_front();
+    }
+  }
+  // Room made in the head since the peek took those messages off already (or kept its panics,
+  // which go again).
+  if (from_disk > 0 && peeked_generation_ == head_generation_ && !head_.empty()) {
+    head_next_ += from_disk;
     if (head_next_ >= head_.size()) {
       head_.clear();
       head_next_ = 0;
       remove_segment(0);
     }
-  } else {
-    std::lock_guard lock(mutex_);
-    // Up to the COUNTth peeked, by id: push may have dropped some of them since.
-    std::uint64_t last = peeked_ids_[count - 1];
-    while (!memory_.empty() && memory_.front().id <= last) {
-      memory_bytes_ -= memory_.front().message.bytes.size();
-      memory_.pop_front();
-    }
-    peeked_ids_.erase(peeked_ids_.begin(), peeked_ids_.begin() + static_cast<std::ptrdiff_t>(count));
   }
   peeked_.erase(peeked_.begin(), peeked_.begin() + static_cast<std::ptrdiff_t>(count));
+  peeked_ids_.erase(peeked_ids_.begin(), peeked_ids_.begin() + static_cast<std::ptrdiff_t>(count));
 }
 
 void Spool::spill() {
+  std::lock_guard disk(disk_mutex_);
+  spill_locked();
+}
+
+void Spool::spill_locked() {
   std::deque<Queued> batch;
   {
     std::lock_guard lock(mutex_);
-    batch.swap(memory_);
-    spilling_bytes_ = std::exchange(memory_bytes_, 0);
+    auto newer = std::find_if(memory_.begin(), memory_.end(), [this](const Queued& q) { return q.id >= handed_out_; });
+    std::size_t bytes = 0;
+    for (auto it = newer; it != memory_.end(); ++it) bytes += it->message.bytes.size();
+    batch.assign(std::make_move_iterator(newer), std::make_move_iterator(memory_.end()));
+    memory_.erase(newer, memory_.end());
+    memory_bytes_ -= bytes;
+    spilling_bytes_ = bytes;
   }
-  peeked_.clear();
-  peeked_ids_.clear();
   append_to_disk(batch);
   if (!batch.empty()) put_back(batch);
-}
-
-void Spool::spill_if_filling() {
-  if (memory_bytes() > limits_.memory_bytes / 2) spill();
 }
 
 // What could not be written goes back in front of what was pushed meanwhile.
 void Spool::put_back(std::deque<Queued>& unwritten) {
   std::lock_guard lock(mutex_);
-  for (const Queued& q : memory_) unwritten.push_back(q);
-  memory_.swap(unwritten);
+  auto newer = std::find_if(memory_.begin(), memory_.end(), [this](const Queued& q) { return q.id >= handed_out_; });
+  memory_.insert(newer, std::make_move_iterator(unwritten.begin()), std::make_move_iterator(unwritten.end()));
   spilling_bytes_ = 0;
   memory_bytes_ = 0;
   for (const Queued& q : memory_) memory_bytes_ += q.message.bytes.size();
@@ -283,7 +347,11 @@ void Spool::make_room_on_disk(std::uint64_t incoming) {
     std::vector<Message> undelivered =
         is_head ? std::vector<Message>(head_.begin() + static_cast<std::ptrdiff_t>(head_next_), head_.end())
                 : read_segment(segments_[index]);
-    if (is_head) head_.clear(), head_next_ = 0;
+    if (is_head) {
+      head_.clear();
+      head_next_ = 0;
+      ++head_generation_;
+    }
     std::vector<Message> keep;
     std::uint64_t dropped = 0, dropped_priority = 0;
     for (Message& m : undelivered) {
@@ -339,6 +407,7 @@ void Spool::remove_segment(std::size_t index) {
 }
 
 bool Spool::empty() const {
+  std::lock_guard disk(disk_mutex_);
   std::lock_guard lock(mutex_);
   return segments_.empty() && memory_.empty();
 }

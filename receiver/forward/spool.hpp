@@ -3,15 +3,19 @@
 // As rsyslog's disk-assisted action queues: the writer that feeds it never
 // waits for the disk or the network.
 //
-// Order. The disk holds the oldest messages, memory the newest: once anything
-// is on disk, memory is spilled behind it, never sent past it.
+// Order. What a peek handed out from memory (an eighth of its bound at most)
+// stays there until committed, and goes first; then the disk; then the rest of
+// memory, the newest: once anything is on disk, memory is spilled behind it,
+// never sent past it. At a stop, what was handed out is written in front of the disk.
 //
 // Threads. push() is the writer thread's and only touches memory, under a
-// lock. Everything else (peek, commit, spill) is the destination's own thread,
-// which alone does the file I/O.
+// lock. peek and commit are the destination's own thread. spill() may be
+// called from another thread at the same time: a spiller that does not wait on
+// the network, as the destination's thread does (a RELP window, a TCP write to
+// a slow reader), so that a slow destination spills instead of filling memory.
 //
-// Bounds. Memory over its bound (the destination's thread fell behind even at
-// spilling) drops its oldest ordinary message; the disk over its bound drops
+// Bounds. Memory over its bound (the spiller fell behind: the disk is slower
+// than the writer, or failing) drops its oldest ordinary message; the disk over its bound drops
 // the oldest segment's ordinary messages, keeping its priority ones (panics,
 // incidents, pstore records), then, with nothing ordinary left, the oldest
 // priority ones. Every message dropped is counted.
@@ -61,19 +65,18 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // The writer's: queues MESSAGE in memory. Never blocks on I/O.
-  void push(Message message);
+  // The writer's: queues MESSAGE in memory. Never blocks on I/O. True when memory holds more
+  // than a quarter of its bound: time to spill.
+  bool push(Message message);
 
   // The destination thread's. The next messages in order, at most MAX_BYTES
   // (at least one), without taking them off the queue.
   const std::vector<Message>& peek(std::size_t max_bytes);
-  // The first COUNT messages of the last peek were delivered. Commit (or drop the
-  // peek) before spilling.
+  // The first COUNT messages of the last peek were delivered.
   void commit(std::size_t count);
-  // Moves what is in memory to disk, behind what is there already.
+  // Any thread: moves what is in memory and not handed out by a peek to disk, behind what is
+  // there already.
   void spill();
-  // Spills when memory holds more than half its bound: call it as often as convenient.
-  void spill_if_filling();
 
   bool empty() const;
   std::uint64_t disk_bytes() const { return disk_bytes_.load(std::memory_order_relaxed); }
@@ -97,6 +100,8 @@ class Spool {
   void load_segments();
   Segment scan(std::uint64_t number) const;
   std::vector<Message> read_segment(const Segment& segment) const;
+  void spill_locked();
+  void write_handed_out_first();
   void append_to_disk(std::deque<Queued>& batch);
   void make_room_on_disk(std::uint64_t incoming);
   void rewrite(std::size_t index, std::vector<Message> keep);
@@ -105,6 +110,9 @@ class Spool {
 
   const SpoolLimits limits_;
   int dir_fd_ = -1;
+  // segments_, next_segment_, head_, head_next_, head_generation_: the destination's thread
+  // (peek, commit) and a spiller's. Taken before mutex_.
+  mutable std::mutex disk_mutex_;
   std::deque<Segment> segments_;  // oldest first
   std::atomic<std::uint64_t> disk_bytes_{0};  // written by the destination's thread only
   std::uint64_t next_segment_ = 0;
@@ -112,16 +120,22 @@ class Spool {
   // yet delivered. Empty when it is not loaded.
   std::vector<Message> head_;
   std::size_t head_next_ = 0;
+  // Counts the times room was made in the head while loaded: a peek from before does not commit.
+  std::uint64_t head_generation_ = 0;
 
   void put_back(std::deque<Queued>& unwritten);
+  void take_from_memory(std::size_t& bytes, std::size_t max_bytes, bool past_handed_out);
 
+  // The destination thread's: the last peek, and where each message came from.
+  static constexpr std::uint64_t kFromDisk = ~std::uint64_t{0};
   std::vector<Message> peeked_;
-  bool peeked_from_disk_ = false;
-  std::vector<std::uint64_t> peeked_ids_;  // of a peek from memory
+  std::vector<std::uint64_t> peeked_ids_;  // memory's id, or kFromDisk
+  std::uint64_t peeked_generation_ = 0;    // head_generation_ when it was peeked from disk
 
-  mutable std::mutex mutex_;  // memory_, memory_bytes_, spilling_bytes_, next_id_, counters_
+  mutable std::mutex mutex_;  // memory_, memory_bytes_, spilling_bytes_, next_id_, handed_out_, counters_
   std::deque<Queued> memory_;
   std::uint64_t next_id_ = 0;
+  std::uint64_t handed_out_ = 0;    // ids below it went out in a peek: a spill leaves them
   std::size_t memory_bytes_ = 0;    // memory_'s, which its bound applies to
   std::size_t spilling_bytes_ = 0;  // the batch a spill took off memory_, until it is on disk
   SpoolCounters counters_;

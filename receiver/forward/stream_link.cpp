@@ -141,7 +141,6 @@ class StreamLink : public Link {
       if (ec) return lost(ec);
       spool_.commit(in_flight_);
       sent_.fetch_add(in_flight_, std::memory_order_relaxed);
-      spool_.spill_if_filling();
       send_next();
     };
     if (tls_) asio::async_write(*tls_, asio::buffer(out_), done);
@@ -193,11 +192,7 @@ class StreamLink : public Link {
     tick_.expires_after(kTick);
     tick_.async_wait([this](error_code ec) {
       if (ec) return;
-      // Not while a write is out: its messages would go to disk too, and be sent twice.
-      if (!sending_) {
-        if (!connected_.load(std::memory_order_relaxed)) spool_.spill();
-        else spool_.spill_if_filling();
-      }
+      if (!connected_.load(std::memory_order_relaxed)) spool_.spill();
       arm_tick();
     });
   }

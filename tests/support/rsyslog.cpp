@@ -69,6 +69,8 @@ Rsyslog::~Rsyslog() = default;  // the process kills what is left
 
 void Rsyslog::stop() { process_->stop(SIGTERM); }
 void Rsyslog::kill() { process_->kill_hard(); }
+void Rsyslog::pause() { process_->signal(SIGSTOP); }
+void Rsyslog::resume() { process_->signal(SIGCONT); }
 
 std::vector<SyslogLine> Rsyslog::lines() const {
   std::vector<SyslogLine> out;

@@ -27,6 +27,9 @@ class Rsyslog {
   void stop();  // SIGTERM, and waits
   void kill();  // SIGKILL: what it had not written is gone
   void restart();  // after stop() or kill(): the same config, appending to the same file
+  // SIGSTOP and SIGCONT: a destination that takes nothing for a while, its connections open.
+  void pause();
+  void resume();
   std::vector<SyslogLine> lines() const;
   std::uint16_t port() const { return port_; }
 
