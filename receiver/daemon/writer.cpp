@@ -274,10 +274,7 @@ void Writer::expire_verifies(wire::MonoTime now) {
 }
 
 void Writer::advance(wire::MonoTime now) {
-  // Lines wait a flush interval only while advance() keeps time: late (a starved CPU), it has
-  // gathered them already, and holding them for one more late call would add its lateness again.
-  bool on_time = now - std::exchange(last_advance_, now) <= config_.flush_interval * 3 / 2;
-  files_.flush_held(now, on_time ? config_.flush_interval : std::chrono::milliseconds(0));
+  files_.flush_held(now, config_.flush_interval);
   guard_.run("tending the disk", [&] { tend_disk(now); });
   expire_verifies(now);
   if (now - last_housekeeping_ >= kHousekeepingInterval) guard_.run("housekeeping", [&] { housekeeping(now); });

@@ -127,7 +127,6 @@ class Writer {
   wire::MonoTime last_housekeeping_{};
   wire::MonoTime last_disk_request_{};
   wire::MonoTime last_disk_recount_{};
-  wire::MonoTime last_advance_{};
   std::uint64_t disk_write_errors_ = 0;  // the sink's write errors when the disk worker last counted
   sinks::DiskWorker disk_;  // last: its thread is joined before the rest goes
 };
