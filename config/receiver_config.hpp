@@ -48,7 +48,7 @@ struct ReceiverConfig {
   milliseconds reorder_window{100};     // how long a record waits for a missing earlier seq
   milliseconds fragment_timeout{100};   // how long an ncfrag message waits for its missing bytes
   milliseconds legacy_line_timeout{100};  // how long a partial legacy line waits for its end
-  milliseconds flush_interval{25};      // how long buffered lines wait, and how often they are looked at
+  milliseconds flush_interval{25};      // how often buffered lines are written out
 
   unsigned incident_context = 200;      // records before a trigger copied into the incident file
   seconds incident_quiet{30};           // silence that closes an open incident

@@ -113,8 +113,8 @@ void Writer::configure(const config::ReceiverConfig& config) {
   }
 }
 
-// Lines are buffered per host and written at an advance() once they have waited flush_interval,
-// one write per host however many batches came (an incident is written and fsynced at once by the sink).
+// Lines are buffered per host and written at the next advance(), one write per host however
+// many batches came (an incident is written and fsynced at once by the sink).
 void Writer::apply(unsigned shard, std::vector<ToWriter>& batch, wire::MonoTime now) {
   for (ToWriter& message : batch) guard_.run("writing a host's lines", [&] { apply_one(shard, message, now); });
 }
@@ -274,7 +274,7 @@ void Writer::expire_verifies(wire::MonoTime now) {
 }
 
 void Writer::advance(wire::MonoTime now) {
-  files_.flush_held(now, config_.flush_interval);
+  files_.flush();
   guard_.run("tending the disk", [&] { tend_disk(now); });
   expire_verifies(now);
   if (now - last_housekeeping_ >= kHousekeepingInterval) guard_.run("housekeeping", [&] { housekeeping(now); });

@@ -57,8 +57,7 @@ class Writer {
   void show_live_to(RecordRing& live) { live_ = &live; }
   // SIGHUP: the new config, and every file reopened (after an outside rotation).
   void configure(const config::ReceiverConfig& config);
-  // Carries out shard SHARD's messages in order; their lines are written at an advance(), once a
-  // host's oldest has waited flush_interval.
+  // Carries out shard SHARD's messages in order; their lines are written at the next advance().
   void apply(unsigned shard, std::vector<ToWriter>& batch, wire::MonoTime now);
   // Answers to shard SHARD's LoadHost messages.
   std::vector<HostLoaded> take_replies(unsigned shard);
@@ -69,7 +68,7 @@ class Writer {
   // Answers REPLY once a line of the host at KEY holds TOKEN, or "ERR not-found" at DEADLINE.
   void verify(const HostKey& key, const std::string& name, const std::string& token, wire::MonoTime deadline,
               std::function<void(std::string)> reply);
-  // Everything due at NOW: writing the lines that have waited flush_interval, making incident files, and each second
+  // Everything due at NOW: writing buffered lines and making incident files, and each second
   // closing quiet incidents, saving host state (those with an incident first), letting go of
   // hosts no shard holds, and tending the disk.
   void advance(wire::MonoTime now);

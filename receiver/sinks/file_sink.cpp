@@ -60,7 +60,6 @@ void FileSink::mark_dirty(HostFiles& host) {
 void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<std::uint16_t> src_port,
                      wire::MonoTime now) {
   std::size_t start = host.pending.size();
-  if (start == 0) host.pending_since = now;
   append_log_line(host.pending, event, src_port, time_);
   host.last_write = now;
   mark_dirty(host);
@@ -454,10 +453,9 @@ void FileSink::report_write_error(const HostFiles& host, const std::string& file
                               std::to_string(host.pending.size()) + " bytes held, retrying");
 }
 
-// The hosts whose logs the opener has opened since, then every host whose log is open and whose
-// lines have waited HOLD; those whose log is not are handed to the opener. Then, as time allows,
-// incident files made.
-void FileSink::flush_held(wire::MonoTime now, wire::MonoTime::duration hold) {
+// The hosts whose logs the opener has opened since, then every host whose log is open; those
+// whose log is not are handed to the opener. Then, as time allows, incident files made.
+void FileSink::flush() {
   take_opened();
   std::vector<HostFiles*> dirty;
   dirty.swap(dirty_);
@@ -466,10 +464,8 @@ void FileSink::flush_held(wire::MonoTime now, wire::MonoTime::duration hold) {
     if (awaits_log(*host)) {
       host->dirty = false;
       wait_for_log(*host);
-    } else if (host->pending.empty() || now - host->pending_since >= hold) {
-      flush(*host);
     } else {
-      dirty_.push_back(host);  // still dirty: written at a later call
+      flush(*host);
     }
   }
   make_deferred(false);

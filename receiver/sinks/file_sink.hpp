@@ -1,9 +1,8 @@
 // Per-host console logs and incident files.
 //
-// Lines are buffered per host and written in one write() per host once its
-// oldest has waited a flush interval (the daemon flushes every interval), so a
-// burst costs a syscall per host, not per record, and a steady host one per
-// two intervals, however many lines they hold: the write() is what costs. A trigger (panic, oops, ...) is different: the host's
+// Lines are buffered per host and written in one write() per host per flush
+// (the daemon flushes every few milliseconds), so a burst costs a syscall per
+// host, not per record. A trigger (panic, oops, ...) is different: the host's
 // log is written and fsynced at once, and an incident is opened with the
 // records before it, read back from the log itself, so that no host pays
 // memory for context it may never need.
@@ -95,7 +94,6 @@ struct HostFiles {
   bool opened_before = false;  // its log exists: reopened here when closed to make room, cheaply
   std::vector<WaitingAction> actions;  // while waiting
   wire::MonoTime last_write{};  // the NOW of its last line
-  wire::MonoTime pending_since{};  // the NOW of its oldest line not yet written
 };
 
 struct FileSinkSettings {
@@ -129,10 +127,7 @@ class FileSink {
 
   void write(HostFiles& host, const stream::Event& event, std::optional<std::uint16_t> src_port, wire::MonoTime now);
   // Writes the buffered lines of every host whose log is open, and asks the opener for the others.
-  void flush() { flush_held(wire::MonoTime::max(), {}); }
-  // As flush(), but a host whose oldest line came less than HOLD before NOW keeps its lines for
-  // a later call, to write more of them at once.
-  void flush_held(wire::MonoTime now, wire::MonoTime::duration hold);
+  void flush();
   // Whether a later flush has work left: a host's log still being opened (its lines wait for it),
   // or incident files past this flush's time budget.
   bool behind() const { return !waiting_.empty() || !deferred_.empty(); }
