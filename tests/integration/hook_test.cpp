@@ -97,6 +97,18 @@ class Hooks : public ::testing::Test {
   }
   bool metric_is(const std::string& series, double value) const { return metric(series) == value; }
 
+  // What `promtool check metrics` says of a scrape, the hooks' series in it: nothing, if all is well.
+  std::string promtool_lint() const {
+    boost::system::error_code error;
+    auto fetched = http::http_get(http_, "/metrics", "", 5s, error);
+    if (!fetched) return "no scrape: " + error.message();
+    auto scrape = work_.path() / "scrape.txt";
+    std::ofstream(scrape) << fetched->body;
+    std::string out;
+    int status = run_command({"/bin/sh", "-c", "promtool check metrics < '" + scrape.string() + "'"}, out);
+    return status == 0 ? out : "exit status " + std::to_string(status) + ": " + out;
+  }
+
   std::filesystem::path host_dir(const std::string& host) const { return logs_.path() / host; }
 
   TempDir logs_, work_;
@@ -170,6 +182,7 @@ TEST_F(Hooks, PanicIncidentAndRebootHooksAreToldTheHostTheFileAndTheLine) {
   EXPECT_EQ(metric(R"(lastgasp_hook_runs_total{hook="record",event="incident"})"), 1);
   EXPECT_EQ(metric(R"(lastgasp_hook_runs_total{hook="record",event="reboot"})"), 1);
   EXPECT_EQ(metric(R"(lastgasp_hook_failures_total{hook="record",event="panic"})"), 0);
+  EXPECT_EQ(promtool_lint(), "");
   EXPECT_EQ(rx_->stop(SIGTERM), 0);
   EXPECT_NE(rx_->stderr_text().find("hook record for panic of 127.0.0.1: exit status 0"), std::string::npos);
 }
