@@ -1,8 +1,12 @@
 // [[hook]] on the real daemon: real UDP on loopback, real programs (small sh scripts written
 // by each test) run by it. The scripts leave their environment in files, which the tests read;
 // the counts come from a real scrape of /metrics.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <fstream>
@@ -50,6 +54,57 @@ bool ended(pid_t pid) {
   auto paren = stat.rfind(')');
   return paren != std::string::npos && stat.size() > paren + 2 && stat[paren + 2] == 'Z';
 }
+
+// One HTTP request taken on a loopback port of its own and answered 200, every wait bounded.
+class WebhookListener {
+ public:
+  WebhookListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof at;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&at), sizeof at);
+    ::listen(fd_, 4);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&at), &length);
+    port_ = ntohs(at.sin_port);
+  }
+  ~WebhookListener() { ::close(fd_); }
+  std::uint16_t port() const { return port_; }
+
+  // The request's body, once its Content-Length has come; "" if none came within TIMEOUT.
+  std::string take_body(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    pollfd listening{fd_, POLLIN, 0};
+    if (::poll(&listening, 1, static_cast<int>(timeout.count())) != 1) return "";
+    int peer = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    std::string request;
+    char buffer[4096];
+    while (std::chrono::steady_clock::now() < deadline && !complete(request)) {
+      pollfd p{peer, POLLIN, 0};
+      if (::poll(&p, 1, 100) != 1) continue;
+      ssize_t n = ::recv(peer, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      request.append(buffer, static_cast<std::size_t>(n));
+    }
+    const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    ::send(peer, ok.data(), ok.size(), MSG_NOSIGNAL);
+    ::close(peer);
+    auto head_end = request.find("\r\n\r\n");
+    return complete(request) ? request.substr(head_end + 4) : "";
+  }
+
+ private:
+  static bool complete(const std::string& request) {
+    auto head_end = request.find("\r\n\r\n");
+    auto length_at = request.find("Content-Length: ");
+    if (head_end == std::string::npos || length_at == std::string::npos) return false;
+    return request.size() - head_end - 4 >= std::stoul(request.substr(length_at + 16));
+  }
+
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
 
 class Hooks : public ::testing::Test {
  protected:
@@ -185,6 +240,22 @@ TEST_F(Hooks, PanicIncidentAndRebootHooksAreToldTheHostTheFileAndTheLine) {
   EXPECT_EQ(promtool_lint(), "");
   EXPECT_EQ(rx_->stop(SIGTERM), 0);
   EXPECT_NE(rx_->stderr_text().find("hook record for panic of 127.0.0.1: exit status 0"), std::string::npos);
+}
+
+// The webhook of lastgasp-receiver(8), word for word but for its URL, with Debian's curl.
+TEST_F(Hooks, TheManPagesWebhookPostsThePanicWithCurl) {
+  WebhookListener webhook;
+  start("[[hook]]\nname = \"webhook\"\non = [\"panic\", \"silent\"]\nprogram = \"/bin/sh\"\n"
+        "args = [\"-c\", 'exec curl -fsS --max-time 20 --data-urlencode \"host=$LASTGASP_HOST\" --data-urlencode "
+        "\"event=$LASTGASP_EVENT\" --data-urlencode \"line=$LASTGASP_PANIC_LINE\" http://127.0.0.1:" +
+        std::to_string(webhook.port()) + "/lastgasp']\n");
+  UdpSender("127.0.0.1", port_).send(ext(0, 1, 1000, "Kernel panic - not syncing: VFS: Unable to mount root fs"));
+  EXPECT_EQ(webhook.take_body(10s),
+            "host=127.0.0.1&event=panic&line=Kernel+panic+-+not+syncing%3A+VFS%3A+Unable+to+mount+root+fs");
+  EXPECT_TRUE(eventually([&] { return metric_is(R"(lastgasp_hook_runs_total{hook="webhook",event="panic"})", 1); }));
+  EXPECT_TRUE(eventually([&] { return rx_->stderr_text().find("hook webhook for panic of 127.0.0.1: exit status 0") !=
+                                      std::string::npos; }))
+      << rx_->stderr_text();
 }
 
 // Host .1 goes silent first; by the time .2 has been silent too, .1 has been silent for longer
