@@ -181,7 +181,8 @@ void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::Mo
   if (event.type == stream::EventType::reboot) {
     event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
     if (hooks_want(config::HookOn::reboot)) {
-      hooks::HookEvent& reboot = hook_events_.emplace_back(hook_event(config::HookOn::reboot, host.files.name, host.state.boots));
+      hooks::HookEvent& reboot =
+          hook_events_.emplace_back(hook_event(config::HookOn::reboot, host.files.name, host.state.boots));
       for (const wire::Field& f : event.record.fields)
         if (f.key == "seq") reboot.seq = parse_number<std::uint64_t>(f.value);
     }

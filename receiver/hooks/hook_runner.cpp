@@ -137,7 +137,8 @@ void HookRunner::on_event(const HookEvent& event) {
 void HookRunner::start(const std::shared_ptr<HookGate>& gate, HookEvent event) {
   const config::Hook& hook = gate->hook();
   int fds[2];
-  if (!make_pipe(fds)) return end(gate, event.kind, event.host, RunEnd::failed, std::string("no pipe: ") + std::strerror(errno), {});
+  if (!make_pipe(fds))
+    return end(gate, event.kind, event.host, RunEnd::failed, std::string("no pipe: ") + std::strerror(errno), {});
   std::vector<std::string> argv{hook.program.string()};
   argv.insert(argv.end(), hook.args.begin(), hook.args.end());
   pid_t pid = -1;
@@ -200,8 +201,9 @@ void HookRunner::reap(const std::shared_ptr<Run>& run) {
   pid_t reaped = ::waitpid(run->pid, &status, WNOHANG);
   int wait_error = errno;
   if (reaped == 0) return watch(run);  // not yet: a spurious wake-up
+  const int pipe = run->output.native_handle();
   std::size_t drained = 0;
-  for (ssize_t n; drained < kMaxDrain && (n = ::read(run->output.native_handle(), run->buffer.data(), run->buffer.size())) > 0;
+  for (ssize_t n; drained < kMaxDrain && (n = ::read(pipe, run->buffer.data(), run->buffer.size())) > 0;
        drained += static_cast<std::size_t>(n))
     run->keep(run->buffer.data(), static_cast<std::size_t>(n));
   boost::system::error_code ignored;
@@ -235,7 +237,8 @@ void HookRunner::end(const std::shared_ptr<HookGate>& gate, config::HookOn kind,
 
 std::vector<HookFigures> HookRunner::figures() const {
   std::vector<HookFigures> out;
-  for (const auto& gate : gates_) out.push_back({gate->hook().name, gate->hook().on, gate->counters(), gate->running(), gate->queued()});
+  for (const auto& gate : gates_)
+    out.push_back({gate->hook().name, gate->hook().on, gate->counters(), gate->running(), gate->queued()});
   return out;
 }
 

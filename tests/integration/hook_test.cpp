@@ -134,7 +134,8 @@ class Hooks : public ::testing::Test {
     std::vector<Environment> found;
     for (const auto& entry : std::filesystem::directory_iterator(out())) {
       std::string name = entry.path().filename().string();
-      if (name.starts_with(event + ".") && name.ends_with(".env")) found.push_back(parse_environment(read_file(entry.path())));
+      if (name.starts_with(event + ".") && name.ends_with(".env"))
+        found.push_back(parse_environment(read_file(entry.path())));
     }
     return found;
   }

@@ -148,8 +148,8 @@ TEST(HookEnvironment, ASendersControlBytesAndLengthNeverReachItRaw) {
   EXPECT_LE(line->size(), kMaxEnvValue);
   for (const std::string& entry : env) {
     EXPECT_FALSE(entry.starts_with("EVIL"));
-    EXPECT_TRUE(std::none_of(entry.begin(), entry.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
-        << entry;
+    auto control = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
+    EXPECT_TRUE(std::none_of(entry.begin(), entry.end(), control)) << entry;
   }
 }
 
