@@ -7,9 +7,9 @@
 //   the writer thread: Writer (files, fsyncs, journal, state.json)
 //
 // and the main thread keeps what is neither: signals and SIGHUP, TCP (pstore
-// uploads and verify queries), HTTP, the [[hook]] programs, STATUS= and the watchdog. No lock is on the hot
-// path: each host lives on one receive thread, each file on the writer, and
-// they meet only in Asio's queues. What the writer has not yet taken is
+// uploads and verify queries), HTTP, the [[hook]] programs, STATUS= and the
+// watchdog. No lock is on the hot path: each host lives on one receive thread,
+// each file on the writer, and they meet only in Asio's queues. What the writer has not yet taken is
 // bounded; past the bound, records are dropped and counted, never waited for.
 #pragma once
 

@@ -181,8 +181,8 @@ void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::Mo
   if (event.type == stream::EventType::reboot) {
     event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
     if (hooks_want(config::HookOn::reboot)) {
-      hooks::HookEvent& reboot =
-          hook_events_.emplace_back(hook_event(config::HookOn::reboot, host.files.name, host.state.boots));
+      hooks::HookEvent& reboot = hook_events_.emplace_back(
+          hook_event(config::HookOn::reboot, host.files.name, host.state.boots, event.record.arrived.wall));
       for (const wire::Field& f : event.record.fields)
         if (f.key == "seq") reboot.seq = parse_number<std::uint64_t>(f.value);
     }
@@ -229,12 +229,13 @@ void Writer::pstore_arrived(const HostKey& key, const std::string& name, const s
     host.state.count(event);
     std::string incident_file = files_.write_pstore(host.files, event, content, now);
     if (hooks_want(config::HookOn::pstore)) {
-      hooks::HookEvent& pstore = hook_events_.emplace_back(hook_event(config::HookOn::pstore, name, host.state.boots));
+      hooks::HookEvent& pstore = hook_events_.emplace_back(
+          hook_event(config::HookOn::pstore, name, host.state.boots, event.record.arrived.wall));
       if (!incident_file.empty()) pstore.incident_file = log_root_ / name / incident_file;
       if (!panic_line.empty()) pstore.incident_kind = stream::incident_name(stream::IncidentKind::panic);
       pstore.trigger_line = panic_line;
       for (const wire::Field& f : event.record.fields)
-        if (f.key == "file") pstore.pstore_file = log_root_ / name / f.value;  // as stored: under the host's directory
+        if (f.key == "file") pstore.pstore_file = log_root_ / name / f.value;  // stored under the host's directory
     }
     if (journal_) journal_->write(host.files.name, host.state.boots, event);
     forward(host, std::nullopt, event);
@@ -372,25 +373,27 @@ void Writer::tend_disk(wire::MonoTime now) {
 // is told again only after it has spoken since.
 void Writer::notice_silence(wire::MonoTime now) {
   if (!hooks_want(config::HookOn::silent)) return unheard_.clear();
+  const wire::WallTime wall = wire::WallTime::clock::now();
   for (auto& [key, host] : hosts_) {
     if (host->silence_told || now - host->last_active < config_.silent_after) continue;
     host->silence_told = true;
-    hook_events_.push_back(hook_event(config::HookOn::silent, host->files.name, host->state.boots));
+    hook_events_.push_back(hook_event(config::HookOn::silent, host->files.name, host->state.boots, wall));
   }
   std::erase_if(unheard_, [&](const auto& entry) {
     if (now - entry.second.last_active < config_.silent_after) return false;
-    hook_events_.push_back(hook_event(config::HookOn::silent, entry.first, entry.second.boot));
+    hook_events_.push_back(hook_event(config::HookOn::silent, entry.first, entry.second.boot, wall));
     return true;
   });
 }
 
-hooks::HookEvent Writer::hook_event(config::HookOn kind, const std::string& host, std::uint64_t boot) const {
+hooks::HookEvent Writer::hook_event(config::HookOn kind, const std::string& host, std::uint64_t boot,
+                                    wire::WallTime when) const {
   hooks::HookEvent event;
   event.kind = kind;
   event.host = host;
   event.boot = boot;
   event.log = log_root_ / host / sinks::kConsoleLog;
-  event.time = wire::WallTime::clock::now();
+  event.time = when;
   return event;
 }
 
@@ -398,7 +401,7 @@ std::vector<hooks::HookEvent> Writer::take_hook_events() {
   for (sinks::MadeIncident& made : files_.take_made_incidents()) {
     auto kind = made.kind == stream::IncidentKind::panic ? config::HookOn::panic : config::HookOn::incident;
     if (!hooks_want(kind)) continue;
-    hooks::HookEvent& event = hook_events_.emplace_back(hook_event(kind, made.host, made.cause.boot));
+    hooks::HookEvent& event = hook_events_.emplace_back(hook_event(kind, made.host, made.cause.boot, made.opened));
     event.seq = made.cause.seq;
     event.incident_kind = stream::incident_name(made.kind);
     event.incident_file = log_root_ / made.host / made.file;

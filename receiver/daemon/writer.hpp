@@ -121,7 +121,9 @@ class Writer {
   void forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
   void show_live(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
   bool hooks_want(config::HookOn kind) const { return (hook_kinds_ >> static_cast<unsigned>(kind)) & 1u; }
-  hooks::HookEvent hook_event(config::HookOn kind, const std::string& host, std::uint64_t boot) const;
+  // KIND for HOST in its boot BOOT, which the receiver learned of at WHEN.
+  hooks::HookEvent hook_event(config::HookOn kind, const std::string& host, std::uint64_t boot,
+                              wire::WallTime when) const;
   void notice_silence(wire::MonoTime now);
 
   config::ReceiverConfig config_;

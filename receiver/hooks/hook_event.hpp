@@ -22,7 +22,7 @@ struct HookEvent {
   std::string trigger_line;              // panic, incident, pstore: the line that made it (a sender's)
   std::filesystem::path log;             // the host's console.log
   std::filesystem::path pstore_file;     // pstore: the stored record
-  wire::WallTime time{};                 // when the receiver learned of it
+  wire::WallTime time{};                 // when the receiver got it (silent: noticed it)
 };
 
 }  // namespace lastgasp::hooks

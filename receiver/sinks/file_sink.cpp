@@ -237,7 +237,7 @@ void FileSink::write_closed_incident(HostFiles& host, OpenIncident& incident) {
 }
 
 void FileSink::made(const HostFiles& host, const OpenIncident& incident) {
-  made_.push_back({host.name, incident.file, incident.kind, incident.cause});
+  made_.push_back({host.name, incident.file, incident.opened, incident.kind, incident.cause});
 }
 
 // Keeps LINES for the incident file; past incident_max_size, one line says the rest is in console.log.

@@ -75,6 +75,7 @@ struct OpenIncident {
 struct MadeIncident {
   std::string host;
   std::string file;  // under the host's directory
+  wire::WallTime opened{};  // when its trigger arrived
   stream::IncidentKind kind = stream::IncidentKind::warning;
   IncidentCause cause;
 };
