@@ -13,9 +13,11 @@
 #include <map>
 #include <sstream>
 
+#include "digest.hpp"
 #include "http/http_client.hpp"
 #include "netconsole_record.hpp"
 #include "receiver_process.hpp"
+#include "tcp_client.hpp"
 
 namespace lastgasp::test {
 namespace {
@@ -241,6 +243,30 @@ TEST_F(Hooks, PanicIncidentAndRebootHooksAreToldTheHostTheFileAndTheLine) {
   EXPECT_EQ(promtool_lint(), "");
   EXPECT_EQ(rx_->stop(SIGTERM), 0);
   EXPECT_NE(rx_->stderr_text().find("hook record for panic of 127.0.0.1: exit status 0"), std::string::npos);
+}
+
+// A pstore record with a panic, uploaded as lastgasp-setup collect does: the hook is told of the
+// stored record, its incident copy and the panic line.
+TEST_F(Hooks, APstoreUploadTellsTheRecordItsIncidentCopyAndThePanicLine) {
+  start("[[hook]]\non = [\"pstore\"]\nprogram = \"" + recorder() + "\"\nargs = [\"" + out() + "\"]\n");
+  const std::string record = "Panic#1 Part1\n<0>[    4.568770] Kernel panic - not syncing: sysrq triggered crash\n";
+  const std::string boot_id = "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4";
+  TcpClient client(port_);
+  ASSERT_TRUE(client.connected());
+  client.send("LASTGASP/1 PSTORE host=guest boot_id=" + boot_id + " name=dmesg-ramoops-0 size=" +
+              std::to_string(record.size()) + " sha256=" + sha256_hex(record) + "\n" + record);
+  ASSERT_EQ(client.line(), "OK stored sha256=" + sha256_hex(record));
+  ASSERT_TRUE(eventually([&] { return ran("pstore", 1); }, 5s)) << rx_->stderr_text();
+  Environment env = runs("pstore")[0];
+  EXPECT_EQ(env["LASTGASP_EVENT"], "pstore");
+  EXPECT_EQ(env["LASTGASP_HOST"], "127.0.0.1");
+  EXPECT_EQ(env["LASTGASP_PSTORE_FILE"], (host_dir("127.0.0.1") / "pstore" / boot_id / "dmesg-ramoops-0").string());
+  EXPECT_EQ(env["LASTGASP_INCIDENT_KIND"], "panic");
+  EXPECT_EQ(env["LASTGASP_PANIC_LINE"], "Kernel panic - not syncing: sysrq triggered crash");
+  EXPECT_FALSE(env.contains("LASTGASP_TRIGGER_LINE"));
+  std::filesystem::path copy = env["LASTGASP_INCIDENT_FILE"];
+  EXPECT_TRUE(copy.filename().string().ends_with("-pstore-panic.log")) << copy;
+  EXPECT_EQ(read_file(copy), record);
 }
 
 // The webhook of lastgasp-receiver(8), word for word but for its URL, with Debian's curl.
