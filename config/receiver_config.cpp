@@ -1,6 +1,7 @@
 #include "receiver_config.hpp"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <charconv>
@@ -67,8 +68,9 @@ std::optional<unsigned> parse_level(const std::string& text) {
   return std::nullopt;
 }
 
-// The name is a directory under spool_dir: nothing but the plain.
-bool is_forward_name(const std::string& name) {
+// A [[forward]]'s name is a directory under spool_dir, a [[hook]]'s a metrics label and goes in
+// notices: nothing but the plain.
+bool is_plain_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || name[0] == '.') return false;
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
@@ -89,7 +91,7 @@ std::uint16_t default_port(Forward::Protocol protocol) {
 Forward read_forward(TableReader& t, std::size_t index) {
   Forward f;
   f.name = t.string("name").value_or("forward-" + std::to_string(index + 1));
-  if (!is_forward_name(f.name)) t.fail("name", "expected letters, digits, '-', '_' or '.' (it names a directory)");
+  if (!is_plain_name(f.name)) t.fail("name", "expected letters, digits, '-', '_' or '.' (it names a directory)");
   if (auto p = t.string("protocol")) {
     if (*p == "tcp") f.protocol = Forward::Protocol::tcp;
     else if (*p == "tls") f.protocol = Forward::Protocol::tls;
@@ -143,6 +145,75 @@ void read_forwards(TableReader& root, const std::filesystem::path& file, Receive
     forwards.push_back(std::move(f));
   }
   cfg.forwards = std::move(forwards);
+}
+
+std::optional<HookOn> hook_on(const std::string& name) {
+  for (std::size_t i = 0; i < kHookOnNames.size(); ++i)
+    if (name == kHookOnNames[i]) return static_cast<HookOn>(i);
+  return std::nullopt;
+}
+
+bool has_nul(const std::string& text) { return text.find('\0') != std::string::npos; }
+
+unsigned read_hook_on(TableReader& t) {
+  auto on = t.strings("on");
+  if (!on || on->empty()) t.fail("on", "missing: one or more of \"panic\", \"incident\", \"silent\", \"reboot\", \"pstore\"");
+  unsigned bits = 0;
+  for (const std::string& name : *on) {
+    auto event = hook_on(name);
+    if (!event) t.fail("on", "expected \"panic\", \"incident\", \"silent\", \"reboot\" or \"pstore\"");
+    bits |= 1u << static_cast<unsigned>(*event);
+  }
+  return bits;
+}
+
+// The program is run as it is named (no shell, no PATH search): an absolute path to an
+// executable file, checked here so that a typo fails check-config rather than a panic's hook.
+std::filesystem::path read_hook_program(TableReader& t) {
+  auto program = t.string("program");
+  if (!program) t.fail("program", "missing: the absolute path of the program to run");
+  if (has_nul(*program) || !std::filesystem::path(*program).is_absolute())
+    t.fail("program", "expected an absolute path (no shell and no PATH search: the program is run as named)");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(*program, ec) || ::access(program->c_str(), X_OK) != 0)
+    t.fail("program", "not an executable file");
+  return *program;
+}
+
+Hook read_hook(TableReader& t, std::size_t index) {
+  Hook h;
+  h.name = t.string("name").value_or("hook-" + std::to_string(index + 1));
+  if (!is_plain_name(h.name)) t.fail("name", "expected letters, digits, '-', '_' or '.'");
+  h.on = read_hook_on(t);
+  h.program = read_hook_program(t);
+  if (auto args = t.strings("args")) {
+    for (const std::string& arg : *args)
+      if (has_nul(arg)) t.fail("args", "an argument cannot hold a NUL byte");
+    h.args = *args;
+  }
+  if (auto v = t.string("hosts")) {
+    if (v->empty()) t.fail("hosts", "must not be empty: \"*\" is every host");
+    h.hosts = *v;
+  }
+  if (auto v = t.integer("timeout_s", 1, 3600)) h.timeout = seconds(*v);
+  if (auto v = t.integer("concurrency", 1, 64)) h.concurrency = unsigned(*v);
+  if (auto v = t.integer("queue", 0, 1024)) h.queue = unsigned(*v);
+  if (auto v = t.integer("max_per_minute", 1, 10'000)) h.max_per_minute = unsigned(*v);
+  t.reject_unknown_keys();
+  return h;
+}
+
+void read_hooks(TableReader& root, const std::filesystem::path& file, ReceiverConfig& cfg) {
+  std::vector<const toml::table*> tables = root.tables("hook");
+  std::vector<Hook> hooks;
+  for (std::size_t i = 0; i < tables.size(); ++i) {
+    TableReader t(*tables[i], file, "hook[" + std::to_string(i) + "]");
+    Hook h = read_hook(t, i);
+    for (const Hook& other : hooks)
+      if (other.name == h.name) t.fail("name", "another [[hook]] has this name: each is counted apart");
+    hooks.push_back(std::move(h));
+  }
+  cfg.hooks = std::move(hooks);
 }
 
 }  // namespace
@@ -201,6 +272,7 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   if (auto v = root.string("http_token_file")) cfg.http_token_file = *v;
   read_hosts(root, file, cfg);
   read_forwards(root, file, cfg);
+  read_hooks(root, file, cfg);
   root.reject_unknown_keys();
   return cfg;
 }

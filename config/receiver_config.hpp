@@ -2,6 +2,7 @@
 // every key), then command-line overrides applied by the caller.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,25 @@ struct Forward {
   bool operator==(const Forward&) const = default;
   bool uses_tls() const { return protocol == Protocol::tls || protocol == Protocol::relp_tls; }
   bool uses_relp() const { return protocol == Protocol::relp || protocol == Protocol::relp_tls; }
+};
+
+// What a [[hook]] runs on: the events of a host the daemon learns of.
+enum class HookOn : unsigned { panic, incident, silent, reboot, pstore };
+inline constexpr std::array<const char*, 5> kHookOnNames = {"panic", "incident", "silent", "reboot", "pstore"};
+
+// A [[hook]] table: a program run, never through a shell, when one of its events happens.
+struct Hook {
+  std::string name;                      // in metrics and notices
+  unsigned on = 0;                       // a bit per HookOn
+  std::filesystem::path program;         // absolute
+  std::vector<std::string> args;         // after the program's name
+  std::string hosts = "*";               // a glob over host names: whose events run it
+  seconds timeout{30};                   // then SIGTERM to its process group, and SIGKILL after a grace
+  unsigned concurrency = 1;              // runs of this table at once...
+  unsigned queue = 16;                   // ...events waiting for one; further ones dropped and counted
+  unsigned max_per_minute = 10;          // events taken in any minute; further ones dropped and counted
+  bool operator==(const Hook&) const = default;
+  bool runs_on(HookOn event) const { return (on >> static_cast<unsigned>(event)) & 1u; }
 };
 
 struct ReceiverConfig {
@@ -91,6 +111,7 @@ struct ReceiverConfig {
 
   std::filesystem::path spool_dir{"/var/lib/lastgasp/spool"};  // the forwards' spools
   std::vector<Forward> forwards;
+  std::vector<Hook> hooks;
 };
 
 // Reads FILE over the defaults. Throws ConfigError ("FILE:LINE:COL: key 'K': ...").

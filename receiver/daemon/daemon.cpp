@@ -248,6 +248,7 @@ struct Daemon::WriterThread {
   void tick() {
     auto now = wire::MonoTime::clock::now();
     writer.advance(now);
+    if (auto events = writer.take_hook_events(); !events.empty()) on_hook_events(std::move(events));
     if (now - last_publish >= kPublishInterval) {
       last_publish = now;
       publish();
@@ -266,6 +267,7 @@ struct Daemon::WriterThread {
 
   asio::io_context io{1};
   Writer writer;
+  std::function<void(std::vector<hooks::HookEvent>)> on_hook_events;  // called on this thread
   asio::steady_timer timer;
   std::chrono::milliseconds flush_interval;
   wire::MonoTime last_publish{};
@@ -287,10 +289,14 @@ Daemon::Daemon(asio::io_context& io, const config::ReceiverConfig& config, Confi
       tcp_(std::make_shared<net::TcpBudget>(tcp_limits(config))),
       live_ring_(kLiveRecords, kLiveBytes),
       live_(io, live_ring_),
+      hooks_(io, config.hooks),
       status_timer_(io),
       signals_(io, SIGTERM, SIGINT, SIGHUP) {
   unsigned count = receive_threads(config);
   writer_ = std::make_unique<WriterThread>(config, log_dir_, count, descriptor_limit_, config.flush_interval);
+  writer_->on_hook_events = [this](std::vector<hooks::HookEvent> events) {
+    asio::post(io_, [this, events = std::move(events)]() mutable { run_hooks(std::move(events)); });
+  };
   // Which hosts have a directory already, read once here, before any datagram: from now on only
   // the writer touches the log directory for the consoles.
   hosts::KnownHosts known(hosts::KnownHosts::hash_all(log_dir_.host_names()));
@@ -472,6 +478,7 @@ MetricsInput Daemon::metrics_input(std::vector<tail::HostRow> rows) const {
   in.http_connections = http_->connections();
   in.streams = live_.counters();
   in.streams_open = live_.open_streams();
+  in.hooks = hooks_.figures();
   in.hosts = std::move(rows);
   in.now_us = tail::wall_now_us();
   in.silent_after_us = std::chrono::microseconds(config_.silent_after).count();
@@ -513,6 +520,12 @@ void Daemon::hand_to_writer(unsigned shard, std::vector<ToWriter> batch) {
   });
 }
 
+// On this thread, never the writer's or a receive thread's: a hook's fork and exec cost them nothing.
+void Daemon::run_hooks(std::vector<hooks::HookEvent> events) {
+  if (stopped_) return;
+  for (const hooks::HookEvent& event : events) hooks_.on_event(event);
+}
+
 // On the writer's thread, after it wrote: one wake-up for the main thread however many lines.
 void Daemon::wake_live_streams() {
   if (live_ring_.take_wakeup()) asio::post(io_, [this] { live_.deliver(); });
@@ -530,6 +543,7 @@ void Daemon::step_time(wire::MonoTime now) {
   for (auto& s : shards_) s->shard.advance(now);
   pump_inline(now);
   writer_->writer.advance(now);
+  run_hooks(writer_->writer.take_hook_events());
 }
 
 // Inline, what the queues would carry: each shard's batch to the writer, its answers back, until
@@ -579,6 +593,7 @@ void Daemon::reload() {
     admission_.configure(host_limits(config_));
     allow_ = hosts::AllowList(config_.allow);
     pstore_.set_quota(pstore_quota(config_));
+    hooks_.configure(config_.hooks);
     for (auto& s : shards_) asio::post(s->io, [s = s.get(), c = config_] { s->shard.configure(c); });
     notice(Severity::info, "SIGHUP: log files reopened, config reloaded");
   } catch (const std::exception& e) {
@@ -606,15 +621,18 @@ std::string Daemon::on_pstore(const hosts::SenderAddress& peer, wire::PstoreReco
   event.record.text = std::string("lastgasp: pstore ") + (panic.empty() ? "record " : "panic record ") + record.name +
                       " from the boot before " + record.boot_id + " arrived (" + std::to_string(record.bytes.size()) +
                       " bytes)";
-  if (!panic.empty()) wire::append_escaped_raw(event.record.text.append(": "), panic);
+  std::string panic_line;
+  wire::append_escaped_raw(panic_line, panic);
+  if (!panic.empty()) event.record.text.append(": ").append(panic_line);
   event.record.fields = {{"file", stored.path}, {"sha256", record.sha256}, {"boot_id", record.boot_id}};
   wire::Field sender{"sender", {}};
   wire::append_escaped_value(sender.value, record.host_name);
   event.record.fields.push_back(std::move(sender));
   std::string answer = "OK stored sha256=" + record.sha256 + "\n";
   asio::post(writer_->io, [this, key = peer.bytes, name, address = peer.text(), event = std::move(event),
-                           content = std::move(record.bytes)]() mutable {
-    writer_->writer.pstore_arrived(key, name, address, std::move(event), content, wire::MonoTime::clock::now());
+                           content = std::move(record.bytes), panic_line = std::move(panic_line)]() mutable {
+    writer_->writer.pstore_arrived(key, name, address, std::move(event), content, panic_line,
+                                   wire::MonoTime::clock::now());
     wake_live_streams();
   });
   return answer;
@@ -662,6 +680,7 @@ void Daemon::stop() {
   for (auto& endpoint : endpoints_) endpoint->close();
   live_.close_all();
   if (http_) http_->close();
+  hooks_.stop();
   if (running_) {
     stop_threads();
   } else {

@@ -7,9 +7,9 @@
 //   the writer thread: Writer (files, fsyncs, journal, state.json)
 //
 // and the main thread keeps what is neither: signals and SIGHUP, TCP (pstore
-// uploads and verify queries), STATUS= and the watchdog. No lock is on the hot
-// path: each host lives on one receive thread, each file on the writer, and
-// they meet only in Asio's queues. What the writer has not yet taken is
+// uploads and verify queries), HTTP, the [[hook]] programs, STATUS= and the
+// watchdog. No lock is on the hot path: each host lives on one receive thread,
+// each file on the writer, and they meet only in Asio's queues. What the writer has not yet taken is
 // bounded; past the bound, records are dropped and counted, never waited for.
 #pragma once
 
@@ -23,6 +23,7 @@
 #include <memory>
 #include <vector>
 
+#include "hooks/hook_runner.hpp"
 #include "hosts/allow_list.hpp"
 #include "http/http_server.hpp"
 #include "metrics.hpp"
@@ -76,6 +77,7 @@ class Daemon : public net::TcpHandler, public http::Routes {
   void say_what_activation_changes() const;
   void hand_to_writer(unsigned shard, std::vector<ToWriter> batch);
   void wake_live_streams();
+  void run_hooks(std::vector<hooks::HookEvent> events);
   void pump_inline(wire::MonoTime now);
   void stop_threads();
   void watch_signals();
@@ -109,6 +111,7 @@ class Daemon : public net::TcpHandler, public http::Routes {
   std::vector<RowsWaiter> rows_waiters_;  // HTTP requests waiting for the writer's host rows
   RecordRing live_ring_;    // the writer's latest lines, for /api/stream
   LiveStreams live_;
+  hooks::HookRunner hooks_;  // on this thread: the writer posts it what happened
   std::unique_ptr<WriterThread> writer_;
   std::vector<std::unique_ptr<ShardThread>> shards_;
   std::atomic<std::uint64_t> writer_backlog_{0};   // bytes handed to the writer, not yet taken

@@ -170,6 +170,37 @@ void forward_series(Exposition& e, const MetricsInput& in) {
         .sample({{"forward", forward}, {"where", "disk"}}, f.spooled_bytes);
 }
 
+// One series per [[hook]] table and event it runs on, labelled by the table's name and the event.
+void hook_series(Exposition& e, const MetricsInput& in) {
+  auto each = [&](std::string_view name, std::string_view help, auto value) {
+    e.family(name, "counter", help);
+    for (const hooks::HookFigures& h : in.hooks)
+      for (std::size_t k = 0; k < hooks::kHookEvents; ++k)
+        if ((h.on >> k) & 1u)
+          e.sample({{"hook", h.name}, {"event", config::kHookOnNames[k]}}, value(h.counters[k]));
+  };
+  using C = hooks::HookCounters;
+  each("lastgasp_hook_runs_total", "Runs of the hook's program started (those that could not start included).",
+       [](const C& c) { return c.runs; });
+  each("lastgasp_hook_failures_total", "Runs that exited non-zero, were killed by a signal, or could not start.",
+       [](const C& c) { return c.failed; });
+  each("lastgasp_hook_timeouts_total", "Runs killed at the hook's timeout_s.",
+       [](const C& c) { return c.timed_out; });
+  e.family("lastgasp_hook_dropped_total", "counter",
+           "Events the hook did not run for, by reason: its queue was full, or past max_per_minute.");
+  for (const hooks::HookFigures& h : in.hooks)
+    for (std::size_t k = 0; k < hooks::kHookEvents; ++k) {
+      if (!((h.on >> k) & 1u)) continue;
+      const std::string_view event = config::kHookOnNames[k];
+      e.sample({{"hook", h.name}, {"event", event}, {"reason", "queue"}}, h.counters[k].dropped_queue)
+          .sample({{"hook", h.name}, {"event", event}, {"reason", "rate"}}, h.counters[k].dropped_rate);
+    }
+  e.family("lastgasp_hook_running", "gauge", "Runs of the hook's program going on now.");
+  for (const hooks::HookFigures& h : in.hooks) e.sample({{"hook", h.name}}, h.running);
+  e.family("lastgasp_hook_queued", "gauge", "Events waiting for a run of the hook's program.");
+  for (const hooks::HookFigures& h : in.hooks) e.sample({{"hook", h.name}}, h.queued);
+}
+
 void receiver_series(Exposition& e, const MetricsInput& in) {
   const ShardFigures& s = in.figures.shards;
   const WriterFigures& w = in.figures.writer;
@@ -225,6 +256,7 @@ std::string render_metrics(const MetricsInput& in) {
   Exposition e;
   receiver_series(e, in);
   forward_series(e, in);
+  hook_series(e, in);
   host_series(e, in);
   return e.take();
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hooks/hook_runner.hpp"
 #include "http/http_server.hpp"
 #include "live_stream.hpp"
 #include "net/tcp_endpoint.hpp"
@@ -38,6 +39,7 @@ struct MetricsInput {
   unsigned http_connections = 0;
   StreamCounters streams;  // /api/stream
   unsigned streams_open = 0;
+  std::vector<hooks::HookFigures> hooks;  // one per [[hook]] table
   std::vector<tail::HostRow> hosts;  // at most max_hosts
   std::int64_t now_us = 0;
   std::int64_t silent_after_us = 0;

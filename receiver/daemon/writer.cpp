@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "http/http_server.hpp"
+#include "numbers.hpp"
 #include "net/tcp_endpoint.hpp"
 #include "sinks/log_line.hpp"
 #include "sinks/state_file.hpp"
@@ -69,6 +70,18 @@ std::vector<std::unique_ptr<forward::Forwarder>> make_forwarders(const config::R
   return out;
 }
 
+unsigned hook_kinds(const config::ReceiverConfig& c) {
+  unsigned kinds = 0;
+  for (const config::Hook& hook : c.hooks) kinds |= hook.on;
+  return kinds;
+}
+
+std::filesystem::path full_path(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path full = std::filesystem::absolute(path, ec);
+  return ec ? path : full;
+}
+
 }  // namespace
 
 // TCP sessions and HTTP connections, the sockets of every receive thread, the short-lived
@@ -86,6 +99,8 @@ Writer::Writer(const config::ReceiverConfig& config, const sinks::LogDirectory& 
       descriptor_limit_(descriptor_limit),
       files_(dir, file_settings(config, descriptor_limit)),
       replies_(shards),
+      hook_kinds_(hook_kinds(config)),
+      log_root_(full_path(dir.root())),
       disk_(dir, disk_quotas(config)) {
   if (config.journal) journal_.emplace();
   forwards_ = make_forwarders(config);
@@ -97,6 +112,7 @@ Writer::~Writer() {
 
 void Writer::configure(const config::ReceiverConfig& config) {
   config::ReceiverConfig previous = std::exchange(config_, config);
+  hook_kinds_ = hook_kinds(config_);
   files_.reopen();
   files_.configure(file_settings(config_, descriptor_limit_));
   disk_.configure(disk_quotas(config_));
@@ -140,6 +156,7 @@ void Writer::apply_one(unsigned shard, ToWriter& message, wire::MonoTime now) {
 Writer::Host& Writer::host_for(const HostKey& key, const std::string& name, const std::string& address) {
   auto& slot = hosts_[key];
   if (!slot) {
+    unheard_.erase(name);  // it speaks again
     slot = std::make_unique<Host>(name);
     slot->state = sinks::load_host_state(dir_, name).value_or(hosts::HostState{});
     slot->state.address = address;
@@ -158,8 +175,18 @@ Writer::Host& Writer::held_host(const HostKey& key) {
 void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::MonoTime now) {
   stream::Event& event = message.event;
   host.last_active = now;
+  host.silence_told = false;
   host.state.count(event);
-  if (event.type == stream::EventType::reboot) event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
+  host.files.boot = host.state.boots;
+  if (event.type == stream::EventType::reboot) {
+    event.record.fields.push_back({"boot", std::to_string(host.state.boots)});
+    if (hooks_want(config::HookOn::reboot)) {
+      hooks::HookEvent& reboot = hook_events_.emplace_back(
+          hook_event(config::HookOn::reboot, host.files.name, host.state.boots, event.record.arrived.wall));
+      for (const wire::Field& f : event.record.fields)
+        if (f.key == "seq") reboot.seq = parse_number<std::uint64_t>(f.value);
+    }
+  }
   files_.write(host.files, event, message.src, now);
   if (journal_) journal_->write(host.files.name, host.state.boots, event);
   forward(host, message.src, event);
@@ -184,18 +211,32 @@ void Writer::show_live(const Host& host, std::optional<std::uint16_t> src, const
 void Writer::forget(const HostKey& key) {
   auto it = hosts_.find(key);
   if (it == hosts_.end()) return;
-  save_state(*it->second);
-  files_.forget(it->second->files);
+  Host& host = *it->second;
+  save_state(host);
+  files_.forget(host.files);
+  if (hooks_want(config::HookOn::silent) && !host.silence_told)
+    unheard_[host.files.name] = {host.last_active, host.state.boots};
   hosts_.erase(it);
 }
 
 void Writer::pstore_arrived(const HostKey& key, const std::string& name, const std::string& address,
-                            stream::Event event, const std::string& content, wire::MonoTime now) {
+                            stream::Event event, const std::string& content, const std::string& panic_line,
+                            wire::MonoTime now) {
   guard_.run("writing a pstore record's line", [&] {
     Host& host = host_for(key, name, address);
     host.last_active = now;
+    host.silence_told = false;
     host.state.count(event);
-    files_.write_pstore(host.files, event, content, now);
+    std::string incident_file = files_.write_pstore(host.files, event, content, now);
+    if (hooks_want(config::HookOn::pstore)) {
+      hooks::HookEvent& pstore = hook_events_.emplace_back(
+          hook_event(config::HookOn::pstore, name, host.state.boots, event.record.arrived.wall));
+      if (!incident_file.empty()) pstore.incident_file = log_root_ / name / incident_file;
+      if (!panic_line.empty()) pstore.incident_kind = stream::incident_name(stream::IncidentKind::panic);
+      pstore.trigger_line = panic_line;
+      for (const wire::Field& f : event.record.fields)
+        if (f.key == "file") pstore.pstore_file = log_root_ / name / f.value;  // stored under the host's directory
+    }
     if (journal_) journal_->write(host.files.name, host.state.boots, event);
     forward(host, std::nullopt, event);
     show_live(host, std::nullopt, event);
@@ -283,6 +324,7 @@ void Writer::advance(wire::MonoTime now) {
 void Writer::housekeeping(wire::MonoTime now) {
   last_housekeeping_ = now;
   files_.close_quiet_incidents(now);
+  notice_silence(now);
   const auto start = std::chrono::steady_clock::now();
   while (!saves_first_.empty() && std::chrono::steady_clock::now() - start < kIncidentSavesBudget) {
     if (auto it = hosts_.find(saves_first_.front()); it != hosts_.end()) {
@@ -325,6 +367,47 @@ void Writer::tend_disk(wire::MonoTime now) {
   }
   last_disk_request_ = now;
   disk_.request({files_.take_growth(), files_.open_incident_files(), recount});
+}
+
+// Each host silent for silent_after is told of once, whether still held or let go already; it
+// is told again only after it has spoken since.
+void Writer::notice_silence(wire::MonoTime now) {
+  if (!hooks_want(config::HookOn::silent)) return unheard_.clear();
+  const wire::WallTime wall = wire::WallTime::clock::now();
+  for (auto& [key, host] : hosts_) {
+    if (host->silence_told || now - host->last_active < config_.silent_after) continue;
+    host->silence_told = true;
+    hook_events_.push_back(hook_event(config::HookOn::silent, host->files.name, host->state.boots, wall));
+  }
+  std::erase_if(unheard_, [&](const auto& entry) {
+    if (now - entry.second.last_active < config_.silent_after) return false;
+    hook_events_.push_back(hook_event(config::HookOn::silent, entry.first, entry.second.boot, wall));
+    return true;
+  });
+}
+
+hooks::HookEvent Writer::hook_event(config::HookOn kind, const std::string& host, std::uint64_t boot,
+                                    wire::WallTime when) const {
+  hooks::HookEvent event;
+  event.kind = kind;
+  event.host = host;
+  event.boot = boot;
+  event.log = log_root_ / host / sinks::kConsoleLog;
+  event.time = when;
+  return event;
+}
+
+std::vector<hooks::HookEvent> Writer::take_hook_events() {
+  for (sinks::MadeIncident& made : files_.take_made_incidents()) {
+    auto kind = made.kind == stream::IncidentKind::panic ? config::HookOn::panic : config::HookOn::incident;
+    if (!hooks_want(kind)) continue;
+    hooks::HookEvent& event = hook_events_.emplace_back(hook_event(kind, made.host, made.cause.boot, made.opened));
+    event.seq = made.cause.seq;
+    event.incident_kind = stream::incident_name(made.kind);
+    event.incident_file = log_root_ / made.host / made.file;
+    event.trigger_line = std::move(made.cause.line);
+  }
+  return std::exchange(hook_events_, {});
 }
 
 std::vector<HostLoaded> Writer::take_replies(unsigned shard) {

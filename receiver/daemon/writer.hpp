@@ -20,6 +20,7 @@
 
 #include "forward/forwarder.hpp"
 #include "guard.hpp"
+#include "hooks/hook_event.hpp"
 #include "hosts/host_state.hpp"
 #include "hosts/sender_address.hpp"
 #include "live_stream.hpp"
@@ -63,8 +64,9 @@ class Writer {
   std::vector<HostLoaded> take_replies(unsigned shard);
   // A pstore record was stored for the host at KEY (directory NAME): its line, and for a panic
   // record its incident file with CONTENT.
+  // PANIC_LINE is the record's panic line, escaped ("" for none).
   void pstore_arrived(const HostKey& key, const std::string& name, const std::string& address, stream::Event event,
-                      const std::string& content, wire::MonoTime now);
+                      const std::string& content, const std::string& panic_line, wire::MonoTime now);
   // Answers REPLY once a line of the host at KEY holds TOKEN, or "ERR not-found" at DEADLINE.
   void verify(const HostKey& key, const std::string& name, const std::string& token, wire::MonoTime deadline,
               std::function<void(std::string)> reply);
@@ -78,6 +80,10 @@ class Writer {
   // Every host held, as `hosts` shows it: fresher than its state file.
   std::vector<tail::HostRow> host_rows() const;
   std::uint64_t internal_errors() const { return guard_.errors(); }
+  // What the [[hook]] tables run on that happened since the last call: reboots, pstore records,
+  // incident files once made (so that a hook can read them), hosts gone silent. Only the kinds
+  // some table runs on are kept.
+  std::vector<hooks::HookEvent> take_hook_events();
 
  private:
   struct Host {
@@ -87,6 +93,12 @@ class Writer {
     wire::MonoTime last_active{};
     wire::MonoTime last_saved{};
     bool held = false;  // by its shard
+    bool silence_told = false;  // to the hooks, since it last spoke
+  };
+  // A host let go before it had been silent for silent_after: still to be told of.
+  struct Unheard {
+    wire::MonoTime last_active;
+    std::uint64_t boot;
   };
   struct VerifyWaiter {
     HostKey peer;
@@ -108,6 +120,11 @@ class Writer {
   void tend_disk(wire::MonoTime now);
   void forward(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
   void show_live(const Host& host, std::optional<std::uint16_t> src, const stream::Event& event);
+  bool hooks_want(config::HookOn kind) const { return (hook_kinds_ >> static_cast<unsigned>(kind)) & 1u; }
+  // KIND for HOST in its boot BOOT, which the receiver learned of at WHEN.
+  hooks::HookEvent hook_event(config::HookOn kind, const std::string& host, std::uint64_t boot,
+                              wire::WallTime when) const;
+  void notice_silence(wire::MonoTime now);
 
   config::ReceiverConfig config_;
   const sinks::LogDirectory& dir_;
@@ -123,6 +140,10 @@ class Writer {
   std::vector<std::vector<HostLoaded>> replies_;  // per shard
   std::vector<VerifyWaiter> verifies_;
   std::deque<HostKey> saves_first_;  // hosts that had an incident: saved at the next pass
+  unsigned hook_kinds_ = 0;  // a bit per HookOn some [[hook]] runs on
+  std::filesystem::path log_root_;  // log_dir, absolute: hooks are told full paths
+  std::vector<hooks::HookEvent> hook_events_;
+  std::unordered_map<std::string, Unheard> unheard_;  // by host name
   wire::MonoTime last_housekeeping_{};
   wire::MonoTime last_disk_request_{};
   wire::MonoTime last_disk_recount_{};

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "notice.hpp"
+#include "numbers.hpp"
 #include "utc_time.hpp"
 
 namespace lastgasp::sinks {
@@ -40,6 +41,13 @@ void release_if_large(std::string& buffer) {
   if (buffer.empty() && buffer.capacity() > kKeepBufferCapacity) std::string().swap(buffer);
 }
 
+IncidentCause cause_of(const stream::Event& incident, std::uint64_t boot) {
+  IncidentCause cause{std::string(stream::trigger_of(incident.incident, incident.record.text)), std::nullopt, boot};
+  for (const wire::Field& f : incident.record.fields)
+    if (f.key == "trigger_seq") cause.seq = parse_number<std::uint64_t>(f.value);
+  return cause;
+}
+
 }  // namespace
 
 FileSink::~FileSink() {
@@ -64,8 +72,11 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
   host.last_write = now;
   mark_dirty(host);
   if (awaits_log(host)) {  // what it needs waits with it for its log
-    if (event.type == stream::EventType::incident || event.type == stream::EventType::reboot)
-      host.actions.push_back({event.type, event.incident, event.record.arrived.wall, now, host.pending.size()});
+    if (event.type == stream::EventType::incident)
+      host.actions.push_back({event.type, event.incident, event.record.arrived.wall, now, host.pending.size(),
+                              cause_of(event, host.boot)});
+    else if (event.type == stream::EventType::reboot)
+      host.actions.push_back({event.type, event.incident, event.record.arrived.wall, now, host.pending.size(), {}});
     wait_for_log(host);
     if (host.pending.size() > settings_.max_pending_bytes) open_now(host);  // the opener is far behind
     return;
@@ -74,7 +85,8 @@ void FileSink::write(HostFiles& host, const stream::Event& event, std::optional<
     append_incident(*host.incident, std::string_view(host.pending).substr(start));
     host.incident->last_activity = now;
   }
-  if (event.type == stream::EventType::incident) on_trigger(host, event.incident, event.record.arrived.wall, now);
+  if (event.type == stream::EventType::incident)
+    on_trigger(host, event.incident, event.record.arrived.wall, now, cause_of(event, host.boot));
   else if (event.type == stream::EventType::reboot && host.incident) close_incident(host);
   else if (host.pending.size() >= kFlushEarlyBytes) flush(host);
 }
@@ -123,15 +135,16 @@ void FileSink::settle(HostFiles& host) {
     }
     flush(host);
   };
-  for (const WaitingAction& a : std::exchange(host.actions, {})) {
+  for (WaitingAction& a : std::exchange(host.actions, {})) {
     write_up_to(a.offset);
-    if (a.type == stream::EventType::incident) on_trigger(host, a.kind, a.when, a.now);
+    if (a.type == stream::EventType::incident) on_trigger(host, a.kind, a.when, a.now, std::move(a.cause));
     else if (host.incident) close_incident(host);
   }
   write_up_to(lines.size());
 }
 
-void FileSink::on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now) {
+void FileSink::on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now,
+                          IncidentCause cause) {
   // An oops that turns into a panic gets a file of its own; more of the same goes on in the open one.
   // A host with no incident open pays a token for a new one: a sender that "reboots" and panics
   // a hundred times a second gets a few files and its lines in console.log, not a hundred fsyncs.
@@ -145,7 +158,7 @@ void FileSink::on_trigger(HostFiles& host, stream::IncidentKind kind, wire::Wall
   if (escalates) close_incident(host);
   flush(host);
   sync_.sync(host.fd, host.name, kConsoleLog);
-  open_incident(host, kind, when, now);
+  open_incident(host, kind, when, now, std::move(cause));
 }
 
 bool FileSink::take_incident_token(HostFiles& host, wire::MonoTime now) {
@@ -159,7 +172,8 @@ bool FileSink::take_incident_token(HostFiles& host, wire::MonoTime now) {
   return true;
 }
 
-void FileSink::open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now) {
+void FileSink::open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now,
+                             IncidentCause cause) {
   // The context is the log's own tail: the records before the trigger, the trigger, our line.
   std::string context;
   if (int in = dir_.open_read(host.name, kConsoleLog); in >= 0) {
@@ -174,6 +188,7 @@ void FileSink::open_incident(HostFiles& host, stream::IncidentKind kind, wire::W
   incident.label = stream::incident_name(kind);
   incident.kind = kind;
   incident.last_activity = now;
+  incident.cause = std::move(cause);
   append_incident(incident, context);
   incidents_.push_back(&host);
   if (deferred_bytes_ + incident.pending.size() <= kMaxDeferredBytes) {
@@ -218,6 +233,11 @@ void FileSink::write_closed_incident(HostFiles& host, OpenIncident& incident) {
   grew(host, written);
   sync_.sync(fd, host.name, incident.file);
   ::close(fd);
+  made(host, incident);
+}
+
+void FileSink::made(const HostFiles& host, const OpenIncident& incident) {
+  made_.push_back({host.name, incident.file, incident.opened, incident.kind, incident.cause});
 }
 
 // Keeps LINES for the incident file; past incident_max_size, one line says the rest is in console.log.
@@ -262,29 +282,32 @@ int FileSink::incident_descriptor(HostFiles& host) {
 void FileSink::flush_incident(HostFiles& host) {
   OpenIncident& incident = *host.incident;
   if (incident.pending.empty() || incident.deferred) return;
+  bool creating = incident.file.empty();
   int fd = incident_descriptor(host);
   std::size_t written = fd < 0 ? 0 : write_all(fd, incident.pending.data(), incident.pending.size());
   int error = errno;
   incident.pending.erase(0, written);
   grew(host, written);
+  if (creating && !incident.file.empty()) made(host, incident);
   if (incident.pending.empty()) return;
   report_write_error(host, incident.file.empty() ? "incidents/" : incident.file, error);
   mark_dirty(host);  // retried on the next flush
 }
 
-void FileSink::write_pstore(HostFiles& host, const stream::Event& event, const std::string& content,
-                            wire::MonoTime now) {
+std::string FileSink::write_pstore(HostFiles& host, const stream::Event& event, const std::string& content,
+                                   wire::MonoTime now) {
   write(host, event, std::nullopt, now);
   if (host.waiting) open_now(host);  // an upload is rare, and its line is to be durable now
   flush(host);
   sync_.sync(host.fd, host.name, kConsoleLog);
-  if (event.incident != stream::IncidentKind::panic) return;
+  if (event.incident != stream::IncidentKind::panic) return "";
   std::string file;
   int fd = create_incident_file(host, event.record.arrived.wall, "pstore-panic", file);
-  if (fd < 0) return;
+  if (fd < 0) return "";
   if (write_all(fd, content.data(), content.size()) != content.size()) report_write_error(host, file, errno);
   sync_.sync(fd, host.name, file);
   ::close(fd);
+  return file;
 }
 
 void FileSink::close_incident(HostFiles& host) {

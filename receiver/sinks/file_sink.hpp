@@ -38,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "disk_quota.hpp"
@@ -48,6 +49,13 @@
 #include "stream/event.hpp"
 
 namespace lastgasp::sinks {
+
+// What opened an incident, for those told when its file is made (hooks).
+struct IncidentCause {
+  std::string line;                   // the trigger's text, escaped as in the log
+  std::optional<std::uint64_t> seq;   // the trigger's
+  std::uint64_t boot = 0;             // the host's boot count then
+};
 
 struct OpenIncident {
   wire::WallTime opened{};  // names the file
@@ -60,6 +68,16 @@ struct OpenIncident {
   bool full = false;       // reached incident_max_size: the rest is in console.log only
   bool deferred = false;   // its file is still to be made, at a flush
   std::string pending;
+  IncidentCause cause;
+};
+
+// An incident file just made, its first lines (the context and the trigger) written.
+struct MadeIncident {
+  std::string host;
+  std::string file;  // under the host's directory
+  wire::WallTime opened{};  // when its trigger arrived
+  stream::IncidentKind kind = stream::IncidentKind::warning;
+  IncidentCause cause;
 };
 
 // One host's output state. Owned by the host; the sink keeps pointers to it in
@@ -71,6 +89,7 @@ struct WaitingAction {
   wire::WallTime when;
   wire::MonoTime now;
   std::size_t offset;  // in the host's pending lines, just after the event's own line
+  IncidentCause cause;  // of a trigger
 };
 
 struct HostFiles {
@@ -94,6 +113,7 @@ struct HostFiles {
   bool opened_before = false;  // its log exists: reopened here when closed to make room, cheaply
   std::vector<WaitingAction> actions;  // while waiting
   wire::MonoTime last_write{};  // the NOW of its last line
+  std::uint64_t boot = 0;       // the host's boot count, kept by its owner: in what made_incidents() says
 };
 
 struct FileSinkSettings {
@@ -131,8 +151,9 @@ class FileSink {
   // Whether a later flush has work left: a host's log still being opened (its lines wait for it),
   // or incident files past this flush's time budget.
   bool behind() const { return !waiting_.empty() || !deferred_.empty(); }
-  // Writes EVENT (a pstore line) and, for a panic record, an incident file holding CONTENT.
-  void write_pstore(HostFiles& host, const stream::Event& event, const std::string& content, wire::MonoTime now);
+  // Writes EVENT (a pstore line) and, for a panic record, an incident file holding CONTENT: its
+  // name under the host's directory is returned ("" for none).
+  std::string write_pstore(HostFiles& host, const stream::Event& event, const std::string& content, wire::MonoTime now);
   // Closes incidents whose host has been quiet long enough.
   void close_quiet_incidents(wire::MonoTime now);
   // Closes every file (SIGHUP, after rotation by another tool); they reopen on the next write.
@@ -148,6 +169,8 @@ class FileSink {
   void forget(HostFiles& host);
 
   const FileSinkCounters& counters() const { return counters_; }
+  // The incident files made since the last call (not pstore records' copies: write_pstore names those).
+  std::vector<MadeIncident> take_made_incidents() { return std::exchange(made_, {}); }
 
   // The disk quota's last resort: HOST's current log is renamed away, as by rotation.
   void rotate_away(const std::string& host);
@@ -171,8 +194,11 @@ class FileSink {
   void trim_pending(HostFiles& host);
   void rotate_if_full(HostFiles& host);
   void grew(const HostFiles& host, std::uint64_t bytes);
-  void on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now);
-  void open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now);
+  void on_trigger(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now,
+                  IncidentCause cause);
+  void open_incident(HostFiles& host, stream::IncidentKind kind, wire::WallTime when, wire::MonoTime now,
+                     IncidentCause cause);
+  void made(const HostFiles& host, const OpenIncident& incident);
   void adopt(HostFiles& host, int fd, std::uint64_t size);
   void wait_for_log(HostFiles& host);
   void take_opened();
@@ -205,6 +231,7 @@ class FileSink {
   std::uint64_t deferred_bytes_ = 0;
   unsigned open_incident_fds_ = 0;
   FileSinkCounters counters_;
+  std::vector<MadeIncident> made_;
   DiskGrowth growth_;
   SyncWorker sync_;
   OpenWorker opener_;

@@ -48,6 +48,8 @@ class LogDirectory {
   // the compressed NAME.N.zst along with them. False with errno.
   bool rotate(const std::string& host, const std::string& name, unsigned keep) const;
 
+  // LOG_DIR as it was given.
+  const std::filesystem::path& root() const { return root_; }
   // For the disk worker's thread. The descriptor of LOG_DIR itself, which never changes.
   int root_fd() const { return root_fd_; }
   // Taken by whatever renames or removes a name that another thread may be looking at: rotation

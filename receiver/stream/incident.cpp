@@ -50,4 +50,21 @@ std::optional<IncidentKind> classify_trigger(const wire::Record& record) {
   return std::nullopt;
 }
 
+namespace {
+
+std::string sentence_prefix(IncidentKind kind) {
+  return kind == IncidentKind::panic ? "lastgasp: panic " : std::string("lastgasp: incident kind=") + incident_name(kind) + " ";
+}
+
+}  // namespace
+
+std::string incident_sentence(IncidentKind kind, std::string_view trigger) {
+  return sentence_prefix(kind).append(trigger);
+}
+
+std::string_view trigger_of(IncidentKind kind, std::string_view sentence) {
+  std::string prefix = sentence_prefix(kind);
+  return sentence.starts_with(prefix) ? sentence.substr(prefix.size()) : sentence;
+}
+
 }  // namespace lastgasp::stream

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "wire/record.hpp"
@@ -22,5 +23,11 @@ const char* incident_name(IncidentKind kind);
 inline int severity(IncidentKind kind) { return static_cast<int>(kind); }
 
 std::optional<IncidentKind> classify_trigger(const wire::Record& record);
+
+// The receiver's own line after a trigger of KIND whose text is TRIGGER: "lastgasp: panic
+// TRIGGER" or "lastgasp: incident kind=KIND TRIGGER".
+std::string incident_sentence(IncidentKind kind, std::string_view trigger);
+// The trigger's text back from SENTENCE, an incident_sentence() of KIND.
+std::string_view trigger_of(IncidentKind kind, std::string_view sentence);
 
 }  // namespace lastgasp::stream

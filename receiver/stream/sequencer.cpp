@@ -202,13 +202,10 @@ void Sequencer::write(wire::Record record, bool advance, std::vector<Event>& out
 
   ++counters.incidents[static_cast<std::size_t>(*trigger)];
   const wire::Record& cause = event.record;
-  std::string sentence = *trigger == IncidentKind::panic
-                             ? "lastgasp: panic " + cause.text
-                             : std::string("lastgasp: incident kind=") + incident_name(*trigger) + " " + cause.text;
   Event incident;
   incident.type = EventType::incident;
   incident.incident = *trigger;
-  incident.record = own_line(std::move(sentence), cause);
+  incident.record = own_line(incident_sentence(*trigger, cause.text), cause);
   incident.record.fields = {{"kind", incident_name(*trigger)}};
   if (cause.seq) incident.record.fields.push_back({"trigger_seq", std::to_string(*cause.seq)});
   out.push_back(std::move(incident));

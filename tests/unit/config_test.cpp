@@ -170,6 +170,95 @@ TEST_F(ConfigFile, ForwardTablesSayWhatIsWrong) {
             std::string::npos);
 }
 
+TEST_F(ConfigFile, HookTablesAreRead) {
+  auto cfg = load_receiver_config(write(R"([[hook]]
+on = ["panic"]
+program = "/bin/true"
+
+[[hook]]
+name = "page"
+on = ["incident", "silent", "reboot", "pstore"]
+program = "/bin/sh"
+args = ["-c", 'echo "$LASTGASP_HOST"']
+hosts = "db*"
+timeout_s = 5
+concurrency = 4
+queue = 0
+max_per_minute = 120
+)"));
+  ASSERT_EQ(cfg.hooks.size(), 2u);
+  const Hook& plain = cfg.hooks[0];
+  EXPECT_EQ(plain.name, "hook-1");
+  EXPECT_TRUE(plain.runs_on(HookOn::panic));
+  EXPECT_FALSE(plain.runs_on(HookOn::incident));
+  EXPECT_EQ(plain.program, "/bin/true");
+  EXPECT_TRUE(plain.args.empty());
+  EXPECT_EQ(plain.hosts, "*");
+  EXPECT_EQ(plain.timeout, std::chrono::seconds(30));
+  EXPECT_EQ(plain.concurrency, 1u);
+  EXPECT_EQ(plain.queue, 16u);
+  EXPECT_EQ(plain.max_per_minute, 10u);
+  const Hook& page = cfg.hooks[1];
+  EXPECT_EQ(page.name, "page");
+  EXPECT_FALSE(page.runs_on(HookOn::panic));
+  for (HookOn e : {HookOn::incident, HookOn::silent, HookOn::reboot, HookOn::pstore}) EXPECT_TRUE(page.runs_on(e));
+  EXPECT_EQ(page.args, (std::vector<std::string>{"-c", "echo \"$LASTGASP_HOST\""}));
+  EXPECT_EQ(page.hosts, "db*");
+  EXPECT_EQ(page.timeout, std::chrono::seconds(5));
+  EXPECT_EQ(page.concurrency, 4u);
+  EXPECT_EQ(page.queue, 0u);
+  EXPECT_EQ(page.max_per_minute, 120u);
+}
+
+TEST_F(ConfigFile, HookTablesSayWhichTableAndKeyIsWrong) {
+  std::string file = path_.string();
+  EXPECT_EQ(error_of("[[hook]]\nprogram = \"/bin/true\"\n"),
+            file + ":1:1: key 'hook[0].on': missing: one or more of \"panic\", \"incident\", \"silent\", "
+                   "\"reboot\", \"pstore\"");
+  EXPECT_EQ(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\n[[hook]]\non = [\"boom\"]\n"),
+            file + ":5:6: key 'hook[1].on': expected \"panic\", \"incident\", \"silent\", \"reboot\" or \"pstore\"");
+  EXPECT_NE(error_of("[[hook]]\non = []\nprogram = \"/bin/true\"\n").find("key 'hook[0].on': missing"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\n").find("key 'hook[0].program': missing"), std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"true\"\n").find("key 'hook[0].program': expected an absolute path"),
+            std::string::npos);
+  std::filesystem::permissions(path_, std::filesystem::perms(0644));  // this file itself: not executable
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"" + file + "\"\n")
+                .find("key 'hook[0].program': not an executable file"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/nonexistent/hook\"\n")
+                .find("key 'hook[0].program': not an executable file"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\nargs = \"-x\"\n")
+                .find("key 'hook[0].args': expected an array of strings"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\nargs = [\"a\\u0000b\"]\n")
+                .find("key 'hook[0].args': an argument cannot hold a NUL byte"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\ntimeout_s = 0\n")
+                .find("key 'hook[0].timeout_s': must be between 1 and 3600"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\nconcurrency = 65\n")
+                .find("key 'hook[0].concurrency': must be between 1 and 64"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\nmax_per_minute = 0\n")
+                .find("key 'hook[0].max_per_minute'"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\nhosts = \"\"\n")
+                .find("key 'hook[0].hosts': must not be empty"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\ntimeout = 5\n")
+                .find("key 'hook[0].timeout': unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\nname = \"a b\"\n")
+                .find("key 'hook[0].name'"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[hook]]\non = [\"panic\"]\nprogram = \"/bin/true\"\n[[hook]]\non = [\"panic\"]\n"
+                     "program = \"/bin/true\"\nname = \"hook-1\"\n")
+                .find("key 'hook[1].name': another [[hook]] has this name"),
+            std::string::npos);
+}
+
 TEST_F(ConfigFile, ErrorsNameFileLineColumnAndKey) {
   std::string file = path_.string();
   EXPECT_EQ(error_of("log_dir = \"/x\"\nlisten_port = 5\n"), file + ":2:1: key 'listen_port': unknown key");
