@@ -172,9 +172,10 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
     }
   }
 
-  // After the last bytes of a reply: over TLS, a close_notify first, which says they were all
-  // (a stream's end is otherwise the connection's). Not waited for in return: every other reply
-  // is framed by its length, and a peer that never answers must not hold the slot.
+  // After the last bytes of a reply: over TLS, a close_notify first, which tells the client it
+  // has them all (an event stream ends with the connection). The peer's is not waited for: a
+  // peer that never sends it must not hold the slot. Marked as come already, OpenSSL sends ours
+  // and is done.
   void end() {
     if constexpr (!kTls) {
       close();
