@@ -61,6 +61,18 @@ void read_min_free(TableReader& root, ReceiverConfig& cfg) {
   cfg.min_free_percent = 0;
 }
 
+// The files themselves are read where they are used: the daemon at start, check-config, `hosts`.
+void read_http_tls(TableReader& root, ReceiverConfig& cfg) {
+  if (auto v = root.string("http_tls_cert_file")) cfg.http_tls_cert_file = *v;
+  if (auto v = root.string("http_tls_key_file")) cfg.http_tls_key_file = *v;
+  if (auto v = root.string("http_tls_ca_file")) cfg.http_tls_ca_file = *v;
+  if (cfg.http_tls_cert_file.empty() != cfg.http_tls_key_file.empty())
+    root.fail(cfg.http_tls_cert_file.empty() ? "http_tls_key_file" : "http_tls_cert_file",
+              "http_tls_cert_file and http_tls_key_file go together: set both for HTTPS, or neither for HTTP");
+  if (!cfg.http_tls_ca_file.empty() && !cfg.http_uses_tls())
+    root.fail("http_tls_ca_file", "only with http_tls_cert_file and http_tls_key_file (it verifies that certificate)");
+}
+
 // "err", "3": the level the file names, as a number 0 (emerg) to 7 (debug).
 std::optional<unsigned> parse_level(const std::string& text) {
   if (text.size() == 1 && text[0] >= '0' && text[0] <= '7') return unsigned(text[0] - '0');
@@ -270,6 +282,7 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
     cfg.http_listen = *v;
   }
   if (auto v = root.string("http_token_file")) cfg.http_token_file = *v;
+  read_http_tls(root, cfg);
   read_hosts(root, file, cfg);
   read_forwards(root, file, cfg);
   read_hooks(root, file, cfg);

@@ -108,6 +108,12 @@ struct ReceiverConfig {
   // needs a bearer token, read from http_token_file.
   std::string http_listen{"127.0.0.1:9666"};
   std::filesystem::path http_token_file;
+  // Both set: HTTPS only, with this certificate (a PEM chain) and key. `hosts` verifies the daemon
+  // against http_tls_ca_file, or else against the certificate itself.
+  std::filesystem::path http_tls_cert_file;
+  std::filesystem::path http_tls_key_file;
+  std::filesystem::path http_tls_ca_file;
+  bool http_uses_tls() const { return !http_tls_cert_file.empty(); }
 
   std::filesystem::path spool_dir{"/var/lib/lastgasp/spool"};  // the forwards' spools
   std::vector<Forward> forwards;

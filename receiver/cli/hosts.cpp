@@ -78,21 +78,33 @@ std::string read_token(const std::filesystem::path& file) {
   return token;
 }
 
+// Over HTTPS, what the daemon's certificate must verify against: the CA, or else the
+// certificate itself.
+std::optional<http::ServerTrust> server_trust(const config::ReceiverConfig& cfg) {
+  if (!cfg.http_uses_tls()) return std::nullopt;
+  if (!cfg.http_tls_ca_file.empty()) return http::ServerTrust{{"http_tls_ca_file", cfg.http_tls_ca_file}, false};
+  return http::ServerTrust{{"http_tls_cert_file", cfg.http_tls_cert_file}, true};
+}
+
 // The running daemon's rows, live from its memory; nullopt (and, when it is worth saying, a
-// note on stderr) when it does not answer, and the files will do.
+// note on stderr) when it does not answer, or cannot be trusted, and the files will do.
 std::optional<nlohmann::json> ask_daemon(const config::ReceiverConfig& cfg, long silent_after_s) {
   std::string token = cfg.http_token_file.empty() ? "" : read_token(cfg.http_token_file);
-  boost::system::error_code ec;
-  auto fetched = http::http_get(cfg.http_listen, "/api/hosts?silent_after=" + std::to_string(silent_after_s), token,
-                                kAskTimeout, ec);
+  http::Asked asked = http::http_get(cfg.http_listen, "/api/hosts?silent_after=" + std::to_string(silent_after_s),
+                                     token, kAskTimeout, server_trust(cfg));
   std::string why;
-  if (!fetched) {
-    if (ec == boost::asio::error::connection_refused) return std::nullopt;  // not running: the files are all there is
-    why = ec.message();
-  } else if (fetched->status != 200) {
-    why = "HTTP " + std::to_string(fetched->status);
+  if (!asked.untrusted.empty()) {
+    std::cerr << "lastgasp-receiver hosts: not asking the receiver at " << cfg.http_listen << ": " << asked.untrusted
+              << "; reading the state files, which lag up to 30 s\n";
+    return std::nullopt;
+  }
+  if (!asked.fetched) {
+    if (asked.error == boost::asio::error::connection_refused) return std::nullopt;  // not running: the files are all there is
+    why = asked.error.message();
+  } else if (asked.fetched->status != 200) {
+    why = "HTTP " + std::to_string(asked.fetched->status);
   } else {
-    auto rows = nlohmann::json::parse(fetched->body, nullptr, false);
+    auto rows = nlohmann::json::parse(asked.fetched->body, nullptr, false);
     if (rows.is_array()) return rows;
     why = "not a JSON array";
   }
@@ -148,7 +160,7 @@ int run_hosts(const HostsOptions& o, const RootOptions& root) {
 
 Command define_hosts(CLI::App* sub, const RootOptions& root) {
   auto o = std::make_shared<HostsOptions>();
-  sub->add_option("--config", o->config_file, "read log_dir, silent_after_s, http_listen and http_token_file from this config file")
+  sub->add_option("--config", o->config_file, "read log_dir, silent_after_s and the http_ keys (listen, token, TLS) from this config file")
       ->check(CLI::ExistingFile);
   sub->add_option("--log-dir", o->log_dir, "read the files in this log directory, not the running daemon (default: ask the daemon, "
                   "or read the config's log_dir)");

@@ -16,6 +16,7 @@
 #include "http/web_page.hpp"
 #include "net/listen_address.hpp"
 #include "net/steering.hpp"
+#include "net/tls.hpp"
 #include "net/udp_listener.hpp"
 #include "notice.hpp"
 #include "tail/host_rows.hpp"
@@ -111,6 +112,16 @@ http::Token http_token(const config::ReceiverConfig& c, bool on_loopback, const 
     throw std::invalid_argument("http_token_file " + c.http_token_file.string() + ": cannot read a token from it");
   return http::Token(token);
 }
+
+}  // namespace
+
+std::shared_ptr<asio::ssl::context> http_tls(const config::ReceiverConfig& c) {
+  if (!c.http_uses_tls()) return nullptr;
+  return std::make_shared<asio::ssl::context>(
+      net::server_context({"http_tls_cert_file", c.http_tls_cert_file}, {"http_tls_key_file", c.http_tls_key_file}));
+}
+
+namespace {
 
 struct Forwarded {
   hosts::SenderAddress sender;
@@ -405,11 +416,13 @@ void Daemon::start() {
 void Daemon::open_http() {
   if (socket_activated_ && http_fd_ < 0) return;
   if (!socket_activated_ && config_.http_listen.empty()) return;
-  // From the config, before the bind: a port taken must not let an open address go unchecked.
+  // From the config, before the bind: a port taken must not let an open address go unchecked,
+  // nor a wrong certificate.
   std::optional<http::Token> token;
   if (!socket_activated_)
     token = http_token(config_, net::parse_listen_address(config_.http_listen).address.is_loopback(),
                        "http " + config_.http_listen);
+  std::shared_ptr<asio::ssl::context> tls = http_tls(config_);
   try {
     http_ = socket_activated_ ? std::make_unique<http::HttpServer>(io_, http_fd_, *this)
                               : std::make_unique<http::HttpServer>(io_, config_.http_listen, *this);
@@ -418,8 +431,9 @@ void Daemon::open_http() {
     return;
   }
   if (!token) token = http_token(config_, http_->on_loopback(), http_->name());
-  notice(Severity::info, "listening on " + http_->name() + " for /, /metrics, /api/hosts and /api/stream");
-  http_->start(*token);
+  notice(Severity::info, "listening on " + http_->name() + (tls ? " (HTTPS only)" : "") +
+                             " for /, /metrics, /api/hosts and /api/stream");
+  http_->start(*token, std::move(tls));
   writer_->writer.show_live_to(live_ring_);  // its thread starts after this
 }
 
@@ -579,15 +593,18 @@ void Daemon::reload() {
     fresh = reload_();
     if (fresh.listen != config_.listen || fresh.log_dir != config_.log_dir ||
         fresh.receive_threads != config_.receive_threads || fresh.http_listen != config_.http_listen ||
-        fresh.http_token_file != config_.http_token_file)
+        fresh.http_token_file != config_.http_token_file || fresh.http_tls_cert_file != config_.http_tls_cert_file ||
+        fresh.http_tls_key_file != config_.http_tls_key_file)
       notice(Severity::warning,
-             "listen, log_dir, receive_threads, http_listen and http_token_file changes take effect at the next "
-             "restart");
+             "listen, log_dir, receive_threads, http_listen, http_token_file, http_tls_cert_file and "
+             "http_tls_key_file changes take effect at the next restart");
     fresh.listen = config_.listen;
     fresh.log_dir = config_.log_dir;
     fresh.receive_threads = config_.receive_threads;
     fresh.http_listen = config_.http_listen;
     fresh.http_token_file = config_.http_token_file;
+    fresh.http_tls_cert_file = config_.http_tls_cert_file;
+    fresh.http_tls_key_file = config_.http_tls_key_file;
     config_ = fresh;
     names_ = hosts::HostNames(config_.hosts);
     admission_.configure(host_limits(config_));

@@ -41,6 +41,10 @@ namespace lastgasp::daemon {
 // Reads the config afresh (on SIGHUP); throws config::ConfigError.
 using ConfigLoader = std::function<config::ReceiverConfig()>;
 
+// The HTTP side's TLS from CONFIG's http_tls_cert_file and http_tls_key_file, or nullptr when
+// it has none; throws std::runtime_error saying which file is wrong and what to do.
+std::shared_ptr<boost::asio::ssl::context> http_tls(const config::ReceiverConfig& config);
+
 class Daemon : public net::TcpHandler, public http::Routes {
  public:
   Daemon(boost::asio::io_context& io, const config::ReceiverConfig& config, ConfigLoader reload);

@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include "net/tls.hpp"
 #include "notice.hpp"
 #include "syslog_message.hpp"
 
@@ -49,20 +50,12 @@ class StreamLink : public Link {
 
  private:
   asio::ssl::context make_tls_context() {
-    asio::ssl::context context(asio::ssl::context::tls_client);
-    context.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                        asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    context.set_verify_mode(asio::ssl::verify_peer);
     try {
-      context.load_verify_file(settings_.ca_file.string());
-      if (!settings_.cert_file.empty()) {
-        context.use_certificate_chain_file(settings_.cert_file.string());
-        context.use_private_key_file(settings_.key_file.string(), asio::ssl::context::pem);
-      }
-    } catch (const boost::system::system_error& e) {
-      throw std::runtime_error("forward " + settings_.name + ": cannot load its TLS files: " + e.what());
+      return net::client_context({"ca_file", settings_.ca_file}, {"cert_file", settings_.cert_file},
+                                 {"key_file", settings_.key_file});
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error("forward " + settings_.name + ": " + e.what());
     }
-    return context;
   }
 
   void connect() {
@@ -84,15 +77,7 @@ class StreamLink : public Link {
     tls_.emplace(std::move(*socket_), *tls_context_);
     socket_.reset();
     // OpenSSL checks the name (or the address) in the certificate during the handshake.
-    X509_VERIFY_PARAM* verify = SSL_get0_param(tls_->native_handle());
-    error_code not_an_address;
-    asio::ip::make_address(settings_.host, not_an_address);
-    if (!not_an_address) {
-      X509_VERIFY_PARAM_set1_ip_asc(verify, settings_.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(tls_->native_handle(), settings_.host.c_str());
-      X509_VERIFY_PARAM_set1_host(verify, settings_.host.c_str(), 0);
-    }
+    net::expect_peer(tls_->native_handle(), settings_.host);
     tls_->async_handshake(asio::ssl::stream_base::client, [this](error_code ec) {
       if (ec) return failed("TLS handshake failed", ec);
       connected();

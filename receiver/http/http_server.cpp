@@ -12,9 +12,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
 #include <charconv>
+#include <type_traits>
 
 
 namespace lastgasp::http {
@@ -110,14 +112,23 @@ bool Token::accepts(std::string_view authorization) const {
   return CRYPTO_memcmp(given.data(), digest_.data(), digest_.size()) == 0;
 }
 
-// One connection: read a request, answer it, and again while the peer keeps the connection
-// alive; closes on any error, a deadline, or when the server closes. An event stream's reply
-// keeps it to the end: written from a bounded queue, each write under the deadline.
-class HttpSession : public net::Session, public EventStream, public std::enable_shared_from_this<HttpSession> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection: (over TLS, a handshake, then) read a request, answer it, and again while the
+// peer keeps the connection alive; closes on any error, a deadline, or when the server closes.
+// An event stream's reply keeps it to the end: written from a bounded queue, each write under
+// the deadline. The same code for HTTP and HTTPS: only the handshake and the goodbye differ.
+template <class Stream>
+class HttpSession : public net::Session, public EventStream, public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  HttpSession(tcp::socket socket, const Token& token, Routes& routes, const HttpLimits& limits,
-              std::shared_ptr<HttpCounters> counters)
-      : stream_(std::move(socket)),
+  // TLS: the server's context, for an HTTPS session (which keeps it as long as it lives).
+  HttpSession(tcp::socket socket, std::shared_ptr<asio::ssl::context> tls, const Token& token, Routes& routes,
+              const HttpLimits& limits, std::shared_ptr<HttpCounters> counters)
+      : tls_(std::move(tls)),
+        stream_(open(std::move(socket), tls_.get())),
         answer_deadline_(stream_.get_executor()),
         buffer_(limits.header_bytes),
         token_(token),
@@ -127,31 +138,68 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
 
   void start() {
     // Started on the acceptor's executor, which is the session's: as in Beast's examples.
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->handshake(); });
   }
 
   void close() override {
     finishing_ = true;
     answer_deadline_.cancel();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    transport().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    transport().close();
   }
 
  private:
+  static Stream open(tcp::socket socket, asio::ssl::context* tls) {
+    if constexpr (kTls) return Stream(std::move(socket), *tls);
+    else return Stream(std::move(socket));
+  }
+
+  beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
+  const beast::tcp_stream& transport() const { return beast::get_lowest_layer(stream_); }
+
+  // Under the deadline of a request's read; one that fails, or never ends, is a bad request.
+  void handshake() {
+    if constexpr (!kTls) {
+      read();
+    } else {
+      transport().expires_after(limits_.timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec) return self->read();
+        if (ec != asio::error::operation_aborted) ++self->counters_->bad;
+        self->close();
+      });
+    }
+  }
+
+  // After the last bytes of a reply: over TLS, a close_notify first, which tells the client it
+  // has them all (an event stream ends with the connection). The peer's is not waited for: a
+  // peer that never sends it must not hold the slot. Marked as come already, OpenSSL sends ours
+  // and is done.
+  void end() {
+    if constexpr (!kTls) {
+      close();
+    } else {
+      SSL_set_shutdown(stream_.native_handle(), SSL_RECEIVED_SHUTDOWN);
+      transport().expires_after(limits_.timeout);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close(); });
+    }
+  }
+
   void read() {
     parser_.emplace();
     parser_->header_limit(limits_.header_bytes);
     parser_->body_limit(0);  // read-only: a request has no business carrying a body
-    stream_.expires_after(limits_.timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    transport().expires_after(limits_.timeout);
+    bhttp::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_read(ec);
     });
   }
 
   void on_read(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::eof || !stream_.socket().is_open())
+        ec == asio::error::connection_reset || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+        !transport().socket().is_open())
       return close();
     if (ec) {
       ++counters_->bad;
@@ -186,13 +234,13 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
   void ask(const Request& request) {
     waiting_ = true;
     answer_deadline_.expires_after(limits_.answer_timeout);
-    answer_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    answer_deadline_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (ec || !self->waiting_) return;
       self->waiting_ = false;
       self->keep_alive_ = false;
       self->send(self->make(bhttp::status::service_unavailable, "no answer in time: the receiver is busy\n"));
     });
-    routes_.on_get(request, [self = shared_from_this()](Reply reply) {
+    routes_.on_get(request, [self = this->shared_from_this()](Reply reply) {
       if (!self->waiting_) return;  // answered 503 already
       self->waiting_ = false;
       self->answer_deadline_.cancel();
@@ -207,20 +255,22 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
   // reads), then the reply's body; from here the Routes write through send() and finish().
   void begin_stream(Reply reply) {
     beast::error_code ignored;
-    stream_.socket().set_option(asio::socket_base::send_buffer_size(limits_.stream_send_buffer), ignored);
+    transport().socket().set_option(asio::socket_base::send_buffer_size(limits_.stream_send_buffer), ignored);
     queued_ =
         "HTTP/1.1 200 OK\r\nServer: lastgasp-receiver\r\nContent-Type: text/event-stream\r\n"
         "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n" +
         reply.body;
     watch_for_close();
-    reply.stream(shared_from_this());
+    reply.stream(this->shared_from_this());
     pump();
   }
 
   // A client says nothing more on a stream: whatever it sends is read and dropped, and its
-  // end (or an error) closes the stream at once rather than at the next write.
+  // end (or an error) closes the stream at once rather than at the next write. The read has no
+  // deadline (the stream is open as long as the client wants it); each write has its own.
   void watch_for_close() {
-    stream_.socket().async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    transport().expires_never();
+    stream_.async_read_some(asio::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
       self->watch_for_close();
     });
@@ -241,21 +291,21 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
     pump();
   }
 
-  bool is_open() const override { return !finishing_ && stream_.socket().is_open(); }
+  bool is_open() const override { return !finishing_ && transport().socket().is_open(); }
 
   void on_room(std::function<void()> callback) override { room_ = std::move(callback); }
 
   void pump() {
     if (writing_) return;
     if (queued_.empty()) {
-      if (finishing_) close();
+      if (finishing_) end();
       return;
     }
     writing_ = true;
     in_flight_.swap(queued_);
     queued_.clear();
-    stream_.expires_after(limits_.timeout);
-    asio::async_write(stream_, asio::buffer(in_flight_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    transport().expires_after(limits_.timeout);
+    asio::async_write(stream_, asio::buffer(in_flight_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       self->writing_ = false;
       self->in_flight_.clear();
       if (ec) return self->close();
@@ -290,14 +340,16 @@ class HttpSession : public net::Session, public EventStream, public std::enable_
 
   void send(bhttp::response<bhttp::string_body> response) {
     response_ = std::move(response);
-    stream_.expires_after(limits_.timeout);
-    bhttp::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec || !self->keep_alive_) return self->close();
+    transport().expires_after(limits_.timeout);
+    bhttp::async_write(stream_, response_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (!self->keep_alive_) return self->end();
       self->read();
     });
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  Stream stream_;
   asio::steady_timer answer_deadline_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::empty_body>> parser_;
@@ -328,23 +380,28 @@ HttpServer::HttpServer(asio::io_context& io, int fd, Routes& routes, HttpLimits 
   loop_.adopt(fd);
 }
 
-void HttpServer::start(Token token) {
+void HttpServer::start(Token token, std::shared_ptr<asio::ssl::context> tls) {
   token_ = token;
+  tls_ = std::move(tls);
   loop_.start([this](tcp::socket socket) { return admit(std::move(socket)); });
 }
 
 void HttpServer::close() { loop_.close(); }
 
-// The cap is checked before a byte is read: a surplus connection never holds a session.
+// The cap is checked before a byte is read: a surplus connection never holds a session. Over
+// TLS it is closed without a word: a plain-text 503 would be garbage to a TLS client.
 std::shared_ptr<net::Session> HttpServer::admit(tcp::socket socket) {
   if (loop_.sessions() >= limits_.max_connections) {
     ++counters_->busy;
-    net::turn_away(socket, kBusy);
+    net::turn_away(socket, tls_ ? "" : kBusy);
     return nullptr;
   }
-  auto session = std::make_shared<HttpSession>(std::move(socket), token_, routes_, limits_, counters_);
-  session->start();
-  return session;
+  auto started = [](auto session) {
+    session->start();
+    return std::shared_ptr<net::Session>(std::move(session));
+  };
+  if (tls_) return started(std::make_shared<HttpSession<TlsStream>>(std::move(socket), tls_, token_, routes_, limits_, counters_));
+  return started(std::make_shared<HttpSession<PlainStream>>(std::move(socket), nullptr, token_, routes_, limits_, counters_));
 }
 
 }  // namespace lastgasp::http

@@ -3,8 +3,9 @@
 // that accepts, and one session per connection that owns its lifetime through
 // its handlers, reachable through a weak_ptr so the server can close it on
 // SIGTERM. Everything a peer can make it hold is bounded: connections, header
-// bytes, no body at all, and a deadline on every read and write; a request
-// never reaches the receive threads or the writer except as a posted question.
+// bytes, no body at all, and a deadline on every read and write (over TLS the
+// handshake's too); a request never reaches the receive threads or the writer
+// except as a posted question.
 //
 // The server knows methods, tokens and limits; which paths exist, and what
 // they say, is the Routes' (the daemon's) business.
@@ -12,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -82,7 +84,7 @@ struct HttpCounters {
   std::uint64_t requests = 0;
   std::uint64_t busy = 0;          // connections turned away at max_connections
   std::uint64_t unauthorized = 0;  // requests without the right token
-  std::uint64_t bad = 0;           // requests that did not parse, or were over the header limit
+  std::uint64_t bad = 0;           // requests that did not parse, were over the header limit, or failed TLS
 };
 
 // A SHA-256 of the token, compared in constant time.
@@ -113,8 +115,9 @@ class HttpServer {
   HttpServer(boost::asio::io_context& io, int fd, Routes& routes, HttpLimits limits = {});
   // Whether it listens on loopback only, where a token may be left out.
   bool on_loopback() const { return loop_.on_loopback(); }
-  // Accepts connections, each request asked for TOKEN.
-  void start(Token token);
+  // Accepts connections, each request asked for TOKEN; with TLS (net::server_context), HTTPS
+  // only: a handshake first, under the deadline of a request's read.
+  void start(Token token, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   // Stops accepting and closes every open connection.
   void close();
   std::string name() const { return loop_.name("http"); }
@@ -126,6 +129,7 @@ class HttpServer {
 
   net::AcceptLoop loop_;
   Token token_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   Routes& routes_;
   HttpLimits limits_;
   std::shared_ptr<HttpCounters> counters_;  // sessions count into it, and may outlive the server

@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 
+#include "certificates.hpp"
 #include "forward/forwarder.hpp"
 #include "forward/relp_link.hpp"
 #include "kernel_event.hpp"

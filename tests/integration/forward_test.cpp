@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "certificates.hpp"
 #include "forward/forwarder.hpp"
 #include "kernel_event.hpp"
 #include "receiver_process.hpp"

@@ -84,20 +84,4 @@ std::vector<SyslogLine> Rsyslog::lines() const {
   return out;
 }
 
-void make_certificates(const std::filesystem::path& dir) {
-  std::filesystem::create_directories(dir);
-  auto run = [&](const std::string& command) {
-    std::string output;
-    if (run_command({"/bin/sh", "-c", "cd '" + dir.string() + "' && " + command}, output) != 0)
-      throw std::runtime_error("openssl failed: " + command + "\n" + output);
-  };
-  for (std::string ca : {"ca", "other-ca"})
-    run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lastgasp-test-" + ca + " -keyout " + ca +
-        "-key.pem -out " + ca + ".pem 2>&1");
-  run("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out cert.csr 2>&1");
-  run("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
-      "openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile san.ext "
-      "-out cert.pem 2>&1");
-}
-
 }  // namespace lastgasp::test

@@ -43,8 +43,4 @@ class Rsyslog {
 // Waits until 127.0.0.1:PORT accepts a TCP connection.
 bool tcp_port_open(std::uint16_t port, std::chrono::milliseconds timeout);
 
-// A CA and a certificate for 127.0.0.1 and "localhost" signed by it, made with openssl in DIR:
-// ca.pem, cert.pem, key.pem; and other-ca.pem, a CA that signed nothing here.
-void make_certificates(const std::filesystem::path& dir);
-
 }  // namespace lastgasp::test
