@@ -100,6 +100,22 @@ std::uint16_t default_port(Forward::Protocol protocol) {
   return 514;
 }
 
+// The [[KEY]] tables, each read by READ; a name given twice is refused, WHY saying what hangs on it.
+template <typename Table>
+std::vector<Table> read_named_tables(TableReader& root, const std::filesystem::path& file, const std::string& key,
+                                     Table (*read)(TableReader&, std::size_t), const char* why) {
+  std::vector<const toml::table*> tables = root.tables(key);
+  std::vector<Table> read_so_far;
+  for (std::size_t i = 0; i < tables.size(); ++i) {
+    TableReader t(*tables[i], file, key + "[" + std::to_string(i) + "]");
+    Table table = read(t, i);
+    for (const Table& other : read_so_far)
+      if (other.name == table.name) t.fail("name", "another [[" + key + "]] has this name: " + why);
+    read_so_far.push_back(std::move(table));
+  }
+  return read_so_far;
+}
+
 Forward read_forward(TableReader& t, std::size_t index) {
   Forward f;
   f.name = t.string("name").value_or("forward-" + std::to_string(index + 1));
@@ -146,17 +162,7 @@ void read_forwards(TableReader& root, const std::filesystem::path& file, Receive
     if (v->empty()) root.fail("spool_dir", "must not be empty");
     cfg.spool_dir = *v;
   }
-  std::vector<const toml::table*> tables = root.tables("forward");
-  if (tables.empty()) return;
-  std::vector<Forward> forwards;
-  for (std::size_t i = 0; i < tables.size(); ++i) {
-    TableReader t(*tables[i], file, "forward[" + std::to_string(i) + "]");
-    Forward f = read_forward(t, i);
-    for (const Forward& other : forwards)
-      if (other.name == f.name) t.fail("name", "another [[forward]] has this name: each has a spool of its own");
-    forwards.push_back(std::move(f));
-  }
-  cfg.forwards = std::move(forwards);
+  cfg.forwards = read_named_tables<Forward>(root, file, "forward", read_forward, "each has a spool of its own");
 }
 
 std::optional<HookOn> hook_on(const std::string& name) {
@@ -215,18 +221,6 @@ Hook read_hook(TableReader& t, std::size_t index) {
   return h;
 }
 
-void read_hooks(TableReader& root, const std::filesystem::path& file, ReceiverConfig& cfg) {
-  std::vector<const toml::table*> tables = root.tables("hook");
-  std::vector<Hook> hooks;
-  for (std::size_t i = 0; i < tables.size(); ++i) {
-    TableReader t(*tables[i], file, "hook[" + std::to_string(i) + "]");
-    Hook h = read_hook(t, i);
-    for (const Hook& other : hooks)
-      if (other.name == h.name) t.fail("name", "another [[hook]] has this name: each is counted apart");
-    hooks.push_back(std::move(h));
-  }
-  cfg.hooks = std::move(hooks);
-}
 
 }  // namespace
 
@@ -285,7 +279,7 @@ ReceiverConfig load_receiver_config(const std::filesystem::path& file, ReceiverC
   read_http_tls(root, cfg);
   read_hosts(root, file, cfg);
   read_forwards(root, file, cfg);
-  read_hooks(root, file, cfg);
+  cfg.hooks = read_named_tables<Hook>(root, file, "hook", read_hook, "each is counted apart");
   root.reject_unknown_keys();
   return cfg;
 }

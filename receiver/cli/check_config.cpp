@@ -30,7 +30,7 @@ Command define_check_config(CLI::App* sub, const RootOptions& root) {
       std::cerr << "lastgasp-receiver: " << e.what() << "\n";
       return 2;
     } catch (const std::runtime_error& e) {  // a file the config names
-      std::cerr << "lastgasp-receiver: " << *file << ": " << e.what() << "\n";
+      std::cerr << "lastgasp-receiver: " << file << ": " << e.what() << "\n";
       return 2;
     }
   };
