@@ -145,8 +145,7 @@ class Hooks : public ::testing::Test {
 
   // The value of SERIES (name and labels, exactly as exposed) on a scrape of /metrics.
   std::optional<double> metric(const std::string& series) const {
-    boost::system::error_code error;
-    auto fetched = http::http_get(http_, "/metrics", "", 5s, error);
+    auto fetched = http::http_get(http_, "/metrics", "", 5s).fetched;
     if (!fetched || fetched->status != 200) return std::nullopt;
     std::string prefix = "\n" + series + " ";
     auto at = ("\n" + fetched->body).find(prefix);
@@ -157,9 +156,9 @@ class Hooks : public ::testing::Test {
 
   // What `promtool check metrics` says of a scrape, the hooks' series in it: nothing, if all is well.
   std::string promtool_lint() const {
-    boost::system::error_code error;
-    auto fetched = http::http_get(http_, "/metrics", "", 5s, error);
-    if (!fetched) return "no scrape: " + error.message();
+    http::Asked asked = http::http_get(http_, "/metrics", "", 5s);
+    auto& fetched = asked.fetched;
+    if (!fetched) return "no scrape: " + asked.error.message();
     auto scrape = work_.path() / "scrape.txt";
     std::ofstream(scrape) << fetched->body;
     std::string out;
