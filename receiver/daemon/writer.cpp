@@ -183,8 +183,7 @@ void Writer::write(const HostKey& key, Host& host, WriteEvent& message, wire::Mo
     if (hooks_want(config::HookOn::reboot)) {
       hooks::HookEvent& reboot = hook_events_.emplace_back(
           hook_event(config::HookOn::reboot, host.files.name, host.state.boots, event.record.arrived.wall));
-      for (const wire::Field& f : event.record.fields)
-        if (f.key == "seq") reboot.seq = parse_number<std::uint64_t>(f.value);
+      if (auto seq = event.record.field("seq")) reboot.seq = parse_number<std::uint64_t>(*seq);
     }
   }
   files_.write(host.files, event, message.src, now);
@@ -234,8 +233,7 @@ void Writer::pstore_arrived(const HostKey& key, const std::string& name, const s
       if (!incident_file.empty()) pstore.incident_file = log_root_ / name / incident_file;
       if (!panic_line.empty()) pstore.incident_kind = stream::incident_name(stream::IncidentKind::panic);
       pstore.trigger_line = panic_line;
-      for (const wire::Field& f : event.record.fields)
-        if (f.key == "file") pstore.pstore_file = log_root_ / name / f.value;  // stored under the host's directory
+      if (auto file = event.record.field("file")) pstore.pstore_file = log_root_ / name / *file;  // under the host's directory
     }
     if (journal_) journal_->write(host.files.name, host.state.boots, event);
     forward(host, std::nullopt, event);

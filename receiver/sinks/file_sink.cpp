@@ -43,8 +43,7 @@ void release_if_large(std::string& buffer) {
 
 IncidentCause cause_of(const stream::Event& incident, std::uint64_t boot) {
   IncidentCause cause{std::string(stream::trigger_of(incident.incident, incident.record.text)), std::nullopt, boot};
-  for (const wire::Field& f : incident.record.fields)
-    if (f.key == "trigger_seq") cause.seq = parse_number<std::uint64_t>(f.value);
+  if (auto seq = incident.record.field("trigger_seq")) cause.seq = parse_number<std::uint64_t>(*seq);
   return cause;
 }
 

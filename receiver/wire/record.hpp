@@ -53,6 +53,12 @@ struct Record {
 
   std::optional<unsigned> facility() const { return prio ? std::optional<unsigned>(*prio >> 3) : std::nullopt; }
   std::optional<unsigned> level() const { return prio ? std::optional<unsigned>(*prio & 7) : std::nullopt; }
+  // The value of the first field named KEY, if there is one.
+  std::optional<std::string_view> field(std::string_view key) const {
+    for (const Field& f : fields)
+      if (f.key == key) return f.value;
+    return std::nullopt;
+  }
 };
 
 }  // namespace lastgasp::wire

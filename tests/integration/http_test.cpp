@@ -1,12 +1,8 @@
 // The receiver's HTTP side over real TCP against the real daemon: /metrics
 // (checked by promtool), /api/hosts (against `hosts --json`), the token off
 // loopback, and hostile peers, each bounded and answered.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -15,6 +11,7 @@
 
 #include "hosts/host_state.hpp"
 #include "receiver_process.hpp"
+#include "tcp_client.hpp"
 
 namespace lastgasp::test {
 namespace {
@@ -24,47 +21,6 @@ using namespace std::chrono_literals;
 std::string ext(unsigned prio, std::uint64_t seq, std::uint64_t ts, const std::string& text) {
   return std::to_string(prio) + "," + std::to_string(seq) + "," + std::to_string(ts) + ",-;" + text + "\n";
 }
-
-// One TCP connection to 127.0.0.1:PORT; every wait bounded.
-class Connection {
- public:
-  explicit Connection(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-  }
-  ~Connection() { ::close(fd_); }
-  bool connected() const { return connected_; }
-  bool send(const std::string& bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
-  }
-  // Everything until the peer closes, or TIMEOUT.
-  std::string read_to_close(std::chrono::milliseconds timeout = 15s) {
-    std::string out;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buf[65536];
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        closed_ = true;
-        break;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-  bool closed() const { return closed_; }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-};
 
 struct Response {
   int status = 0;
@@ -84,10 +40,10 @@ Response parse(const std::string& raw) {
 
 Response request(std::uint16_t port, const std::string& method, const std::string& target,
                  const std::string& extra_headers = "") {
-  Connection c(port);
+  TcpClient c(port);
   EXPECT_TRUE(c.connected());
   c.send(method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra_headers + "\r\n");
-  return parse(c.read_to_close());
+  return parse(c.read_to_close(15s));
 }
 
 Response get(std::uint16_t port, const std::string& target) { return request(port, "GET", target); }
@@ -232,16 +188,16 @@ TEST_F(Http, ReadOnlyUnknownPathsAndTraversal) {
   EXPECT_EQ(get(http_, "/metrics?x=1").status, 200);
   Response body = request(http_, "GET", "/metrics", "Content-Length: 5\r\n\r\nhello");
   EXPECT_EQ(body.status, 400) << "a read-only side takes no body";
-  Connection garbage(http_);
+  TcpClient garbage(http_);
   garbage.send("\x16\x03\x01\x02\x00 not http at all\r\n\r\n");
-  EXPECT_EQ(parse(garbage.read_to_close()).status, 400);
+  EXPECT_EQ(parse(garbage.read_to_close(15s)).status, 400);
   EXPECT_TRUE(garbage.closed());
 }
 
 TEST_F(Http, OversizedHeadersAreRefusedAndClosed) {
-  Connection c(http_);
+  TcpClient c(http_);
   c.send("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 << 10, 'a') + "\r\n\r\n");
-  Response r = parse(c.read_to_close());
+  Response r = parse(c.read_to_close(15s));
   EXPECT_EQ(r.status, 431) << r.head;
   EXPECT_TRUE(c.closed());
   EXPECT_EQ(get(http_, "/metrics").status, 200) << "and the server goes on";
@@ -250,9 +206,9 @@ TEST_F(Http, OversizedHeadersAreRefusedAndClosed) {
 // Idle and trickling connections: the cap turns the surplus away at once, each is closed at
 // its deadline, and meanwhile the daemon receives and writes as ever.
 TEST_F(Http, SlowAndManyConnectionsAreBoundedAndNeverHoldUpReceiving) {
-  std::vector<std::unique_ptr<Connection>> held;
+  std::vector<std::unique_ptr<TcpClient>> held;
   for (int i = 0; i < 32; ++i) {
-    held.push_back(std::make_unique<Connection>(http_));
+    held.push_back(std::make_unique<TcpClient>(http_));
     held.back()->send("GET /metrics HTTP/1.1\r\nHost: x\r\n");  // and never the end of the header
   }
   ASSERT_TRUE(eventually([&] {
@@ -342,7 +298,7 @@ TEST(HttpOff, AnEmptyHttpListenOpensNoPort) {
   std::uint16_t port = free_port(), http = free_port();
   ReceiverProcess rx({"--config", "/dev/null", "--listen", "127.0.0.1:" + std::to_string(port), "--log-dir",
                       logs.path().string(), "--http", ""});
-  EXPECT_FALSE(Connection(http).connected());
+  EXPECT_FALSE(TcpClient(http).connected());
   EXPECT_EQ(rx.stderr_text().find("/metrics"), std::string::npos) << rx.stderr_text();
 }
 
