@@ -43,8 +43,9 @@ constexpr std::size_t kSpareBatches = 4;
 constexpr std::uint64_t kWriterBacklogBytes = 128u << 20;
 // HTTP requests waiting at once for the writer's host rows; past it they are answered 503.
 constexpr std::size_t kMaxRowsWaiters = 64;
-// The latest records, for /api/stream to replay and resume from.
-constexpr std::size_t kLiveRecords = 4096;
+// The latest records, for /api/stream to replay and resume from, and what a client may fall
+// behind by before it is let go: a third of a second at 100,000 records/s of short lines.
+constexpr std::size_t kLiveRecords = 32768;
 constexpr std::size_t kLiveBytes = 8u << 20;
 
 // Raises the soft descriptor limit to the hard one (a shell's 1024 is far too few for a

@@ -90,19 +90,35 @@ void RecordRing::push(std::string_view host, std::string_view line) {
   {
     std::lock_guard lock(mutex_);
     std::size_t size = host.size() + line.size();
-    while (count_ && (count_ == slots_.size() || bytes_ + size > max_bytes_)) {
+    while (count_ && (count_ == max_records_ || bytes_ + size > max_bytes_)) {
       bytes_ -= size_of(held(0));
       oldest_ = (oldest_ + 1) % slots_.size();
       --count_;
     }
-    RingRecord& slot = slots_[(oldest_ + count_) % slots_.size()];
+    RingRecord& slot = next_slot();
     slot.number = ++last_;
-    slot.host.assign(host);
-    slot.line.assign(line);
+    reuse(slot.host, host);
+    reuse(slot.line, line);
     bytes_ += size;
     ++count_;
   }
   wakeup_.store(true, std::memory_order_release);
+}
+
+// The slot after the newest: made while the ring is growing to its bound (a receiver that
+// hears little never holds the memory of a busy one), reused after.
+RingRecord& RecordRing::next_slot() {
+  if (count_ < slots_.size()) return slots_[(oldest_ + count_) % slots_.size()];
+  std::rotate(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(oldest_), slots_.end());  // oldest first
+  oldest_ = 0;
+  return slots_.emplace_back();
+}
+
+// A slot keeps its memory for the next record, unless it is far larger than this one needs:
+// a lap of long records must not leave every slot holding their size.
+void RecordRing::reuse(std::string& slot, std::string_view text) {
+  if (slot.capacity() > 2 * text.size() + 64) slot = std::string(text);
+  else slot.assign(text);
 }
 
 RecordRing::Slice RecordRing::after(std::uint64_t after, std::uint64_t up_to) const {
@@ -182,8 +198,8 @@ void LiveStreams::attach(std::shared_ptr<http::EventStream> out, tail::Filter fi
   RecordRing::Slice slice = ring_.after(start.after, last);
   std::vector<std::string> frames;
   for (const RingRecord& record : slice.records) {
-    auto entry = tail::Entry::parse(record.host, record.line);
-    if (entry && filter.wants_host(record.host) && filter.wants(*entry)) frames.push_back(frame(record, *entry));
+    auto entry = filter.wants_host(record.host) ? tail::Entry::parse(record.host, record.line) : std::nullopt;
+    if (entry && filter.wants(*entry)) frames.push_back(frame(record, *entry));
   }
   std::size_t skip = start.last_n && frames.size() > *start.last_n ? frames.size() - *start.last_n : 0;
   std::size_t bytes = 0, keep_from = frames.size();
@@ -222,8 +238,8 @@ void LiveStreams::feed(Client& client) {
     if (slice.missed) return drop(client, slice.missed);
     if (slice.records.empty()) return;
     for (const RingRecord& record : slice.records) {
-      auto entry = tail::Entry::parse(record.host, record.line);
-      bool wanted = entry && client.filter.wants_host(record.host) && client.filter.wants(*entry);
+      auto entry = client.filter.wants_host(record.host) ? tail::Entry::parse(record.host, record.line) : std::nullopt;
+      bool wanted = entry && client.filter.wants(*entry);
       if (wanted && !client.out->send(frame(record, *entry))) {
         client.waiting = true;  // this record again, once there is room
         return;

@@ -40,10 +40,11 @@ struct RingRecord {
   std::string line;          // as console.log has it, without '\n'
 };
 
-// Slots made once and written over in turn: after the first lap a push allocates nothing.
+// Slots made as the ring grows and written over in turn: after the first lap a push allocates
+// nothing.
 class RecordRing {
  public:
-  RecordRing(std::size_t max_records, std::size_t max_bytes) : slots_(max_records), max_bytes_(max_bytes) {}
+  RecordRing(std::size_t max_records, std::size_t max_bytes) : max_records_(max_records), max_bytes_(max_bytes) {}
 
   // On the writer's thread: LINE (with or without its '\n') of HOST's log.
   void push(std::string_view host, std::string_view line);
@@ -64,9 +65,11 @@ class RecordRing {
  private:
   static std::size_t size_of(const RingRecord& r) { return r.host.size() + r.line.size(); }
   const RingRecord& held(std::size_t i) const { return slots_[(oldest_ + i) % slots_.size()]; }
+  RingRecord& next_slot();
+  static void reuse(std::string& slot, std::string_view text);
 
   std::vector<RingRecord> slots_;
-  const std::size_t max_bytes_;
+  const std::size_t max_records_, max_bytes_;
   mutable std::mutex mutex_;
   std::size_t oldest_ = 0, count_ = 0, bytes_ = 0;
   std::uint64_t last_ = 0;

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
-#include <nlohmann/json.hpp>
+#include <map>
 
 #include "sinks/log_line.hpp"
 #include "wire/escape.hpp"
@@ -15,14 +15,19 @@ namespace {
 
 constexpr std::array<const char*, 6> kHostColors = {"32", "34", "35", "36", "33", "94"};
 
-// Length of the valid UTF-8 sequence at S[I], or 0.
+// Length of the valid UTF-8 sequence at S[I], or 0. Valid as RFC 3629 says: no overlong
+// form, no surrogate, nothing past U+10FFFF, so that what passes is valid JSON text as well.
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  std::size_t n = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (std::size_t k = 1; k < n; ++k)
     if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
-  return n;
+  auto second = static_cast<unsigned char>(s[i + 1]);
+  bool overlong = (c == 0xe0 && second < 0xa0) || (c == 0xf0 && second < 0x90);
+  bool surrogate = c == 0xed && second >= 0xa0;
+  bool too_high = c == 0xf4 && second >= 0x90;
+  return overlong || surrogate || too_high ? 0 : n;
 }
 
 const char* level_color(const Entry& e) {
@@ -53,22 +58,67 @@ void paint(std::string& out, const char* color, std::string_view text, bool enab
   out += "\x1b[0m";
 }
 
-nlohmann::json fields_object(std::string_view fields) {
-  nlohmann::json out = nlohmann::json::object();
+// TEXT as a JSON string, made terminal-safe first: valid UTF-8 with no control byte, so that
+// only the quote and the backslash need escaping.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (char c : terminal_safe(text)) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+// An object written member by member, keys in the order given, laid out as nlohmann::json's
+// dump() lays it out (INDENT < 0: on one line, no spaces), so `tail -o json` reads as it did
+// when it was made with that library. By hand because /api/stream makes one for every record.
+class JsonObject {
+ public:
+  JsonObject(std::string& out, int indent, int depth) : out_(out), indent_(indent), depth_(depth) { out_ += '{'; }
+  // Starts the member KEY: its value is to be appended next.
+  std::string& key(std::string_view key) {
+    if (members_++) out_ += ',';
+    new_line(depth_ + 1);
+    append_json_string(out_, key);
+    out_ += indent_ >= 0 ? ": " : ":";
+    return out_;
+  }
+  void close() {
+    if (members_) new_line(depth_);
+    out_ += '}';
+  }
+
+ private:
+  void new_line(int depth) {
+    if (indent_ < 0) return;
+    out_ += '\n';
+    out_.append(static_cast<std::size_t>(depth * indent_), ' ');
+  }
+
+  std::string& out_;
+  const int indent_, depth_;
+  unsigned members_ = 0;
+};
+
+// FIELDS (the log's "key=value key=value" column) as an object, keys sorted; of a key given
+// twice the last value counts.
+void append_fields(std::string& out, std::string_view fields, int indent) {
+  std::map<std::string, std::string> sorted;
   while (!fields.empty()) {
     auto space = fields.find(' ');
     std::string_view kv = fields.substr(0, space);
     auto eq = kv.find('=');
-    if (eq != std::string_view::npos) out[terminal_safe(kv.substr(0, eq))] = terminal_safe(kv.substr(eq + 1));
+    if (eq != std::string_view::npos) sorted[terminal_safe(kv.substr(0, eq))] = terminal_safe(kv.substr(eq + 1));
     if (space == std::string_view::npos) break;
     fields.remove_prefix(space + 1);
   }
-  return out;
+  JsonObject object(out, indent, 1);
+  for (const auto& [key, value] : sorted) append_json_string(object.key(key), value);
+  object.close();
 }
 
-template <class T>
-nlohmann::json number_or_null(std::optional<T> v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+void append_json_number(std::string& out, std::optional<std::uint64_t> n) {
+  out += n ? std::to_string(*n) : "null";
 }
 
 std::optional<std::uint64_t> seq_number(std::string_view seq) {
@@ -77,21 +127,30 @@ std::optional<std::uint64_t> seq_number(std::string_view seq) {
   return ec == std::errc{} && end == seq.data() + seq.size() && !seq.empty() ? std::optional(n) : std::nullopt;
 }
 
+// The members in sorted key order, as a JSON object's are printed by most tools.
 std::string render_json(const Entry& e, int indent) {
   auto dot = e.level_name.find('.');
   bool kernel_record = dot != std::string::npos;
-  nlohmann::json j = {
-      {"host", terminal_safe(e.host)},
-      {"recv_time", e.recv_time},
-      {"level", kernel_record ? nlohmann::json(e.level_name.substr(dot + 1)) : nlohmann::json(nullptr)},
-      {"facility", kernel_record ? nlohmann::json(e.level_name.substr(0, dot)) : nlohmann::json(nullptr)},
-      {"seq", number_or_null(seq_number(e.seq))},
-      {"ktime_usec", number_or_null(sinks::parse_ktime(e.ktime))},
-      {"text", terminal_safe(e.text)},
-      {"fields", fields_object(e.fields)},
-      {"event", e.event.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::string(e.event))},
+  auto string_or_null = [](std::string& out, std::optional<std::string_view> s) {
+    if (s) append_json_string(out, *s);
+    else out += "null";
   };
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string out;
+  JsonObject j(out, indent, 0);
+  string_or_null(j.key("event"), e.event.empty() ? std::nullopt : std::optional(e.event));
+  string_or_null(j.key("facility"),
+                 kernel_record ? std::optional(std::string_view(e.level_name).substr(0, dot)) : std::nullopt);
+  append_fields(j.key("fields"), e.fields, indent);
+  append_json_string(j.key("host"), e.host);
+  append_json_number(j.key("ktime_usec"), sinks::parse_ktime(e.ktime));
+  string_or_null(j.key("level"),
+                 kernel_record ? std::optional(std::string_view(e.level_name).substr(dot + 1)) : std::nullopt);
+  append_json_string(j.key("recv_time"), e.recv_time);
+  append_json_number(j.key("seq"), seq_number(e.seq));
+  append_json_string(j.key("text"), e.text);
+  j.close();
+  out += '\n';
+  return out;
 }
 
 }  // namespace

@@ -69,5 +69,22 @@ TEST(RecordRing, WakesOnceAfterPushes) {
   EXPECT_FALSE(ring.take_wakeup());
 }
 
+// The ring grows slot by slot to its count; bytes may have let go of its oldest before then,
+// so it grows from the middle of a lap: its records stay in order, each with its own line.
+TEST(RecordRing, GrowingAfterBytesLetRecordsGoKeepsTheirOrder) {
+  RecordRing ring(16, 40);
+  for (int i = 1; i <= 200; ++i) {
+    std::string line = std::to_string(i) + std::string(static_cast<std::size_t>(i * 7 % 13), '.');
+    ring.push("h", line);
+    auto held = ring.after(0, ring.last());
+    ASSERT_FALSE(held.records.empty());
+    EXPECT_EQ(held.records.size() + held.missed, static_cast<std::size_t>(i));
+    for (std::size_t k = 0; k < held.records.size(); ++k) {
+      EXPECT_EQ(held.records[k].number, held.missed + k + 1) << "after push " << i;
+      EXPECT_TRUE(held.records[k].line.starts_with(std::to_string(held.records[k].number))) << "after push " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lastgasp::daemon
