@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "endpoint.hpp"
 #include "fd.hpp"
@@ -112,7 +114,7 @@ UdpListener::UdpListener(asio::io_context& io, int fd, DatagramHandler& handler)
 
 UdpListener::UdpListener(asio::io_context& io, int fd, std::optional<std::uint64_t> receive_buffer,
                          DatagramHandler& handler)
-    : socket_(io), gather_(io), handler_(handler), name_(endpoint_name(fd)) {
+    : socket_(io), handler_(handler), name_(endpoint_name(fd)) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -156,7 +158,6 @@ void UdpListener::start() { wait(); }
 void UdpListener::close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
-  gather_.cancel();
 }
 
 void UdpListener::wait() {
@@ -166,13 +167,17 @@ void UdpListener::wait() {
 }
 
 // Takes what is there; if anything was, looks again after kGather, else when readable.
+// The pause is a sleep, not a timer: Asio registers the socket with epoll once, edge-triggered,
+// so while a timer ran each datagram's arrival still woke the thread, for nothing. That was
+// 16,000 wakeups a second at 100,000 records/s (a wakeup costs here more than a datagram); with
+// the sleep it is one a millisecond. What else the thread has to do waits a millisecond at most.
+// With every round full, more is waiting: no pause then.
 void UdpListener::take() {
   if (!socket_.is_open()) return;
-  if (receive() == 0) return wait();
-  gather_.expires_after(kGather);
-  gather_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) take();
-  });
+  unsigned taken = receive();
+  if (taken == 0) return wait();
+  if (taken < kRoundsPerWakeup * kBatch) std::this_thread::sleep_for(kGather);
+  asio::post(socket_.get_executor(), [this] { take(); });
 }
 
 unsigned UdpListener::receive() {

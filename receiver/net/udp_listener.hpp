@@ -12,7 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -72,7 +72,6 @@ class UdpListener {
   unsigned receive();
 
   boost::asio::ip::udp::socket socket_;
-  boost::asio::steady_timer gather_;
   DatagramHandler& handler_;
   std::string name_;
   std::uint64_t granted_buffer_ = 0;
