@@ -159,9 +159,12 @@ class FileSink {
   // Closes every file (SIGHUP, after rotation by another tool); they reopen on the next write.
   void reopen();
   std::uint64_t open_files() const { return open_files_.size() + open_incident_fds_; }
-  // For a quiet HOST with nothing pending: gives back its line buffer.
-  void compact(HostFiles& host) {
-    if (host.pending.empty()) std::string().swap(host.pending);
+  // For a quiet HOST with nothing pending: gives back its line buffer. Returns the bytes let go.
+  std::size_t compact(HostFiles& host) {
+    if (!host.pending.empty()) return 0;
+    std::size_t held = host.pending.capacity();
+    std::string().swap(host.pending);
+    return held - host.pending.capacity();
   }
   // Writes what HOST holds now, opening its log here if the opener has not yet.
   void flush_now(HostFiles& host);
