@@ -196,14 +196,10 @@ const std::vector<Message>& Spool::peek(std::size_t max_bytes) {
   max_bytes = std::min(max_bytes, limits_.memory_bytes / 8);
   peeked_.clear();
   peeked_ids_.clear();
-  std::lock_guard disk(disk_mutex_);
+  std::unique_lock disk(disk_mutex_);
   std::size_t bytes = 0;
   take_from_memory(bytes, max_bytes, false);
-  while (!segments_.empty() && head_.empty()) {
-    head_ = read_segment(segments_.front());
-    head_next_ = 0;
-    if (head_.empty()) remove_segment(0);  // unreadable now: nothing in it can be sent
-  }
+  while (!segments_.empty() && head_.empty()) load_head(disk);
   if (head_.empty()) {
     take_from_memory(bytes, max_bytes, true);
     return peeked_;
@@ -216,6 +212,23 @@ const std::vector<Message>& Spool::peek(std::size_t max_bytes) {
     peeked_ids_.push_back(kFromDisk);
   }
   return peeked_;
+}
+
+// Reads the oldest segment whole, without the disk lock: a spill meanwhile (which memory's bound
+// may be waiting on) starts a segment of its own rather than append to this one. If room was
+// made in it meanwhile, it is read again.
+void Spool::load_head(std::unique_lock<std::mutex>& disk) {
+  const Segment front = segments_.front();
+  const std::uint64_t generation = head_generation_;
+  loading_head_ = front.number;
+  disk.unlock();
+  std::vector<Message> read = read_segment(front);
+  disk.lock();
+  loading_head_.reset();
+  if (segments_.empty() || segments_.front().number != front.number || head_generation_ != generation) return;
+  head_ = std::move(read);
+  head_next_ = 0;
+  if (head_.empty()) remove_segment(0);  // unreadable now: nothing in it can be sent
 }
 
 // Adds memory's messages to the peek: those handed out already, or (PAST_HANDED_OUT) those after.
@@ -295,13 +308,13 @@ void Spool::put_back(std::deque<Queued>& unwritten) {
 }
 
 // Appends BATCH's messages to the newest segment (a new one when it is full, or
-// when it is the head being delivered, which is read once). Takes off BATCH
+// when it is the head being delivered, which is read once, or being read). Takes off BATCH
 // what it wrote; what is left could not be written.
 void Spool::append_to_disk(std::deque<Queued>& batch) {
   const std::uint64_t segment_bytes = std::min<std::uint64_t>(limits_.segment_bytes, limits_.disk_bytes / 2);
   while (!batch.empty()) {
-    bool head_loaded = segments_.size() == 1 && !head_.empty();
-    if (segments_.empty() || head_loaded || segments_.back().size >= segment_bytes)
+    bool head_read = segments_.size() == 1 && (!head_.empty() || loading_head_ == segments_.back().number);
+    if (segments_.empty() || head_read || segments_.back().size >= segment_bytes)
       segments_.push_back({next_segment_++});
     std::string chunk;
     std::size_t taken = 0, taken_bytes = 0;
@@ -398,6 +411,7 @@ void Spool::rewrite(std::size_t index, std::vector<Message> keep) {
   disk_bytes_ += fresh.size;
   disk_bytes_ -= segment.size;
   segment = fresh;
+  if (index == 0) ++head_generation_;  // a head being read meanwhile is read again
 }
 
 void Spool::remove_segment(std::size_t index) {

@@ -9,7 +9,8 @@
 // never sent past it. At a stop, what was handed out is written in front of the disk.
 //
 // Threads. push() is the writer thread's and only touches memory, under a
-// lock. peek and commit are the destination's own thread. spill() may be
+// lock. peek and commit are the destination's own thread; peek reads a segment
+// without the disk's lock. spill() may be
 // called from another thread at the same time: a spiller that does not wait on
 // the network, as the destination's thread does (a RELP window, a TCP write to
 // a slow reader), so that a slow destination spills instead of filling memory.
@@ -98,6 +99,7 @@ class Spool {
   };
 
   void load_segments();
+  void load_head(std::unique_lock<std::mutex>& disk);
   Segment scan(std::uint64_t number) const;
   std::vector<Message> read_segment(const Segment& segment) const;
   void spill_locked();
@@ -120,8 +122,10 @@ class Spool {
   // yet delivered. Empty when it is not loaded.
   std::vector<Message> head_;
   std::size_t head_next_ = 0;
-  // Counts the times room was made in the head while loaded: a peek from before does not commit.
+  // Counts the times room was made in the head: a peek from before does not commit, and a read
+  // of it from before is read again.
   std::uint64_t head_generation_ = 0;
+  std::optional<std::uint64_t> loading_head_;  // the segment peek is reading without the lock
 
   void put_back(std::deque<Queued>& unwritten);
   void take_from_memory(std::size_t& bytes, std::size_t max_bytes, bool past_handed_out);

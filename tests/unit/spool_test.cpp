@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -180,6 +181,48 @@ TEST(Spool, ABatchBeingSpilledStaysCountedInMemoryUntilItIsOnDisk) {
   EXPECT_EQ(spool.memory_bytes(), 0u);
   EXPECT_EQ(spool.disk_bytes(), written);
   EXPECT_EQ(spool.counters().spilled, 1u);
+}
+
+// The link reads the head segment whole; a spill meanwhile (memory's bound may be waiting on
+// it) must not wait for that read, nor append to the segment being read. The head's file is
+// swapped for a FIFO, so the read lasts until this test feeds it.
+TEST(Spool, ASpillGoesOnWhileTheLinkReadsTheHeadSegment) {
+  test::TempDir dir;
+  Spool spool(dir.path() / "s", {});
+  spool.push(ordinary(0));
+  spool.spill();
+  auto head = dir.path() / "s" / "0000000000000000.seg";
+  std::string content;
+  {
+    std::ifstream in(head, std::ios::binary);
+    content.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(content.empty());
+  std::filesystem::remove(head);
+  ASSERT_EQ(::mkfifo(head.c_str(), 0600), 0);
+  std::vector<std::string> first;
+  std::thread link([&] {
+    for (const Message& m : spool.peek(1000)) first.push_back(m.bytes);
+  });
+  int feeder = -1;  // opens once the link's read has the FIFO open
+  for (int i = 0; i < 5000 && feeder < 0; ++i) {
+    feeder = ::open(head.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (feeder < 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(feeder, 0) << "the link never opened the head segment";
+  spool.push(ordinary(1));
+  auto spill = std::async(std::launch::async, [&] { spool.spill(); });
+  bool spilled_during_read = spill.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  EXPECT_EQ(::write(feeder, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  ::close(feeder);
+  link.join();
+  spill.wait();
+  EXPECT_TRUE(spilled_during_read) << "the spill waited for the link's read of the head";
+  EXPECT_EQ(first, names({ordinary(0)}));
+  spool.commit(first.size());
+  EXPECT_EQ(drain(spool), names({ordinary(1)}));
+  EXPECT_EQ(spool.counters().spilled, 2u);
+  EXPECT_EQ(spool.counters().dropped, 0u);
 }
 
 TEST(Spool, ALinkPlantedAsASegmentIsRemovedNeverFollowed) {
