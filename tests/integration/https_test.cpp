@@ -153,10 +153,10 @@ TEST_F(Https, ASlowStreamClientIsLetGo) {
                        "");
   ASSERT_TRUE(eventually([&] { return metrics().find("lastgasp_http_streams 1\n") != std::string::npos; }, 5000ms));
   UdpSender web("127.0.0.1", udp_, "127.0.0.32");
-  const std::string padding(400, 'x');
+  const std::string padding(1000, 'x');
   std::string scrape;
   bool dropped = false;
-  for (int batch = 0; batch < 100 && !dropped; ++batch) {  // 4 MB at most; the bounds hold well under 1
+  for (int batch = 0; batch < 200 && !dropped; ++batch) {  // 20 MiB at most; the daemon holds 8 MiB of lines
     for (int i = 1; i <= 100; ++i) web.send(ext(6, batch * 100 + i, padding));
     ASSERT_TRUE(eventually([&] { return read_lines(logs_.path() / "127.0.0.32" / "console.log").size() ==
                                         static_cast<std::size_t>(batch + 1) * 100; }));
