@@ -247,10 +247,16 @@ TEST_F(Stream, LastEventIdResumesAndSaysWhatWentBy) {
   EXPECT_EQ(lost->type, "lost");
   EXPECT_TRUE(nlohmann::json::parse(lost->data)["missed"].is_null()) << lost->data;
 
-  // Further back than the ring holds (4096 records): how many were missed, then the newest, and
-  // every record after the id is either missed or given.
-  constexpr int kMore = 5000;
-  for (int i = 6; i < 6 + kMore; ++i) web.send(ext(6, i, "flood " + std::to_string(i)));
+  // Further back than the ring holds (32,768 records): how many were missed, then the newest,
+  // and every record after the id is either missed or given.
+  constexpr int kMore = 34000;
+  auto logged = [&] { return read_lines(logs_.path() / "127.0.0.23" / "console.log").size(); };
+  for (int i = 6; i < 6 + kMore; ++i) {
+    web.send(ext(6, i, "flood " + std::to_string(i)));
+    if (i % 2000 == 0) {  // paced: a burst this long would pass the socket's buffer
+      ASSERT_TRUE(eventually([&] { return logged() >= static_cast<std::size_t>(i); }, 10s));
+    }
+  }
   ASSERT_TRUE(eventually([&] {
     return read_lines(logs_.path() / "127.0.0.23" / "console.log").size() >= 5 + kMore;
   }, 10s));
@@ -283,7 +289,7 @@ TEST_F(Stream, ABurstLargerThanTheQueueReachesAReadingClientWhole) {
   ASSERT_TRUE(eventually([&] { return metrics().find("lastgasp_http_streams 1\n") != std::string::npos; }));
   UdpSender burst("127.0.0.1", udp_, "127.0.0.25");
   const std::string padding(400, 'y');
-  constexpr std::size_t kRecords = 3500;  // about 2 MB of events: 8 queues' worth, half the ring's 8 MiB and 4,096 records
+  constexpr std::size_t kRecords = 3500;  // about 2 MB of events: 8 queues' worth, a quarter of the ring's 8 MiB
   // A host the receiver knows: a new one's first 256 KiB is what waits while its log is opened.
   burst.send(ext(6, 1, "burst 1"));
   auto first = reader.next(10s);
@@ -303,7 +309,7 @@ TEST_F(Stream, ABurstLargerThanTheQueueReachesAReadingClientWhole) {
 }
 
 // Too slow is what the ring no longer holds: a client that stops reading keeps its place until
-// the ring (4,096 records) has moved past it, and is then told so and let go.
+// the ring (8 MiB of lines here) has moved past it, and is then told so and let go.
 TEST_F(Stream, ASlowClientIsDroppedWhileOthersAndTheLogsKeepEverything) {
   constexpr std::size_t kRecords = 10000;  // 10 MiB of lines: more than the daemon holds (8 MiB)
   SseClient slow(http_, "/api/stream", "", 4096);
