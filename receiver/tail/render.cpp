@@ -58,16 +58,18 @@ void paint(std::string& out, const char* color, std::string_view text, bool enab
   out += "\x1b[0m";
 }
 
-// TEXT as a JSON string, made terminal-safe first: valid UTF-8 with no control byte, so that
-// only the quote and the backslash need escaping.
-void append_json_string(std::string& out, std::string_view text) {
+// SAFE (terminal_safe's: valid UTF-8 with no control byte) as a JSON string: only the quote and
+// the backslash need escaping.
+void append_json_escaped(std::string& out, std::string_view safe) {
   out += '"';
-  for (char c : terminal_safe(text)) {
+  for (char c : safe) {
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
   out += '"';
 }
+
+void append_json_string(std::string& out, std::string_view text) { append_json_escaped(out, terminal_safe(text)); }
 
 // An object written member by member, keys in the order given, laid out as nlohmann::json's
 // dump() lays it out (INDENT < 0: on one line, no spaces), so `tail -o json` reads as it did
@@ -79,7 +81,7 @@ class JsonObject {
   std::string& key(std::string_view key) {
     if (members_++) out_ += ',';
     new_line(depth_ + 1);
-    append_json_string(out_, key);
+    append_json_escaped(out_, key);  // ours, or a field's, made safe already
     out_ += indent_ >= 0 ? ": " : ":";
     return out_;
   }
@@ -113,7 +115,7 @@ void append_fields(std::string& out, std::string_view fields, int indent) {
     fields.remove_prefix(space + 1);
   }
   JsonObject object(out, indent, 1);
-  for (const auto& [key, value] : sorted) append_json_string(object.key(key), value);
+  for (const auto& [key, value] : sorted) append_json_escaped(object.key(key), value);
   object.close();
 }
 
