@@ -249,8 +249,12 @@ TEST_F(Receiver, HostsAreCappedAndIdleOnesEvictedThenResumedFromTheirLog) {
     c.send(ext(6, 1, 100, "c1, room now"));
     return has_line("127.0.0.4", "room now");
   }, 10'000ms)) << rx_->stderr_text();
-  a.send(ext(6, 2, 200, "a2"));
-  ASSERT_TRUE(eventually([&] { return has_line("127.0.0.4", "room now") && has_line("127.0.0.2", "a2"); }));
+  // a and b go in the same housekeeping pass, or in two a second apart: until b has gone too, a
+  // is refused as c was. Its repeats, once it is in, are duplicates and dropped.
+  ASSERT_TRUE(eventually([&] {
+    a.send(ext(6, 2, 200, "a2"));
+    return has_line("127.0.0.4", "room now") && has_line("127.0.0.2", "a2");
+  }, 10'000ms)) << rx_->stderr_text();
   EXPECT_EQ(texts(read_lines(log_of("127.0.0.2"))), (std::vector<std::string>{"a1", "a2"}))
       << "an evicted host resumes from its log: no gap, no reboot";
 }
