@@ -3,10 +3,12 @@
 // disk, hostile boot ids, descriptors running out, and SIGTERM with sessions open.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "digest.hpp"
@@ -278,11 +280,32 @@ TEST_F(TcpHostile, ABootIdThatIsNoBootIdIsRefusedAndHarmsNoLaterUpload) {
   EXPECT_EQ(read_lines(logs() / "127.0.0.1" / "pstore" / "index").size(), 2u);
 }
 
+// UBSan checks a virtual call it has not met before by reading the object's vtable through a
+// pipe. While the daemon has no descriptor left it cannot open one, and reports a sound object as
+// having an "invalid vptr" whose "<memory cannot be printed>". The test below lets UBSan go on
+// after such a report (plain builds print none), and allows that report and no other.
+std::string ubsan_going_on_after_errors() {
+  const char* options = std::getenv("UBSAN_OPTIONS");
+  return "UBSAN_OPTIONS=" + std::string(options ? options : "") + ":halt_on_error=0";
+}
+
+bool only_unreadable_vptr_reports(const std::string& output) {
+  constexpr std::string_view kReport = "runtime error: ";
+  constexpr std::string_view kUnreadable = "object has invalid vptr\n<memory cannot be printed>";
+  for (auto at = output.find(kReport); at != std::string::npos; at = output.find(kReport, at + 1)) {
+    auto next = output.find(kReport, at + 1);
+    if (output.substr(at, next - at).find(kUnreadable) == std::string::npos) return false;
+  }
+  return true;
+}
+
 TEST_F(TcpHostile, OutOfDescriptorsTheAcceptLoopPausesInsteadOfSpinning) {
   constexpr int kLimit = 32;
-  rx_ = std::make_unique<ReceiverProcess>(std::vector<std::string>{
-      "/usr/bin/prlimit", "--nofile=" + std::to_string(kLimit) + ":" + std::to_string(kLimit), "--", kReceiverBinary,
-      "--http", "", "--config", "/dev/null", "--listen", "127.0.0.1:" + std::to_string(port_), "--log-dir", logs().string()});
+  rx_ = std::make_unique<ReceiverProcess>(
+      std::vector<std::string>{"/usr/bin/prlimit", "--nofile=" + std::to_string(kLimit) + ":" + std::to_string(kLimit),
+                               "--", kReceiverBinary, "--http", "", "--config", "/dev/null", "--listen",
+                               "127.0.0.1:" + std::to_string(port_), "--log-dir", logs().string()},
+      "listening on", std::vector<std::string>{ubsan_going_on_after_errors()});
   Clients clients = connect_many(port_, "127.0.7.", 6, 8);  // more than the descriptors left
   ASSERT_TRUE(eventually([&] { return open_descriptors(rx_->pid()) >= kLimit; }, 5s));
   // A measuring window, not a wait: a spinning accept loop would burn all of it.
@@ -292,15 +315,17 @@ TEST_F(TcpHostile, OutOfDescriptorsTheAcceptLoopPausesInsteadOfSpinning) {
   EXPECT_LT(used, static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK)) / 4) << "ticks of CPU in 1 s";
 
   // Reset rather than ended: an end of stream gives Boost an error category whose virtual call
-  // UBSan checks through a pipe, which it cannot open while the daemon has no descriptor left.
+  // UBSan would check through a pipe (see above).
   for (auto& client : clients) client->reset_on_close();
   clients.clear();
   EXPECT_TRUE(eventually([&] { return upload_from("127.0.0.1", upload("dmesg-ramoops-0", "r\n")) == stored("r\n"); },
-                         5s));
+                         5s))
+      << rx_->stderr_text();
   rx_->stop(SIGTERM);
   std::uint64_t pauses = counted(rx_->stderr_text(), "accept pauses");
   EXPECT_GE(pauses, 1u) << rx_->stderr_text();
   EXPECT_LT(pauses, 200u) << "one per 100 ms at most";
+  EXPECT_TRUE(only_unreadable_vptr_reports(rx_->stderr_text())) << rx_->stderr_text();
 }
 
 }  // namespace
