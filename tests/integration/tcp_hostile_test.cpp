@@ -3,6 +3,7 @@
 // disk, hostile boot ids, descriptors running out, and SIGTERM with sessions open.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -46,13 +47,17 @@ Clients connect_many(std::uint16_t port, const std::string& prefix, int addresse
   return clients;
 }
 
-// The receiver's accepted connections on PORT, and the bytes sent to them that it has not read
-// yet (/proc/net/tcp: rx_queue on its side, and tx_queue, not yet acknowledged, on the client's).
+// The receiver's accepted connections on 127.0.0.1:PORT, and the bytes sent to them that it has
+// not read yet (/proc/net/tcp: rx_queue on its side, and tx_queue, not yet acknowledged, on the
+// client's). The whole address is matched: a test running beside this one may listen on the
+// same port number on another loopback address.
 struct ServerSide {
   int connections = 0;
   std::uint64_t unread = 0;
 };
 ServerSide server_side(std::uint16_t port) {
+  char receiver[16];
+  std::snprintf(receiver, sizeof receiver, "0100007F:%04X", port);  // 127.0.0.1, as the table writes it
   ServerSide side;
   std::ifstream table("/proc/net/tcp");
   std::string line;
@@ -62,9 +67,9 @@ ServerSide server_side(std::uint16_t port) {
     std::string slot, local, remote, state, queues;
     in >> slot >> local >> remote >> state >> queues;
     if (state != "01") continue;
-    if (std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16) == port) {
+    if (remote == receiver) {
       side.unread += std::stoull(queues.substr(0, queues.find(':')), nullptr, 16);
-    } else if (std::stoul(local.substr(local.find(':') + 1), nullptr, 16) == port) {
+    } else if (local == receiver) {
       ++side.connections;
       side.unread += std::stoull(queues.substr(queues.find(':') + 1), nullptr, 16);
     }
@@ -73,11 +78,16 @@ ServerSide server_side(std::uint16_t port) {
 }
 
 // Until the receiver has read every byte sent to it by CONNECTIONS connections.
-bool all_read(std::uint16_t port, int connections) {
-  return eventually([&] {
-    ServerSide side = server_side(port);
-    return side.connections == connections && side.unread == 0;
-  }, 10s);
+// On failure, says what the table held last, so that a run that fails once can be read.
+::testing::AssertionResult all_read(std::uint16_t port, int connections) {
+  ServerSide side;
+  if (eventually([&] {
+        side = server_side(port);
+        return side.connections == connections && side.unread == 0;
+      }, 10s))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << side.connections << " connections of " << connections << ", "
+                                       << side.unread << " bytes unread after 10 s";
 }
 
 std::uint64_t status_kib(pid_t pid, const std::string& field) {
@@ -136,7 +146,7 @@ class TcpHostile : public ::testing::Test {
     Clients clients = connect_many(port_, "127.0.4.", 8, 8);
     for (auto& client : clients)
       client->send(header("dmesg-ramoops-0", size, std::string(64, 'a')) + std::string(1000, 'x'));
-    ASSERT_TRUE(all_read(port_, 64));
+    ASSERT_TRUE(all_read(port_, 64)) << rx_->stderr_text();
     std::uint64_t after = status_kib(rx_->pid(), "VmRSS");
     // 64 sessions' buffers are under 6 MiB; committing what they declared would be 256 MiB at the least.
     EXPECT_LT(after - std::min(after, before), 24u << 10) << before << " KiB before, " << after << " KiB after";
